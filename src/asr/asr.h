@@ -1,0 +1,31 @@
+/*
+ * asr.h: the engine registry and lifecycle (internal).
+ *
+ * A hark_engine wraps an ops table with a lazily loaded, reference-counted
+ * model. Workers call hark__engine_acquire() to get the model (the first
+ * caller loads it; the others wait), and hark__engine_release() when done.
+ * When idle_unload_ms > 0, a reaper thread frees the model once it has been
+ * unused for that long; the next acquire loads it again.
+ */
+#ifndef HARK_ASR_H
+#define HARK_ASR_H
+
+#include "hark/sys/engine.h"
+
+/* Built-in engines. */
+extern const hark_engine_ops hark__engine_pocketsphinx;
+extern const hark_engine_ops hark__engine_whisper;
+extern const hark_engine_ops hark__engine_test;
+
+const hark_engine_ops *hark__engine_ops(const hark_engine *e);
+/* The model name/path the engine was opened with (NULL = default). */
+const char *hark__engine_model_name(const hark_engine *e);
+
+/* Get the loaded model, loading it if needed. Pair with hark__engine_release. */
+int hark__engine_acquire(hark_engine *e, const void **model);
+void hark__engine_release(hark_engine *e);
+
+/* Number of times the model has been loaded (tests of lazy load / idle unload). */
+unsigned hark__engine_load_count(const hark_engine *e);
+
+#endif

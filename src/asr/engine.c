@@ -1,0 +1,326 @@
+/*
+ * engine.c: the engine registry and the model lifecycle.
+ *
+ * DESIGN
+ * The registry is a fixed table of built-in engines plus up to
+ * MAX_REGISTERED engines added at run time. A hark_engine holds one ops table
+ * and, once loaded, one model. The model is shared read-only by every worker;
+ * `users` counts outstanding acquisitions. Loading happens under the engine
+ * mutex with `loading` set, so concurrent first users wait for one load
+ * instead of loading twice. With an idle timeout, a reaper thread sleeps on
+ * a condition variable and frees the model when users == 0 and the last
+ * release is older than the timeout.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "asr.h"
+#include "../util/util.h"
+
+#define MAX_REGISTERED 16
+
+static const hark_engine_ops *const builtin[] = {
+    &hark__engine_whisper,
+    &hark__engine_pocketsphinx,
+    &hark__engine_test,
+};
+
+static const hark_engine_ops *registered[MAX_REGISTERED];
+static size_t n_registered;
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct hark_engine {
+    const hark_engine_ops *ops;
+    char *model_name;        /* as given by the user, NULL = engine default */
+    unsigned idle_unload_ms; /* 0 = keep the model loaded */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* load finished / users changed / stop */
+    void *model;             /* NULL until loaded */
+    int loading;             /* a thread is loading the model right now */
+    int users;               /* outstanding acquisitions */
+    double last_release_ms;  /* monotonic time of the last release */
+    unsigned load_count;     /* statistics */
+    int reaper_started;
+    int stop;
+    pthread_t reaper;
+};
+
+size_t hark_engine_count(void)
+{
+    size_t n;
+    pthread_mutex_lock(&registry_mu);
+    n = HARK_ARRAY_SIZE(builtin) + n_registered;
+    pthread_mutex_unlock(&registry_mu);
+    return n;
+}
+
+static const hark_engine_ops *ops_at(size_t i)
+{
+    const hark_engine_ops *ops = NULL;
+    pthread_mutex_lock(&registry_mu);
+    if (i < HARK_ARRAY_SIZE(builtin))
+        ops = builtin[i];
+    else if (i - HARK_ARRAY_SIZE(builtin) < n_registered)
+        ops = registered[i - HARK_ARRAY_SIZE(builtin)];
+    pthread_mutex_unlock(&registry_mu);
+    return ops;
+}
+
+const char *hark_engine_name_at(size_t i)
+{
+    const hark_engine_ops *ops = ops_at(i);
+    return ops ? ops->name : NULL;
+}
+
+static const hark_engine_ops *find_ops(const char *name)
+{
+    size_t i, n = hark_engine_count();
+    for (i = 0; i < n; i++) {
+        const hark_engine_ops *ops = ops_at(i);
+        if (ops && strcmp(ops->name, name) == 0)
+            return ops;
+    }
+    return NULL;
+}
+
+int hark_engine_register(const hark_engine_ops *ops)
+{
+    int rc = 0;
+    HARK_ASSERT_ARG(ops && ops->name && ops->model_load && ops->model_free && ops->state_new &&
+                    ops->state_free && ops->transcribe);
+    if (ops->version != HARK_ENGINE_API_VERSION)
+        return hark_error_set(HARK_EVERSION, "engine '%s' uses API version %u, expected %u",
+                              ops->name, ops->version, HARK_ENGINE_API_VERSION);
+    if (ops->chunk_min <= 0 || ops->chunk_max < ops->chunk_min)
+        return hark_error_set(HARK_EINVAL, "engine '%s': bad chunk range", ops->name);
+    if (find_ops(ops->name))
+        return hark_error_set(HARK_EEXISTS, "engine '%s' is already registered", ops->name);
+    pthread_mutex_lock(&registry_mu);
+    if (n_registered == MAX_REGISTERED)
+        rc = hark_error_set(HARK_ETOOBIG, "too many engines registered");
+    else
+        registered[n_registered++] = ops;
+    pthread_mutex_unlock(&registry_mu);
+    return rc;
+}
+
+/* The default: Whisper when a Whisper model is installed, PocketSphinx otherwise. */
+static const hark_engine_ops *default_ops(const char *model)
+{
+    hark_buf path = HARK_BUF_INIT;
+    const hark_engine_ops *ops = &hark__engine_pocketsphinx;
+    if (model && *model)
+        return &hark__engine_whisper; /* a model file was named: only Whisper takes files */
+    if (hark__engine_whisper.model_default && hark__engine_whisper.model_default(&path) == 0)
+        ops = &hark__engine_whisper;
+    hark_buf_dispose(&path);
+    hark_error_clear();
+    return ops;
+}
+
+static void *reaper_main(void *arg)
+{
+    hark_engine *e = arg;
+    pthread_mutex_lock(&e->mu);
+    while (!e->stop) {
+        struct timespec ts;
+        double now = hark__now_ms(), wait_ms = e->idle_unload_ms;
+        if (e->model && e->users == 0 && !e->loading) {
+            double idle = now - e->last_release_ms;
+            if (idle >= e->idle_unload_ms) {
+                void *m = e->model;
+                e->model = NULL;
+                e->ops->model_free(m);
+                hark_debug("engine %s: model unloaded after %.0f ms idle", e->ops->name, idle);
+                continue;
+            }
+            wait_ms = e->idle_unload_ms - idle;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(wait_ms / 1000);
+        ts.tv_nsec += (long)((wait_ms - (double)(long)(wait_ms / 1000) * 1000) * 1e6);
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+int hark_engine_open(hark_engine **out, const char *name, const hark_engine_options *opts)
+{
+    hark_engine *e = NULL;
+    const hark_engine_ops *ops;
+    const char *model = opts ? opts->model : NULL;
+
+    HARK_ASSERT_ARG(out);
+    *out = NULL;
+    if (opts && opts->version != HARK_ENGINE_OPTIONS_VERSION)
+        return hark_error_set(HARK_EVERSION, "hark_engine_options version %u not supported",
+                              opts->version);
+    ops = name && *name ? find_ops(name) : default_ops(model);
+    if (!ops)
+        return hark_error_set(HARK_ENOTFOUND, "unknown engine '%s'", name);
+    e = hark__calloc(1, sizeof(*e));
+    if (!e)
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    e->ops = ops;
+    e->idle_unload_ms = opts ? opts->idle_unload_ms : 0;
+    if (model && *model && !(e->model_name = hark__strdup(model))) {
+        hark__free(e);
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    if (e->idle_unload_ms) {
+        if (pthread_create(&e->reaper, NULL, reaper_main, e) != 0) {
+            hark_engine_free(e);
+            return hark_error_set(HARK_ENOMEM, "cannot start the model reaper thread");
+        }
+        e->reaper_started = 1;
+    }
+    *out = e;
+    return 0;
+}
+
+void hark_engine_free(hark_engine *e)
+{
+    if (!e)
+        return;
+    if (e->reaper_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = 1;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->reaper, NULL);
+    }
+    if (e->model)
+        e->ops->model_free(e->model);
+    pthread_cond_destroy(&e->cv);
+    pthread_mutex_destroy(&e->mu);
+    hark__free(e->model_name);
+    hark__free(e);
+}
+
+const char *hark_engine_name(const hark_engine *e)
+{
+    return e ? e->ops->name : NULL;
+}
+
+const hark_engine_ops *hark__engine_ops(const hark_engine *e)
+{
+    return e->ops;
+}
+
+const char *hark__engine_model_name(const hark_engine *e)
+{
+    return e->model_name;
+}
+
+int hark__engine_acquire(hark_engine *e, const void **model)
+{
+    int rc = 0;
+    pthread_mutex_lock(&e->mu);
+    while (e->loading)
+        pthread_cond_wait(&e->cv, &e->mu);
+    if (!e->model) {
+        void *m = NULL;
+        e->loading = 1;
+        pthread_mutex_unlock(&e->mu);
+        rc = e->ops->model_load(&m, e->model_name);
+        pthread_mutex_lock(&e->mu);
+        e->loading = 0;
+        if (rc == 0) {
+            e->model = m;
+            e->load_count++;
+        }
+        pthread_cond_broadcast(&e->cv);
+    }
+    if (rc == 0) {
+        e->users++;
+        *model = e->model;
+    }
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
+void hark__engine_release(hark_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->users--;
+    e->last_release_ms = hark__now_ms();
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+unsigned hark__engine_load_count(const hark_engine *e)
+{
+    unsigned n;
+    pthread_mutex_lock((pthread_mutex_t *)&e->mu);
+    n = e->load_count;
+    pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
+    return n;
+}
+
+int hark_engine_model_loaded(const hark_engine *e)
+{
+    int loaded;
+    pthread_mutex_lock((pthread_mutex_t *)&e->mu);
+    loaded = e->model != NULL;
+    pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
+    return loaded;
+}
+
+int hark_engine_preload(hark_engine *e)
+{
+    const void *m;
+    int rc;
+    HARK_ASSERT_ARG(e);
+    if ((rc = hark__engine_acquire(e, &m)) < 0)
+        return rc;
+    hark__engine_release(e);
+    return 0;
+}
+
+int hark_engine_identity(hark_engine *e, hark_buf *out)
+{
+    HARK_ASSERT_ARG(e && out);
+    if (hark_buf_printf(out, "%s:", e->ops->name) < 0)
+        return HARK_ENOMEM;
+    if (e->ops->model_identity)
+        return e->ops->model_identity(e->model_name, out);
+    return hark_buf_puts(out, e->model_name ? e->model_name : "default");
+}
+
+int hark_engine_describe(hark_engine *e, hark_buf *out)
+{
+    const void *m;
+    int rc;
+    HARK_ASSERT_ARG(e && out);
+    if (!e->ops->model_describe)
+        return hark_buf_puts(out, e->model_name ? e->model_name : "default");
+    if ((rc = hark__engine_acquire(e, &m)) < 0)
+        return rc;
+    rc = e->ops->model_describe(m, out);
+    hark__engine_release(e);
+    return rc;
+}
+
+void hark_decode_options_default(hark_decode_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->version = HARK_DECODE_OPTIONS_VERSION;
+    o->language = NULL;
+    o->beam_size = 5;
+    o->best_of = 5;
+    o->temperature = 0.0f;
+    o->temperature_inc = 0.2f;
+    o->max_context = -1;
+    o->entropy_thold = 2.4f;
+    o->logprob_thold = -1.0f;
+    o->no_speech_thold = 0.6f;
+    o->word_timestamps = 1;
+}

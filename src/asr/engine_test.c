@@ -1,0 +1,254 @@
+/*
+ * engine_test.c: "test", a deterministic engine for pipeline, cache and
+ * server tests. It needs no model files and recognises nothing: for every
+ * chunk it describes the signal, so tests can check ordering, offsets and
+ * caching exactly.
+ *
+ * Output for a chunk of n samples: one segment spanning the chunk with text
+ * "f<hz> a<amp>" (dominant frequency from zero crossings, rounded to 10 Hz;
+ * RMS amplitude, 2 decimals), and one word "w<i>" per whole second. A chunk
+ * of all zeros gives no segment. The output depends only on the samples.
+ *
+ * The "model" string injects faults, e.g. "fail=2:1,delay=20,crash=0:1":
+ *   fail=K:M    chunk K fails its first M attempts with HARK_EAGAIN
+ *   crash=K:M   chunk K fails its first M attempts with HARK_EENGINE; the
+ *               state is then damaged and fails until it is recreated
+ *   delay=MS    every chunk takes MS milliseconds (polls the abort callback)
+ *   delay=K:MS  only chunk K
+ *   load_ms=MS  loading the model takes MS milliseconds
+ *   load_fail=1 loading the model fails with HARK_EMODEL
+ * Up to 16 fail/crash/delay rules may be given.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asr.h"
+#include "../util/util.h"
+
+#define MAX_RULES 16
+#define MAX_TRACKED 4096 /* chunks whose attempts are counted */
+
+typedef enum rule_kind { RULE_FAIL, RULE_CRASH, RULE_DELAY } rule_kind;
+
+typedef struct rule {
+    rule_kind kind;
+    long chunk; /* -1 = every chunk */
+    long value; /* attempts (fail/crash) or milliseconds (delay) */
+} rule;
+
+typedef struct test_model {
+    rule rules[MAX_RULES];
+    int n_rules;
+    long load_ms;
+    pthread_mutex_t mu;            /* guards attempts: fault injection is the one mutable part */
+    unsigned attempts[MAX_TRACKED];
+} test_model;
+
+typedef struct test_state {
+    test_model *model;
+    int damaged;
+} test_state;
+
+static int parse_model(test_model *m, const char *spec, int *load_fail)
+{
+    char buf[512];
+    char *tok, *save = NULL;
+    if (!spec || !*spec || strcmp(spec, "default") == 0)
+        return 0;
+    if (strlen(spec) >= sizeof(buf))
+        return hark_error_set(HARK_EMODEL, "test engine: model spec too long");
+    strcpy(buf, spec);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        char *colon;
+        rule r;
+        if (!eq)
+            return hark_error_set(HARK_EMODEL, "test engine: bad option '%s'", tok);
+        *eq++ = '\0';
+        if (strcmp(tok, "load_ms") == 0) {
+            m->load_ms = strtol(eq, NULL, 10);
+            continue;
+        }
+        if (strcmp(tok, "load_fail") == 0) {
+            *load_fail = (int)strtol(eq, NULL, 10);
+            continue;
+        }
+        if (strcmp(tok, "fail") == 0)
+            r.kind = RULE_FAIL;
+        else if (strcmp(tok, "crash") == 0)
+            r.kind = RULE_CRASH;
+        else if (strcmp(tok, "delay") == 0)
+            r.kind = RULE_DELAY;
+        else
+            return hark_error_set(HARK_EMODEL, "test engine: unknown option '%s'", tok);
+        colon = strchr(eq, ':');
+        if (colon) {
+            r.chunk = strtol(eq, NULL, 10);
+            r.value = strtol(colon + 1, NULL, 10);
+        } else {
+            r.chunk = -1;
+            r.value = strtol(eq, NULL, 10);
+        }
+        if (m->n_rules == MAX_RULES)
+            return hark_error_set(HARK_EMODEL, "test engine: too many rules");
+        m->rules[m->n_rules++] = r;
+    }
+    return 0;
+}
+
+static int test_model_load(void **out, const char *spec)
+{
+    test_model *m = hark__calloc(1, sizeof(*m));
+    int load_fail = 0, rc;
+    *out = NULL;
+    if (!m)
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    if ((rc = parse_model(m, spec, &load_fail)) < 0) {
+        hark__free(m);
+        return rc;
+    }
+    if (m->load_ms > 0)
+        hark__sleep_ms((unsigned)m->load_ms, NULL, NULL);
+    if (load_fail) {
+        hark__free(m);
+        return hark_error_set(HARK_EMODEL, "test engine: model failed to load (load_fail)");
+    }
+    pthread_mutex_init(&m->mu, NULL);
+    *out = m;
+    return 0;
+}
+
+static void test_model_free(void *model)
+{
+    test_model *m = model;
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->mu);
+    hark__free(m);
+}
+
+static int test_model_identity(const char *model, hark_buf *out)
+{
+    return hark_buf_printf(out, "test:%s", model ? model : "default");
+}
+
+static int test_options_key(const hark_decode_options *opts, hark_buf *out)
+{
+    HARK_UNUSED(opts);
+    return hark_buf_puts(out, "{}");
+}
+
+static int test_state_new(void **out, const void *model)
+{
+    test_state *s = hark__calloc(1, sizeof(*s));
+    *out = s;
+    if (!s)
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    s->model = (test_model *)model;
+    return 0;
+}
+
+static void test_state_free(void *state)
+{
+    hark__free(state);
+}
+
+/* Count this attempt of `chunk`; returns the attempt number (1-based). */
+static unsigned count_attempt(test_model *m, uint32_t chunk)
+{
+    unsigned n = 1;
+    pthread_mutex_lock(&m->mu);
+    if (chunk < MAX_TRACKED)
+        n = ++m->attempts[chunk];
+    pthread_mutex_unlock(&m->mu);
+    return n;
+}
+
+static int describe(const float *pcm, size_t n, hark_transcript *out)
+{
+    double sum2 = 0;
+    size_t i, crossings = 0;
+    long hz, sec;
+    char text[64];
+    hark_word words[64];
+    char names[64][16];
+    hark_segment seg;
+    int64_t seconds = (int64_t)n / HARK_SAMPLE_RATE;
+
+    for (i = 0; i < n; i++) {
+        sum2 += (double)pcm[i] * pcm[i];
+        if (i && ((pcm[i - 1] < 0) != (pcm[i] < 0)))
+            crossings++;
+    }
+    if (sum2 == 0)
+        return 0;
+    hz = lround((double)crossings * HARK_SAMPLE_RATE / 2.0 / (double)n / 10.0) * 10;
+    snprintf(text, sizeof(text), "f%ld a%.2f", hz, sqrt(sum2 / (double)n));
+    memset(&seg, 0, sizeof(seg));
+    seg.start = 0;
+    seg.end = (int64_t)n;
+    seg.text = text;
+    seg.confidence = 1.0f;
+    if (seconds > 64)
+        seconds = 64;
+    for (sec = 0; sec < seconds; sec++) {
+        snprintf(names[sec], sizeof(names[sec]), "w%ld", sec);
+        words[sec].text = names[sec];
+        words[sec].start = sec * HARK_SAMPLE_RATE;
+        words[sec].end = (sec + 1) * HARK_SAMPLE_RATE;
+        words[sec].p = 1.0f;
+    }
+    seg.n_words = (uint32_t)seconds;
+    seg.words = seconds ? words : NULL;
+    return hark_transcript_add(out, &seg);
+}
+
+static int test_transcribe(void *state, const hark_engine_job *job, hark_transcript *out)
+{
+    test_state *s = state;
+    test_model *m = s->model;
+    unsigned attempt;
+    int i;
+
+    if (s->damaged)
+        return hark_error_set(HARK_EENGINE, "test engine: state damaged by an earlier crash");
+    attempt = count_attempt(m, job->chunk);
+    for (i = 0; i < m->n_rules; i++) {
+        const rule *r = &m->rules[i];
+        if (r->chunk >= 0 && r->chunk != (long)job->chunk)
+            continue;
+        if (r->kind == RULE_DELAY && r->value > 0) {
+            if (hark__sleep_ms((unsigned)r->value, job->abort, job->payload))
+                return hark_error_set(HARK_ECANCELED, "canceled");
+        } else if (r->kind == RULE_FAIL && attempt <= (unsigned)r->value) {
+            return hark_error_set(HARK_EAGAIN, "test engine: injected failure (chunk %u, attempt %u)",
+                                  job->chunk, attempt);
+        } else if (r->kind == RULE_CRASH && attempt <= (unsigned)r->value) {
+            s->damaged = 1;
+            return hark_error_set(HARK_EENGINE, "test engine: injected crash (chunk %u, attempt %u)",
+                                  job->chunk, attempt);
+        }
+    }
+    if (job->abort && job->abort(job->payload))
+        return hark_error_set(HARK_ECANCELED, "canceled");
+    return describe(job->pcm, job->n, out);
+}
+
+const hark_engine_ops hark__engine_test = {
+    .version = HARK_ENGINE_API_VERSION,
+    .name = "test",
+    .chunk_min = 2 * HARK_SAMPLE_RATE,
+    .chunk_max = 10 * HARK_SAMPLE_RATE,
+    .model_default = NULL,
+    .model_identity = test_model_identity,
+    .model_load = test_model_load,
+    .model_free = test_model_free,
+    .model_describe = NULL,
+    .options_key = test_options_key,
+    .state_new = test_state_new,
+    .state_free = test_state_free,
+    .transcribe = test_transcribe,
+};

@@ -1,0 +1,9 @@
+/* The public headers compile alone with -std=c11 -pedantic -Werror. */
+#include <hark/hark.h>
+#include <hark/sys/engine.h>
+
+int hark_headertest_dummy(void);
+int hark_headertest_dummy(void)
+{
+    return HARK_VERSION_MAJOR;
+}
