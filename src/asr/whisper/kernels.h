@@ -1,0 +1,90 @@
+/*
+ * kernels.h: the compute kernels of the Whisper engine.
+ *
+ * Weights are matrices in ggml's storage types (f32, f16 and the block
+ * quantisations q4_0, q4_1, q5_0, q5_1, q8_0, byte-for-byte as in ggml). A
+ * hark_wmat is prepared once at model load time (possibly repacked into a
+ * layout that suits the CPU's SIMD units) and is then immutable and shared
+ * by all threads.
+ *
+ * Activations are f32. Products are computed with f32 accumulation (or
+ * wider); every kernel gives the same bits whatever the thread count,
+ * because work is split over output rows/columns, never over the reduction
+ * dimension. The best implementation for the CPU (scalar reference, AVX2+FMA,
+ * AVX-512, AVX512-BF16/VNNI...) is picked at run time.
+ */
+#ifndef HARK_WHISPER_KERNELS_H
+#define HARK_WHISPER_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../../util/pool.h"
+
+/* ggml type ids, as stored in the model file's tensor records. */
+enum {
+    HARK_GGML_F32 = 0,
+    HARK_GGML_F16 = 1,
+    HARK_GGML_Q4_0 = 2,
+    HARK_GGML_Q4_1 = 3,
+    HARK_GGML_Q5_0 = 6,
+    HARK_GGML_Q5_1 = 7,
+    HARK_GGML_Q8_0 = 8,
+};
+
+/* Bytes used by `n` consecutive values of ggml type `type` (n a multiple of the
+ * block size for quantised types); 0 for an unknown type or bad n. */
+size_t hark_ggml_row_size(int type, int64_t n);
+/* Values per block (1 for f32/f16, 32 for the q types); 0 for unknown types. */
+int hark_ggml_block_size(int type);
+const char *hark_ggml_type_name(int type);
+
+/* IEEE half <-> float (exact conversions, round-to-nearest-even). */
+float hark_f16_to_f32(uint16_t h);
+uint16_t hark_f32_to_f16(float f);
+
+/* Expand `n` values of type `type` starting at `src` to f32. */
+void hark_dequantize_row(int type, const void *src, float *dst, int64_t n);
+
+/* A weight matrix: `rows` outputs of `cols` inputs each, PyTorch (out, in). */
+typedef struct hark_wmat {
+    int type;          /* HARK_GGML_* of the source data */
+    int rows;          /* output features */
+    int cols;          /* input features (the reduction dimension) */
+    const void *src;   /* the file's bytes (borrowed, may be unaligned) */
+    void *packed;      /* kernel-specific layout prepared at init, owned (may be NULL) */
+    int layout;        /* which packed layout, private to the kernels */
+} hark_wmat;
+
+/* Prepare `w` for the kernels (may allocate `packed`). src must outlive w. */
+int hark_wmat_init(hark_wmat *w, int type, int rows, int cols, const void *src);
+void hark_wmat_dispose(hark_wmat *w);
+
+/*
+ * Y = X · Wᵀ (+ bias): for each of the m input rows x_i (cols floats, rows of X
+ * `ldx` floats apart) y_i[r] = bias[r] + Σ_k W[r][k] · x_i[k]. Y has m rows of
+ * `ldy` floats. bias may be NULL. pool may be NULL (single thread).
+ */
+void hark_matmul(hark_pool *pool, const hark_wmat *w, const float *x, int m, int ldx,
+                 const float *bias, float *y, int ldy);
+
+/*
+ * General f32 product for attention: C[i][j] = alpha · Σ_k A[i][k] · B(j, k)
+ * where B(j, k) = B[j][k] when b_trans (B is n × k, row-major, e.g. K for
+ * Q·Kᵀ) or B[k][j] otherwise (B is k × n, e.g. V for P·V). Leading
+ * dimensions in floats. C is overwritten.
+ */
+void hark_gemm_f32(hark_pool *pool, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, int b_trans, float *c, int ldc);
+
+/* The same with B in f16 (the KV caches are f16, as in whisper.cpp). */
+void hark_gemm_f16b(hark_pool *pool, int m, int n, int k, float alpha, const float *a, int lda,
+                    const uint16_t *b, int ldb, int b_trans, float *c, int ldc);
+
+/* Which implementation was selected ("avx512", "avx2", "scalar"...). */
+const char *hark_kernels_name(void);
+/* Force an implementation (tests and benchmarks): "scalar", "avx2", "avx512"...
+ * Returns 0, or -1 if it is unknown or not supported by this CPU. */
+int hark_kernels_force(const char *name);
+
+#endif
