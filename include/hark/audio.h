@@ -32,15 +32,19 @@ typedef struct hark_decoder_options {
 } hark_decoder_options;
 
 #define HARK_DECODER_OPTIONS_VERSION 1
-#define HARK_DECODER_OPTIONS_INIT {HARK_DECODER_OPTIONS_VERSION, -1, 0}
+#define HARK_DECODER_OPTIONS_INIT                                                                  \
+    {                                                                                              \
+        HARK_DECODER_OPTIONS_VERSION, -1, 0                                                        \
+    }
 
 /** What the decoder found in the input. Strings are borrowed from the decoder. */
 typedef struct hark_audio_info {
-    const char *container;   /**< short container name ("wav", "mov,mp4,m4a,...") */
-    const char *codec;       /**< codec name ("pcm_s16le", "aac", "opus") */
-    int sample_rate;         /**< the source's rate in Hz */
-    int channels;            /**< the source's channel count */
-    int64_t duration;        /**< expected output length in samples, 0 = unknown (pipes, some containers) */
+    const char *container; /**< short container name ("wav", "mov,mp4,m4a,...") */
+    const char *codec;     /**< codec name ("pcm_s16le", "aac", "opus") */
+    int sample_rate;       /**< the source's rate in Hz */
+    int channels;          /**< the source's channel count */
+    int64_t
+        duration; /**< expected output length in samples, 0 = unknown (pipes, some containers) */
 } hark_audio_info;
 
 /**

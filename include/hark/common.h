@@ -10,7 +10,7 @@
 
 #ifdef __cplusplus
 #define HARK_BEGIN_DECL extern "C" {
-#define HARK_END_DECL }
+#define HARK_END_DECL   }
 #else
 #define HARK_BEGIN_DECL
 #define HARK_END_DECL
@@ -24,7 +24,7 @@
 
 #if defined(__GNUC__)
 #define HARK_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
-#define HARK_NODISCARD __attribute__((warn_unused_result))
+#define HARK_NODISCARD         __attribute__((warn_unused_result))
 #else
 #define HARK_PRINTF(fmt, args)
 #define HARK_NODISCARD
@@ -52,7 +52,10 @@ typedef struct hark_buf {
     size_t max; /**< growth limit in bytes, 0 = unlimited */
 } hark_buf;
 
-#define HARK_BUF_INIT {NULL, 0, 0, 0}
+#define HARK_BUF_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 
 /** Release the memory held by `buf` and reset it to HARK_BUF_INIT (keeps `max`). NULL is ok. */
 HARK_API void hark_buf_dispose(hark_buf *buf);

@@ -20,23 +20,24 @@ HARK_BEGIN_DECL
  * hark_decode_options_default().
  */
 typedef struct hark_decode_options {
-    unsigned version;        /**< HARK_DECODE_OPTIONS_VERSION */
-    const char *language;    /**< "en", "de", ..., "auto" = detect; NULL = engine default */
-    int translate;           /**< translate to English (multilingual Whisper models) */
-    int beam_size;           /**< beams for beam search; 1 = greedy. Default 5 */
-    int best_of;             /**< candidates when sampling with temperature > 0. Default 5 */
-    float temperature;       /**< initial sampling temperature. Default 0 */
-    float temperature_inc;   /**< fallback increment. Default 0.2 */
-    int no_fallback;         /**< never retry a window at a higher temperature */
-    int no_timestamps;       /**< decode without timestamp tokens */
-    const char *prompt;      /**< initial prompt text, NULL = none */
-    int no_context;          /**< do not carry text from one window into the next */
-    int max_context;         /**< max tokens of carried text, -1 = model default */
-    float entropy_thold;     /**< fallback if the entropy of the last tokens is below. Default 2.4 */
-    float logprob_thold;     /**< fallback if the average log probability is below. Default -1.0 */
-    float no_speech_thold;   /**< a window is silence if P(no speech) is above (and logprob low). 0.6 */
-    int word_timestamps;     /**< compute per-word times (Whisper: from token timestamps). Default 1 */
-    int n_threads;           /**< compute threads per worker, 0 = automatic */
+    unsigned version;      /**< HARK_DECODE_OPTIONS_VERSION */
+    const char *language;  /**< "en", "de", ..., "auto" = detect; NULL = engine default */
+    int translate;         /**< translate to English (multilingual Whisper models) */
+    int beam_size;         /**< beams for beam search; 1 = greedy. Default 5 */
+    int best_of;           /**< candidates when sampling with temperature > 0. Default 5 */
+    float temperature;     /**< initial sampling temperature. Default 0 */
+    float temperature_inc; /**< fallback increment. Default 0.2 */
+    int no_fallback;       /**< never retry a window at a higher temperature */
+    int no_timestamps;     /**< decode without timestamp tokens */
+    const char *prompt;    /**< initial prompt text, NULL = none */
+    int no_context;        /**< do not carry text from one window into the next */
+    int max_context;       /**< max tokens of carried text, -1 = model default */
+    float entropy_thold;   /**< fallback if the entropy of the last tokens is below. Default 2.4 */
+    float logprob_thold;   /**< fallback if the average log probability is below. Default -1.0 */
+    float
+        no_speech_thold; /**< a window is silence if P(no speech) is above (and logprob low). 0.6 */
+    int word_timestamps; /**< compute per-word times (Whisper: from token timestamps). Default 1 */
+    int n_threads;       /**< compute threads per worker, 0 = automatic */
 } hark_decode_options;
 
 #define HARK_DECODE_OPTIONS_VERSION 1
@@ -54,7 +55,10 @@ typedef struct hark_engine_options {
 } hark_engine_options;
 
 #define HARK_ENGINE_OPTIONS_VERSION 1
-#define HARK_ENGINE_OPTIONS_INIT {HARK_ENGINE_OPTIONS_VERSION, NULL, 0}
+#define HARK_ENGINE_OPTIONS_INIT                                                                   \
+    {                                                                                              \
+        HARK_ENGINE_OPTIONS_VERSION, NULL, 0                                                       \
+    }
 
 /**
  * Create an engine by name ("pocketsphinx", "whisper", "test", or any engine

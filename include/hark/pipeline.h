@@ -26,7 +26,8 @@ typedef struct hark_chunk_options {
     int64_t max;          /**< longest chunk in samples, 0 = engine default */
     int no_vad;           /**< cut at fixed `max` intervals instead of at silences */
     float vad_threshold;  /**< speech sensitivity in (0, 1), 0 = default (0.5); higher = stricter */
-    int64_t skip_silence; /**< silences longer than this are left out, samples; 0 = default (2 s), <0 = never */
+    int64_t skip_silence; /**< silences longer than this are left out, samples; 0 = default (2 s),
+                             <0 = never */
 } hark_chunk_options;
 
 /** Progress report, passed to the progress callback. */
@@ -54,8 +55,8 @@ typedef struct hark_pipeline_options {
     void (*progress)(const hark_progress *p, void *payload);
     /** Polled between blocks and chunks; non-zero cancels the run. May be NULL. */
     int (*abort)(void *payload);
-    void *payload;              /**< passed to progress and abort */
-    hark_cache *cache;          /**< chunk result cache, NULL = none (borrowed) */
+    void *payload;     /**< passed to progress and abort */
+    hark_cache *cache; /**< chunk result cache, NULL = none (borrowed) */
 } hark_pipeline_options;
 
 #define HARK_PIPELINE_OPTIONS_VERSION 1

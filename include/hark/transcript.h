@@ -38,32 +38,33 @@ typedef struct hark_token {
 
 /** A timed piece of text: a sentence or utterance. */
 typedef struct hark_segment {
-    int64_t start;           /**< samples from the start of the recording */
-    int64_t end;             /**< samples, exclusive; end >= start */
-    const char *text;        /**< UTF-8 text as the engine produced it (may start with a space) */
-    float confidence;        /**< in [0, 1]: mean word or token probability */
-    float no_speech_prob;    /**< probability the span holds no speech (Whisper), else 0 */
-    float avg_logprob;       /**< mean token log probability (Whisper), else 0 */
-    float compression_ratio; /**< gzip-style text compression ratio (Whisper), else 0 */
-    float temperature;       /**< sampling temperature used (Whisper), else 0 */
-    uint32_t chunk;          /**< index of the pipeline chunk the segment came from */
-    uint32_t n_words;        /**< number of entries in `words` */
-    uint32_t n_tokens;       /**< number of entries in `tokens` */
-    const hark_word *words;  /**< per-word detail, may be NULL when n_words == 0 */
+    int64_t start;            /**< samples from the start of the recording */
+    int64_t end;              /**< samples, exclusive; end >= start */
+    const char *text;         /**< UTF-8 text as the engine produced it (may start with a space) */
+    float confidence;         /**< in [0, 1]: mean word or token probability */
+    float no_speech_prob;     /**< probability the span holds no speech (Whisper), else 0 */
+    float avg_logprob;        /**< mean token log probability (Whisper), else 0 */
+    float compression_ratio;  /**< gzip-style text compression ratio (Whisper), else 0 */
+    float temperature;        /**< sampling temperature used (Whisper), else 0 */
+    uint32_t chunk;           /**< index of the pipeline chunk the segment came from */
+    uint32_t n_words;         /**< number of entries in `words` */
+    uint32_t n_tokens;        /**< number of entries in `tokens` */
+    const hark_word *words;   /**< per-word detail, may be NULL when n_words == 0 */
     const hark_token *tokens; /**< per-token detail, may be NULL when n_tokens == 0 */
 } hark_segment;
 
 /** Wall-clock timings of a run, in milliseconds. */
 typedef struct hark_timings {
-    double decode_ms;   /**< container/codec decoding and resampling */
-    double vad_ms;      /**< voice-activity detection and chunking */
-    double asr_ms;      /**< summed engine time over all chunks (CPU-parallel, may exceed total) */
-    double total_ms;    /**< wall-clock time of the whole run */
+    double decode_ms; /**< container/codec decoding and resampling */
+    double vad_ms;    /**< voice-activity detection and chunking */
+    double asr_ms;    /**< summed engine time over all chunks (CPU-parallel, may exceed total) */
+    double total_ms;  /**< wall-clock time of the whole run */
 } hark_timings;
 
 typedef struct hark_transcript hark_transcript;
 
-/** Create an empty transcript. @param[out] out owned by the caller; free with hark_transcript_free. */
+/** Create an empty transcript. @param[out] out owned by the caller; free with hark_transcript_free.
+ */
 HARK_API int hark_transcript_new(hark_transcript **out);
 
 /** Free a transcript and everything it owns. NULL is ok. */
@@ -72,7 +73,8 @@ HARK_API void hark_transcript_free(hark_transcript *t);
 /** Number of segments. */
 HARK_API size_t hark_transcript_count(const hark_transcript *t);
 
-/** Segment `i` (borrowed; valid until the transcript is modified or freed), NULL if out of range. */
+/** Segment `i` (borrowed; valid until the transcript is modified or freed), NULL if out of range.
+ */
 HARK_API const hark_segment *hark_transcript_segment(const hark_transcript *t, size_t i);
 
 /**
@@ -107,16 +109,17 @@ HARK_API const char *hark_transcript_meta(const hark_transcript *t, const char *
 /** Timings of the run that produced the transcript (borrowed, writable). */
 HARK_API hark_timings *hark_transcript_timings(hark_transcript *t);
 
-/** The concatenated text of all segments, single-spaced and trimmed. @param[out] out caller disposes. */
+/** The concatenated text of all segments, single-spaced and trimmed. @param[out] out caller
+ * disposes. */
 HARK_API int hark_transcript_text(const hark_transcript *t, hark_buf *out);
 
 /** Output formats understood by hark_transcript_write. */
 typedef enum hark_format {
-    HARK_FORMAT_TXT = 0,  /**< plain text, one segment per line */
-    HARK_FORMAT_SRT,      /**< SubRip subtitles */
-    HARK_FORMAT_VTT,      /**< WebVTT subtitles */
-    HARK_FORMAT_JSON,     /**< hark JSON: metadata, timings, segments with words and tokens */
-    HARK_FORMAT_TSV,      /**< start<TAB>end<TAB>text, times in ms (whisper.cpp's tsv) */
+    HARK_FORMAT_TXT = 0, /**< plain text, one segment per line */
+    HARK_FORMAT_SRT,     /**< SubRip subtitles */
+    HARK_FORMAT_VTT,     /**< WebVTT subtitles */
+    HARK_FORMAT_JSON,    /**< hark JSON: metadata, timings, segments with words and tokens */
+    HARK_FORMAT_TSV,     /**< start<TAB>end<TAB>text, times in ms (whisper.cpp's tsv) */
     HARK_FORMAT_COUNT
 } hark_format;
 

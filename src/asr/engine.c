@@ -35,12 +35,12 @@ struct hark_engine {
     char *model_name;        /* as given by the user, NULL = engine default */
     unsigned idle_unload_ms; /* 0 = keep the model loaded */
     pthread_mutex_t mu;
-    pthread_cond_t cv;       /* load finished / users changed / stop */
-    void *model;             /* NULL until loaded */
-    int loading;             /* a thread is loading the model right now */
-    int users;               /* outstanding acquisitions */
-    double last_release_ms;  /* monotonic time of the last release */
-    unsigned load_count;     /* statistics */
+    pthread_cond_t cv;      /* load finished / users changed / stop */
+    void *model;            /* NULL until loaded */
+    int loading;            /* a thread is loading the model right now */
+    int users;              /* outstanding acquisitions */
+    double last_release_ms; /* monotonic time of the last release */
+    unsigned load_count;    /* statistics */
     int reaper_started;
     int stop;
     pthread_t reaper;

@@ -28,7 +28,7 @@
 #include "asr.h"
 #include "../util/util.h"
 
-#define MAX_RULES 16
+#define MAX_RULES   16
 #define MAX_TRACKED 4096 /* chunks whose attempts are counted */
 
 typedef enum rule_kind { RULE_FAIL, RULE_CRASH, RULE_DELAY } rule_kind;
@@ -43,7 +43,7 @@ typedef struct test_model {
     rule rules[MAX_RULES];
     int n_rules;
     long load_ms;
-    pthread_mutex_t mu;            /* guards attempts: fault injection is the one mutable part */
+    pthread_mutex_t mu; /* guards attempts: fault injection is the one mutable part */
     unsigned attempts[MAX_TRACKED];
 } test_model;
 
@@ -224,12 +224,14 @@ static int test_transcribe(void *state, const hark_engine_job *job, hark_transcr
             if (hark__sleep_ms((unsigned)r->value, job->abort, job->payload))
                 return hark_error_set(HARK_ECANCELED, "canceled");
         } else if (r->kind == RULE_FAIL && attempt <= (unsigned)r->value) {
-            return hark_error_set(HARK_EAGAIN, "test engine: injected failure (chunk %u, attempt %u)",
+            return hark_error_set(HARK_EAGAIN,
+                                  "test engine: injected failure (chunk %u, attempt %u)",
                                   job->chunk, attempt);
         } else if (r->kind == RULE_CRASH && attempt <= (unsigned)r->value) {
             s->damaged = 1;
-            return hark_error_set(HARK_EENGINE, "test engine: injected crash (chunk %u, attempt %u)",
-                                  job->chunk, attempt);
+            return hark_error_set(HARK_EENGINE,
+                                  "test engine: injected crash (chunk %u, attempt %u)", job->chunk,
+                                  attempt);
         }
     }
     if (job->abort && job->abort(job->payload))

@@ -67,11 +67,33 @@ out:
 }
 
 static const char *const preferred[] = {
-    "base.en",   "base",   "small.en",  "small",  "tiny.en",  "tiny",  "medium.en", "medium",
-    "large-v3",  "base.en-q8_0", "base.en-q5_1", "base-q8_0", "base-q5_1", "small.en-q8_0",
-    "small.en-q5_1", "small-q8_0", "small-q5_1", "tiny.en-q8_0", "tiny.en-q5_1", "tiny-q8_0",
-    "tiny-q5_1", "medium.en-q5_0", "medium-q5_0", "large-v3-q5_0", "large-v3-turbo",
-    "large-v3-turbo-q5_0", "large-v3-turbo-q8_0",
+    "base.en",
+    "base",
+    "small.en",
+    "small",
+    "tiny.en",
+    "tiny",
+    "medium.en",
+    "medium",
+    "large-v3",
+    "base.en-q8_0",
+    "base.en-q5_1",
+    "base-q8_0",
+    "base-q5_1",
+    "small.en-q8_0",
+    "small.en-q5_1",
+    "small-q8_0",
+    "small-q5_1",
+    "tiny.en-q8_0",
+    "tiny.en-q5_1",
+    "tiny-q8_0",
+    "tiny-q5_1",
+    "medium.en-q5_0",
+    "medium-q5_0",
+    "large-v3-q5_0",
+    "large-v3-turbo",
+    "large-v3-turbo-q5_0",
+    "large-v3-turbo-q8_0",
 };
 
 int hark__model_default(hark_buf *path_out)

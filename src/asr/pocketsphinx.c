@@ -30,8 +30,13 @@ static int ps_transcribe(void *s, const hark_engine_job *job, hark_transcript *o
     return HARK_EUNSUPPORTED;
 }
 const hark_engine_ops hark__engine_pocketsphinx = {
-    .version = HARK_ENGINE_API_VERSION, .name = "pocketsphinx",
-    .chunk_min = 5 * HARK_SAMPLE_RATE, .chunk_max = 20 * HARK_SAMPLE_RATE,
-    .model_load = ps_load, .model_free = ps_free, .state_new = ps_state_new,
-    .state_free = ps_state_free, .transcribe = ps_transcribe,
+    .version = HARK_ENGINE_API_VERSION,
+    .name = "pocketsphinx",
+    .chunk_min = 5 * HARK_SAMPLE_RATE,
+    .chunk_max = 20 * HARK_SAMPLE_RATE,
+    .model_load = ps_load,
+    .model_free = ps_free,
+    .state_new = ps_state_new,
+    .state_free = ps_state_free,
+    .transcribe = ps_transcribe,
 };

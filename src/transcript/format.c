@@ -13,7 +13,7 @@
 #include "hark/version.h"
 #include "../util/util.h"
 
-static const char *const format_names[HARK_FORMAT_COUNT] = {"txt", "srt", "vtt", "json", "tsv"};
+static const char *const format_names[HARK_FORMAT_COUNT] = { "txt", "srt", "vtt", "json", "tsv" };
 
 int hark_format_parse(hark_format *out, const char *name)
 {
@@ -24,8 +24,8 @@ int hark_format_parse(hark_format *out, const char *name)
             return 0;
         }
     }
-    return hark_error_set(HARK_EINVAL, "unknown output format '%s' (use txt, srt, vtt, json or tsv)",
-                          name);
+    return hark_error_set(HARK_EINVAL,
+                          "unknown output format '%s' (use txt, srt, vtt, json or tsv)", name);
 }
 
 const char *hark_format_name(hark_format fmt)
@@ -128,9 +128,8 @@ static int write_tsv(const hark_transcript *t, hark_buf *out)
         rc = hark_buf_printf(out, "%lld\t%lld\t", (long long)to_ms(s->start),
                              (long long)to_ms(s->end));
         for (k = 0; k < len && rc == 0; k++) /* tabs and newlines would break the columns */
-            rc = hark_buf_putc(out, text[k] == '\t' || text[k] == '\n' || text[k] == '\r'
-                                        ? ' '
-                                        : text[k]);
+            rc = hark_buf_putc(
+                out, text[k] == '\t' || text[k] == '\n' || text[k] == '\r' ? ' ' : text[k]);
         if (rc == 0)
             rc = hark_buf_putc(out, '\n');
     }

@@ -20,10 +20,10 @@ typedef struct meta_entry {
 struct hark_transcript {
     hark_segment *segs; /* n segments, capacity cap */
     size_t n, cap;
-    hark_arena arena;   /* text, words, tokens */
-    meta_entry *meta;   /* n_meta entries, heap-allocated strings */
+    hark_arena arena; /* text, words, tokens */
+    meta_entry *meta; /* n_meta entries, heap-allocated strings */
     size_t n_meta;
-    int64_t duration;   /* samples */
+    int64_t duration; /* samples */
     hark_timings timings;
 };
 

@@ -16,7 +16,10 @@ typedef struct hark_arena {
     size_t used;            /* total bytes handed out (statistics) */
 } hark_arena;
 
-#define HARK_ARENA_INIT {NULL, 0, 0}
+#define HARK_ARENA_INIT                                                                            \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Allocate `size` bytes aligned to 16; NULL on OOM. */
 void *hark_arena_alloc(hark_arena *a, size_t size);

@@ -164,7 +164,7 @@ int hark_json_escape(hark_buf *out, const char *s, size_t len)
             rc = hark_buf_puts(out, "\\t");
             break;
         default: {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
             rc = hark_buf_put(out, e, 6);
         }
         }

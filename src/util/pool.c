@@ -17,14 +17,14 @@
 #define SPIN_ROUNDS 20000
 
 struct hark_pool {
-    int n_threads;             /* including the caller */
-    pthread_t *threads;        /* n_threads - 1 workers */
+    int n_threads;      /* including the caller */
+    pthread_t *threads; /* n_threads - 1 workers */
     pthread_mutex_t mu;
-    pthread_cond_t wake;       /* workers wait here for a new generation */
-    pthread_cond_t done_cv;    /* caller waits here for `active` to reach 0 */
+    pthread_cond_t wake;    /* workers wait here for a new generation */
+    pthread_cond_t done_cv; /* caller waits here for `active` to reach 0 */
     _Atomic unsigned generation;
-    _Atomic int next;          /* next task index */
-    _Atomic int active;        /* workers still inside the current job */
+    _Atomic int next;   /* next task index */
+    _Atomic int active; /* workers still inside the current job */
     int n_tasks;
     hark_pool_fn fn;
     void *payload;

@@ -44,7 +44,7 @@ void hark_sha256_dispose(hark_sha256 *h)
 
 int hark_sha256_buf(uint8_t out[HARK_SHA256_LEN], const void *data, size_t len)
 {
-    hark_sha256 h = {NULL};
+    hark_sha256 h = { NULL };
     int rc;
     if ((rc = hark_sha256_init(&h)) < 0)
         return rc;

@@ -50,7 +50,7 @@ uint64_t hark__alloc_fail_at(uint64_t n);
 #define HARK_ASSERT_ARG(x)                                                                         \
     do {                                                                                           \
         if (!(x))                                                                                  \
-            return hark_error_set(HARK_EINVAL, "invalid argument: %s", #x);                       \
+            return hark_error_set(HARK_EINVAL, "invalid argument: %s", #x);                        \
     } while (0)
 #else
 #include <assert.h>
@@ -58,14 +58,14 @@ uint64_t hark__alloc_fail_at(uint64_t n);
     do {                                                                                           \
         assert(x);                                                                                 \
         if (!(x))                                                                                  \
-            return hark_error_set(HARK_EINVAL, "invalid argument: %s", #x);                       \
+            return hark_error_set(HARK_EINVAL, "invalid argument: %s", #x);                        \
     } while (0)
 #endif
 
 #define HARK_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define HARK_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define HARK_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define HARK_UNUSED(x) ((void)(x))
+#define HARK_MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define HARK_MAX(a, b)     ((a) > (b) ? (a) : (b))
+#define HARK_UNUSED(x)     ((void)(x))
 
 /* ---- errors ------------------------------------------------------------------ */
 
@@ -92,8 +92,8 @@ char *hark_buf_detach(hark_buf *b);
 
 void hark__log(hark_log_level level, const char *fmt, ...) HARK_PRINTF(2, 3);
 #define hark_debug(...) hark__log(HARK_LOG_DEBUG, __VA_ARGS__)
-#define hark_info(...) hark__log(HARK_LOG_INFO, __VA_ARGS__)
-#define hark_warn(...) hark__log(HARK_LOG_WARN, __VA_ARGS__)
+#define hark_info(...)  hark__log(HARK_LOG_INFO, __VA_ARGS__)
+#define hark_warn(...)  hark__log(HARK_LOG_WARN, __VA_ARGS__)
 
 /* ---- time and system ----------------------------------------------------------- */
 
@@ -143,10 +143,10 @@ typedef struct hark_jsonw {
     hark_buf *out;
     int depth;
     int err;
-    int pretty;           /* indent with 2 spaces per level */
-    uint64_t first;       /* bit d set = no element written yet at depth d */
-    uint64_t arrays;      /* bit d set = level d is an array */
-    int after_key;        /* a key was just written */
+    int pretty;      /* indent with 2 spaces per level */
+    uint64_t first;  /* bit d set = no element written yet at depth d */
+    uint64_t arrays; /* bit d set = level d is an array */
+    int after_key;   /* a key was just written */
 } hark_jsonw;
 
 void hark_jsonw_init(hark_jsonw *w, hark_buf *out, int pretty);

@@ -30,7 +30,7 @@ static unsigned timeout_s = 120;
 void harness_register(const char *name, harness_fn fn, const char *file)
 {
     if (n_tests < MAX_TESTS)
-        tests[n_tests++] = (test_entry){name, fn, file};
+        tests[n_tests++] = (test_entry){ name, fn, file };
 }
 
 void harness_timeout(unsigned seconds)

@@ -29,6 +29,10 @@
 
 #include "hark/hark.h"
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 typedef void (*harness_fn)(void);
 void harness_register(const char *name, harness_fn fn, const char *file);
 void harness_fail(const char *file, int line, const char *fmt, ...)
@@ -47,7 +51,7 @@ void harness_timeout(unsigned seconds); /* change this test's timeout (default 1
 #define ASSERT(c)                                                                                  \
     do {                                                                                           \
         if (!(c))                                                                                  \
-            harness_fail(__FILE__, __LINE__, "assertion failed: %s", #c);                         \
+            harness_fail(__FILE__, __LINE__, "assertion failed: %s", #c);                          \
     } while (0)
 
 #define ASSERT_MSG(c, ...)                                                                         \
@@ -113,7 +117,7 @@ void harness_timeout(unsigned seconds); /* change this test's timeout (default 1
     do {                                                                                           \
         int rc_ = (expr);                                                                          \
         if (rc_ < 0)                                                                               \
-            harness_fail(__FILE__, __LINE__, "%s failed: %s (%s)", #expr, hark_err_name(rc_),     \
+            harness_fail(__FILE__, __LINE__, "%s failed: %s (%s)", #expr, hark_err_name(rc_),      \
                          hark_error_last());                                                       \
     } while (0)
 

@@ -31,22 +31,22 @@ HARK_BEGIN_DECL
 
 /** Everything an engine needs to transcribe one chunk. */
 typedef struct hark_engine_job {
-    const float *pcm;                 /**< 16 kHz mono samples of the chunk */
-    size_t n;                         /**< number of samples */
-    int64_t offset;                   /**< position of pcm[0] in the recording, samples (informative) */
-    uint32_t chunk;                   /**< chunk index in the recording */
-    int n_threads;                    /**< compute threads the engine may use for this job (>= 1) */
-    const hark_decode_options *opts;  /**< never NULL */
-    int (*abort)(void *payload);      /**< returns non-zero to cancel; may be NULL */
-    void *payload;                    /**< passed to abort */
+    const float *pcm; /**< 16 kHz mono samples of the chunk */
+    size_t n;         /**< number of samples */
+    int64_t offset;   /**< position of pcm[0] in the recording, samples (informative) */
+    uint32_t chunk;   /**< chunk index in the recording */
+    int n_threads;    /**< compute threads the engine may use for this job (>= 1) */
+    const hark_decode_options *opts; /**< never NULL */
+    int (*abort)(void *payload);     /**< returns non-zero to cancel; may be NULL */
+    void *payload;                   /**< passed to abort */
 } hark_engine_job;
 
 /** The engine vtable. */
 typedef struct hark_engine_ops {
-    unsigned version;          /**< HARK_ENGINE_API_VERSION */
-    const char *name;          /**< registry name, e.g. "whisper" */
-    int64_t chunk_min;         /**< preferred shortest chunk, samples */
-    int64_t chunk_max;         /**< longest chunk the engine accepts well, samples */
+    unsigned version;  /**< HARK_ENGINE_API_VERSION */
+    const char *name;  /**< registry name, e.g. "whisper" */
+    int64_t chunk_min; /**< preferred shortest chunk, samples */
+    int64_t chunk_max; /**< longest chunk the engine accepts well, samples */
 
     /** Default model when the user names none; write its path or name. Optional. */
     int (*model_default)(hark_buf *out);

@@ -57,7 +57,7 @@ TEST(pool_runs_every_task_once_for_any_thread_count)
         ASSERT_OK(hark_pool_new(&p, threads));
         ASSERT_EQ(hark_pool_threads(p), threads);
         for (rep = 0; rep < 200; rep++) {
-            sum_job j = {out, 1000};
+            sum_job j = { out, 1000 };
             memset(out, 0, sizeof(out));
             hark_pool_run(p, 1000 - rep, square_task, &j);
             for (i = 0; i < 1000 - rep; i++)
