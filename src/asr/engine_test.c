@@ -60,7 +60,7 @@ static int parse_model(test_model *m, const char *spec, int *load_fail)
         return 0;
     if (strlen(spec) >= sizeof(buf))
         return hark_error_set(HARK_EMODEL, "test engine: model spec too long");
-    strcpy(buf, spec);
+    memcpy(buf, spec, strlen(spec) + 1);
     for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         char *colon;

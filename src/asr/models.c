@@ -131,8 +131,8 @@ int hark__model_default(hark_buf *path_out)
     rc = hark_error_set(HARK_ENOTFOUND, "no Whisper model installed in %s", dir.ptr);
 out:
     for (i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+        free(names[i]); /* libc */
+    free(names);        /* libc: scandir's memory */
     hark_buf_dispose(&p);
     hark_buf_dispose(&dir);
     return rc;

@@ -1,0 +1,102 @@
+/*
+ * cli.h: shared pieces of the hark command-line tool. The CLI uses only the
+ * public API (include/hark/) and the util layer.
+ */
+#ifndef HARK_CLI_H
+#define HARK_CLI_H
+
+#include <signal.h>
+#include <stdio.h>
+
+#include "hark/hark.h"
+
+/* Exit codes (documented in `hark --help` and the README). */
+enum {
+    EXIT_OK = 0,
+    EXIT_FAIL = 1,    /* a file failed for another reason (engine, output) */
+    EXIT_USAGE = 2,   /* bad command line */
+    EXIT_NOINPUT = 3, /* input missing or unreadable */
+    EXIT_DATAERR = 4, /* not audio, no audio stream, undecodable */
+    EXIT_EMPTY = 5,   /* no audio samples at all */
+    EXIT_MODEL = 6,   /* model missing or invalid */
+    EXIT_STORE = 7,   /* database error */
+    EXIT_NETWORK = 8, /* download failed */
+    EXIT_INTERRUPT = 130
+};
+
+/* Map a hark error code to an exit code. */
+int cli_exit_code(int rc);
+
+/* ---- option parsing ----------------------------------------------------------- */
+
+/* One option: `names` lists its spellings separated by '|' ("-j|--jobs"). */
+typedef struct cli_opt {
+    const char *names;
+    int has_arg;          /* 1 = takes a value */
+    int id;               /* passed to the callback */
+    const char *arg_name; /* for help, e.g. "N" */
+    const char *help;
+} cli_opt;
+
+typedef int (*cli_opt_fn)(void *ctx, int id, const char *value);
+typedef int (*cli_arg_fn)(void *ctx, const char *arg);
+
+/* Parse argv[0..argc) (argv[0] is the first argument, not the program).
+ * Returns 0, or EXIT_USAGE after printing a message. --help is handled by the
+ * caller (give it an id). "--" ends options; "-" is an argument. */
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_t n_opts,
+              cli_opt_fn on_opt, cli_arg_fn on_arg, void *ctx);
+void cli_print_options(FILE *f, const cli_opt *opts, size_t n_opts);
+
+/* Strict number parsing; print a usage error naming `what` on failure. */
+int cli_long(const char *cmd, const char *what, const char *s, long lo, long hi, long *out);
+int cli_double(const char *cmd, const char *what, const char *s, double lo, double hi, double *out);
+
+/* ---- shared engine/decoding options --------------------------------------------- */
+
+/* Options every command that runs an engine understands. */
+typedef struct cli_engine_args {
+    const char *engine;             /* --engine */
+    const char *model;              /* -m/--model */
+    hark_pipeline_options pipeline; /* -j, chunking, decode options */
+    int quiet;                      /* -q */
+} cli_engine_args;
+
+void cli_engine_args_init(cli_engine_args *a);
+/* Try to consume option `id`; returns 1 if consumed, 0 if not ours, <0 usage error. */
+int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *value);
+/* The option table entries for cli_engine_option (ids >= 1000). */
+extern const cli_opt cli_engine_opts[];
+extern const size_t cli_n_engine_opts;
+
+/* Open the engine the arguments ask for; prints the PocketSphinx fallback notice. */
+int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out);
+
+/* ---- interruption ------------------------------------------------------------------ */
+
+/* Install the SIGINT/SIGTERM handler: first signal sets the flag (graceful
+ * stop), the second one kills the process. */
+void cli_signals_install(void);
+int cli_interrupted(void);
+int cli_abort_cb(void *payload);
+
+/* ---- progress ------------------------------------------------------------------------ */
+
+typedef struct cli_progress {
+    int enabled;       /* draw at all (stderr is a terminal and not -q) */
+    const char *label; /* file name shown */
+    double last_draw;  /* ms */
+    int drawn;         /* something is on the line */
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, int enabled, const char *label);
+void cli_progress_cb(const hark_progress *pr, void *payload);
+void cli_progress_done(cli_progress *p);
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+int cmd_transcribe(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

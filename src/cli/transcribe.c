@@ -1,0 +1,295 @@
+/*
+ * transcribe.c: `hark transcribe [options] FILE...`
+ *
+ * Transcribes each file in turn with one engine (the model is loaded once),
+ * using all cores per file. Output goes to stdout, or with -o DIR to
+ * DIR/<name>.<format> for each requested format (written to a temporary name
+ * and renamed, so a crash never leaves a half-written file). One bad file
+ * does not stop the batch: its error is printed as one line naming the file,
+ * and the exit code is that of the first failure. Ctrl-C stops promptly and
+ * writes what was transcribed so far.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "../util/util.h"
+
+#define CMD         "transcribe"
+#define MAX_FORMATS HARK_FORMAT_COUNT
+
+enum { O_HELP = 1, O_FORMAT, O_OUTDIR };
+
+static const cli_opt own_opts[] = {
+    { "-h|--help", 0, O_HELP, "", "show this help" },
+    { "-f|--format", 1, O_FORMAT, "FMT[,FMT]", "txt (default), srt, vtt, json, tsv" },
+    { "-o|--output-dir", 1, O_OUTDIR, "DIR", "write DIR/<name>.<fmt> per file instead of stdout" },
+};
+
+typedef struct args {
+    cli_engine_args eng;
+    hark_format formats[MAX_FORMATS];
+    int n_formats;
+    const char *outdir;
+    char **files;
+    int n_files;
+    int help;
+} args;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hark transcribe [options] FILE...   (FILE '-' reads standard input)\n\n"
+               "Transcribe recordings (any audio or video format) to text.\n\n");
+    cli_print_options(f, own_opts, HARK_ARRAY_SIZE(own_opts));
+    cli_print_options(f, cli_engine_opts, cli_n_engine_opts);
+    fprintf(f,
+            "\nExit codes: 0 ok, 1 failed, 2 usage, 3 input missing or unreadable, 4 not audio or\n"
+            "undecodable, 5 no audio samples, 6 model missing or invalid, 130 interrupted.\n"
+            "With several files, the code is that of the first file that failed.\n");
+}
+
+static int parse_formats(args *a, const char *v)
+{
+    char buf[128];
+    char *tok, *save = NULL;
+    if (strlen(v) >= sizeof(buf)) {
+        fprintf(stderr, "hark " CMD ": format list too long\n");
+        return EXIT_USAGE;
+    }
+    memcpy(buf, v, strlen(v) + 1);
+    a->n_formats = 0;
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        hark_format f;
+        int k, dup = 0;
+        if (hark_format_parse(&f, tok) < 0) {
+            fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
+            return EXIT_USAGE;
+        }
+        for (k = 0; k < a->n_formats; k++)
+            dup |= a->formats[k] == f;
+        if (!dup)
+            a->formats[a->n_formats++] = f;
+    }
+    if (a->n_formats == 0) {
+        fprintf(stderr, "hark " CMD ": empty format list\n");
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static int on_opt(void *ctx, int id, const char *v)
+{
+    args *a = ctx;
+    int rc = cli_engine_option(CMD, &a->eng, id, v);
+    if (rc)
+        return rc < 0 ? -rc : 0;
+    switch (id) {
+    case O_HELP:
+        a->help = 1;
+        return 0;
+    case O_FORMAT:
+        return parse_formats(a, v);
+    case O_OUTDIR:
+        a->outdir = v;
+        return 0;
+    }
+    return EXIT_USAGE;
+}
+
+static int on_arg(void *ctx, const char *arg)
+{
+    args *a = ctx;
+    a->files[a->n_files++] = (char *)arg;
+    return 0;
+}
+
+/* The base name of `path` without its extension ("stdin" for "-"). */
+static void base_name(const char *path, char *out, size_t n, int keep_ext)
+{
+    const char *slash = strrchr(path, '/');
+    const char *b = slash ? slash + 1 : path;
+    const char *dot = keep_ext ? NULL : strrchr(b, '.');
+    size_t len = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+    if (strcmp(path, "-") == 0) {
+        snprintf(out, n, "stdin");
+        return;
+    }
+    snprintf(out, n, "%.*s", (int)len, b);
+}
+
+/* Write `data` to `path` atomically (temporary file + rename). */
+static int write_file_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[4200];
+    FILE *f;
+    int ok;
+    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
+    f = fopen(tmp, "wb");
+    if (!f)
+        return hark_error_set(HARK_EIO, "%s: %s", tmp, strerror(errno));
+    ok = fwrite(data, 1, len, f) == len;
+    ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return hark_error_set(HARK_EIO, "%s: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+static int write_outputs(const args *a, const hark_transcript *t, const char *input, int keep_ext)
+{
+    hark_buf b = HARK_BUF_INIT;
+    char base[1024], path[4096];
+    int k, rc = 0;
+
+    base_name(input, base, sizeof(base), keep_ext);
+    for (k = 0; k < a->n_formats && rc == 0; k++) {
+        hark_buf_clear(&b);
+        if ((rc = hark_transcript_write(t, a->formats[k], &b)) < 0)
+            break;
+        if (!a->outdir) {
+            if (b.len && fwrite(b.ptr, 1, b.len, stdout) != b.len)
+                rc = hark_error_set(HARK_EIO, "standard output: %s", strerror(errno));
+            fflush(stdout);
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s.%s", a->outdir, base, hark_format_name(a->formats[k]));
+        rc = write_file_atomic(path, b.ptr ? b.ptr : "", b.len);
+    }
+    hark_buf_dispose(&b);
+    return rc;
+}
+
+/* Does another input in the batch produce the same output base name? */
+static int name_clash(const args *a, int i)
+{
+    char x[1024], y[1024];
+    int j;
+    base_name(a->files[i], x, sizeof(x), 0);
+    for (j = 0; j < a->n_files; j++) {
+        if (j == i)
+            continue;
+        base_name(a->files[j], y, sizeof(y), 0);
+        if (strcmp(x, y) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int transcribe_one(const args *a, hark_engine *engine, int i)
+{
+    const char *path = a->files[i];
+    hark_decoder *dec = NULL;
+    hark_transcript *t = NULL;
+    hark_pipeline_options po = a->eng.pipeline;
+    cli_progress prog;
+    const char *warn = NULL;
+    int rc, wrc;
+
+    if ((rc = hark_decoder_open(&dec, path, NULL)) < 0) {
+        fprintf(stderr, "hark: %s\n", hark_error_last());
+        return rc;
+    }
+    cli_progress_init(&prog, !a->eng.quiet, strcmp(path, "-") ? path : "stdin");
+    po.progress = cli_progress_cb;
+    po.abort = cli_abort_cb;
+    po.payload = &prog;
+    rc = hark_transcribe(&t, engine, dec, &po);
+    cli_progress_done(&prog);
+    if (hark_decoder_warnings(dec, &warn) && warn)
+        fprintf(stderr, "hark: warning: %s: %s\n", strcmp(path, "-") ? path : "stdin", warn);
+    if (rc < 0 && rc != HARK_ECANCELED) {
+        if (rc == HARK_EEMPTY)
+            fprintf(stderr, "hark: %s: no audio samples (zero-length audio)\n", path);
+        else
+            fprintf(stderr, "hark: %s: %s\n", path, hark_error_last());
+    }
+    if (t && (rc == 0 || rc == HARK_ECANCELED)) {
+        hark_transcript_set_meta(t, "source", path);
+        if (rc == HARK_ECANCELED)
+            fprintf(stderr, "hark: %s: interrupted: writing the %zu segments done so far\n", path,
+                    hark_transcript_count(t));
+        if ((wrc = write_outputs(a, t, path, name_clash(a, i))) < 0) {
+            fprintf(stderr, "hark: %s\n", hark_error_last());
+            if (rc == 0)
+                rc = wrc;
+        }
+    }
+    hark_transcript_free(t);
+    hark_decoder_free(dec);
+    return rc;
+}
+
+int cmd_transcribe(int argc, char **argv)
+{
+    args a;
+    hark_engine *engine = NULL;
+    int i, rc, first_fail = 0;
+
+    memset(&a, 0, sizeof(a));
+    cli_engine_args_init(&a.eng);
+    a.formats[0] = HARK_FORMAT_TXT;
+    a.n_formats = 1;
+    a.files = calloc((size_t)argc + 1, sizeof(char *));
+    if (!a.files)
+        return EXIT_FAIL;
+    {
+        cli_opt all[64];
+        size_t n = 0, k;
+        for (k = 0; k < HARK_ARRAY_SIZE(own_opts); k++)
+            all[n++] = own_opts[k];
+        for (k = 0; k < cli_n_engine_opts; k++)
+            all[n++] = cli_engine_opts[k];
+        rc = cli_parse(CMD, argc, argv, all, n, on_opt, on_arg, &a);
+    }
+    if (rc)
+        goto out;
+    if (a.help) {
+        usage(stdout);
+        goto out;
+    }
+    if (a.n_files == 0) {
+        fprintf(stderr, "hark " CMD ": no input files (see hark " CMD " --help)\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (!a.outdir && a.n_formats > 1) {
+        fprintf(stderr, "hark " CMD ": several formats need an output directory: add -o DIR\n");
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (a.outdir) {
+        struct stat st;
+        if (mkdir(a.outdir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "hark " CMD ": cannot create %s: %s\n", a.outdir, strerror(errno));
+            rc = EXIT_NOINPUT;
+            goto out;
+        }
+        if (stat(a.outdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "hark " CMD ": %s is not a directory\n", a.outdir);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (cli_open_engine(CMD, &a.eng, &engine) < 0) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    cli_signals_install();
+    for (i = 0; i < a.n_files && !cli_interrupted(); i++) {
+        int frc = transcribe_one(&a, engine, i);
+        if (frc < 0 && !first_fail)
+            first_fail = cli_exit_code(frc);
+    }
+    rc = cli_interrupted() ? EXIT_INTERRUPT : first_fail;
+out:
+    hark_engine_free(engine);
+    free(a.files);
+    return rc;
+}
