@@ -4,6 +4,7 @@
  * deterministic "test" engine (no model) is used unless a test is about an
  * engine; --no-vad gives it fixed one-chunk-per-N-seconds cuts.
  */
+#define _DEFAULT_SOURCE
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -110,7 +111,7 @@ TEST(transcribes_to_stdout_and_to_every_format)
     char args[2048];
     int st;
     char *out;
-    const char *fmts[] = {"txt", "srt", "vtt", "json", "tsv"};
+    const char *fmts[] = { "txt", "srt", "vtt", "json", "tsv" };
     size_t i;
 
     snprintf(args, sizeof(args), "transcribe " TE " '%s'", wav);
@@ -318,7 +319,7 @@ TEST(ctrl_c_stops_promptly_and_writes_what_is_done)
     ASSERT_EQ(WEXITSTATUS(st), 130);
     s = harness_read_file(outf, NULL);
     ASSERT(s != NULL);
-    ASSERT_CONTAINS(s, "0\t2000\tf440"); /* the first chunks were flushed */
+    ASSERT_CONTAINS(s, "0\t2000\tf440");       /* the first chunks were flushed */
     ASSERT(strstr(s, "38000\t40000") == NULL); /* but not the end */
     free(s);
     s = err_text();
