@@ -24,10 +24,10 @@
  *     hark_buf_dispose(&path);
  *
  * A pull downloads into <file>.part, resumes an interrupted download with an
- * HTTP Range request, checks the size, the published checksums (SHA-1 from
- * whisper.cpp's models/README.md, SHA-256 = the Hugging Face LFS object id)
- * and the ggml structure, then fsyncs and renames the file into place, so the
- * final name only ever holds a complete, verified file.
+ * HTTP Range request, checks the size, the checksum (SHA-256 = the Hugging
+ * Face LFS object id; whisper.cpp's published SHA-1 for a file whose SHA-256
+ * is unknown) and the ggml structure, then fsyncs and renames the file into
+ * place, so the final name only ever holds a complete, verified file.
  *
  * Thread safety: every function may be called from any thread. Pulls of
  * different models may run concurrently; a second pull of the same model
@@ -52,8 +52,9 @@ typedef struct hark_model_info {
     const char *quant;  /**< weight type: "f16", "q5_0", "q5_1", "q8_0" */
     int english_only;   /**< ".en" models: English only, no translation */
     uint64_t size;      /**< exact file size in bytes, 0 = not known */
-    const char *sha1;   /**< lower-case hex SHA-1 of the file, NULL = none published */
-    const char *sha256; /**< lower-case hex SHA-256 of the file, NULL = none known */
+    const char *sha1;   /**< hex SHA-1 whisper.cpp publishes, NULL = none; checked only
+                             for a file without sha256 */
+    const char *sha256; /**< hex SHA-256 of the file (what a pull checks), NULL = unknown */
     const char *url;    /**< default download URL */
 } hark_model_info;
 
@@ -112,8 +113,8 @@ HARK_API int hark_model_inspect(hark_model_header *out, const char *path);
 typedef enum hark_model_checksum {
     HARK_MODEL_CHECKSUM_UNCHECKED = 0, /**< not computed (list without HARK_MODELS_LIST_VERIFY) */
     HARK_MODEL_CHECKSUM_NONE = 1,      /**< computed; nothing published to compare with */
-    HARK_MODEL_CHECKSUM_OK = 2,        /**< every published checksum matches */
-    HARK_MODEL_CHECKSUM_MISMATCH = 3,  /**< some published checksum or the size differs */
+    HARK_MODEL_CHECKSUM_OK = 2,        /**< size and SHA-256 (else SHA-1) match the catalog */
+    HARK_MODEL_CHECKSUM_MISMATCH = 3,  /**< the size or the checksum differs */
 } hark_model_checksum;
 
 /** One model in the models directory. */
@@ -128,8 +129,9 @@ typedef struct hark_model_file {
     hark_model_header header;     /**< what the file says, as far as it could be read */
     const hark_model_info *info;  /**< catalog entry of the same name, NULL if none (static) */
     hark_model_checksum checksum; /**< see hark_model_checksum */
-    char sha1[41]; /**< hex digests when computed (HARK_MODELS_LIST_VERIFY), else "" */
-    char sha256[65];
+    char sha256[65];              /**< hex SHA-256 if computed (HARK_MODELS_LIST_VERIFY), else "" */
+    char sha1[41];                /**< hex SHA-1, computed only when it is the catalog's only
+                                       checksum, else "" */
 } hark_model_file;
 
 /** hark_models_list flag: hash every file and compare with the catalog (reads every byte). */
@@ -201,13 +203,13 @@ typedef struct hark_models_pull_options {
     const char *base_url;
     int force; /**< download even if a valid file is already installed */
     /**
-     * Expected file, overriding the catalog: for files the catalog does not
-     * know (a mirror's own models, tests). NULL / 0 = use the catalog's value.
-     * With neither, only the size announced by the server and the ggml
-     * structure are checked.
+     * Expected file, for files the catalog does not know (a mirror's own
+     * models, tests). When any of these three is set, they replace the
+     * catalog's values entirely. With neither, only the size announced by
+     * the server and the ggml structure are checked.
      */
     const char *sha256;           /**< hex SHA-256 */
-    const char *sha1;             /**< hex SHA-1 */
+    const char *sha1;             /**< hex SHA-1, checked only when sha256 is NULL */
     uint64_t size;                /**< bytes */
     unsigned connect_timeout_ms;  /**< give up connecting after this long. Default 15000 */
     unsigned stall_bytes_per_sec; /**< a transfer slower than this ... Default 1024 */
@@ -235,8 +237,8 @@ typedef struct hark_models_pull_result {
     uint64_t resumed_from; /**< bytes reused from an earlier unfinished download */
     unsigned requests;     /**< HTTP requests made (retries included) */
     int range_ignored;     /**< the server answered a Range request with the whole file */
-    char sha1[41];         /**< hex digests of the installed file ("" if already installed) */
-    char sha256[65];
+    char sha256[65];       /**< hex SHA-256 of the installed file ("" if already installed) */
+    char sha1[41];         /**< hex SHA-1, computed only when it was the checksum checked */
     double elapsed_ms;
 } hark_models_pull_result;
 

@@ -68,9 +68,13 @@ int hark__model_scan_mem(hark_model_header *out, const char *what, const void *d
 
 /* ---- checksums (models_digest.c) ------------------------------------------------------------ */
 
-/* SHA-1 and SHA-256 of the same bytes, side by side (libcrypto EVP). */
+/*
+ * SHA-256, and optionally SHA-1, of the same bytes side by side (libcrypto
+ * EVP). SHA-1 doubles the cost, so it is computed only when it is the only
+ * checksum to compare with.
+ */
 typedef struct hark__models_digest {
-    void *sha1;   /* EVP_MD_CTX */
+    void *sha1;   /* EVP_MD_CTX, NULL when not wanted */
     void *sha256; /* EVP_MD_CTX */
 } hark__models_digest;
 
@@ -79,9 +83,10 @@ typedef struct hark__models_digest {
         NULL, NULL                                                                                 \
     }
 
-int hark__models_digest_init(hark__models_digest *d);
+/* (Re)start; `d` must be HARK__MODELS_DIGEST_INIT or initialised before. */
+int hark__models_digest_init(hark__models_digest *d, int with_sha1);
 int hark__models_digest_update(hark__models_digest *d, const void *data, size_t len);
-/* Lower-case hex into sha1 (41 bytes) and sha256 (65 bytes); releases the contexts. */
+/* Lower-case hex into sha1 (41 bytes, "" if not computed) and sha256 (65 bytes); releases. */
 int hark__models_digest_final(hark__models_digest *d, char *sha1, char *sha256);
 void hark__models_digest_dispose(hark__models_digest *d);
 /*
@@ -94,9 +99,10 @@ int hark__models_digest_fd(hark__models_digest *d, int fd, uint64_t len, const c
 
 /*
  * Compare a file of `size` bytes and digests with what is expected (any of
- * exp_size / exp_sha1 / exp_sha256 may be 0 / NULL = unknown). Returns
- * HARK_MODEL_CHECKSUM_NONE when nothing is known, else OK or MISMATCH; on
- * MISMATCH `why` (if not NULL) gets a one-line explanation.
+ * exp_size / exp_sha1 / exp_sha256 may be 0 / NULL = unknown): the size,
+ * then the SHA-256 if known, else the SHA-1. Returns
+ * HARK_MODEL_CHECKSUM_NONE when no checksum is known, else OK or MISMATCH;
+ * on MISMATCH `why` (if not NULL) gets a one-line explanation.
  */
 hark_model_checksum hark__models_compare(uint64_t size, const char *sha1, const char *sha256,
                                          uint64_t exp_size, const char *exp_sha1,

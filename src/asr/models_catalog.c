@@ -20,7 +20,11 @@
  *   cross-checked against two further independently published tables (all
  *   agree byte for byte). small.en-tdrz: akashmjn/tinydiarize-whisper.cpp at
  *   revision d44ba793fc67e509623a88a409723311fa677744, likewise corroborated.
- * A pull checks every value present: size, SHA-1 and SHA-256.
+ * A pull checks the size and the SHA-256, which pins the file completely;
+ * SHA-1 is checked only for a file whose SHA-256 is unknown (none here, but
+ * possible through hark_models_pull_options.sha1), since hashing both
+ * doubles the verification time (bench/bench_models.c). The SHA-1 values
+ * are kept so `hark models list` can show what whisper.cpp publishes.
  *
  * Invariants: names are unique and valid model names; the table order is
  * the order `hark models list` shows (by family, plain before quantised).

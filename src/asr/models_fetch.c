@@ -7,8 +7,9 @@
  *      known) is the answer: no network.
  *   2. Open and lock (flock, non-blocking) ggml-<name>.bin.part: the lock
  *      keeps a second pull (any process) and rm away while this one runs.
- *      The bytes already in it are hashed (SHA-1 + SHA-256 together), so
- *      the digests always cover exactly the `have` bytes of the file.
+ *      The bytes already in it are hashed (SHA-256; SHA-1 too when that is
+ *      the only checksum known), so the digests always cover exactly the
+ *      `have` bytes of the file.
  *   3. GET <base>/ggml-<name>.bin, with "Range: bytes=<have>-" when have > 0,
  *      following redirects (Hugging Face answers with a 302 to its CDN).
  *      206 whose Content-Range starts at `have`: append. 200: the server
@@ -18,7 +19,7 @@
  *      5xx: fail with ENOTFOUND / EAUTH / ENETWORK.
  *      A connection lost after some bytes arrived is retried (max_retries,
  *      backoff retry_delay_ms doubling), resuming from the new `have`.
- *   4. fsync, check size, checksums and ggml structure, rename over the
+ *   4. fsync, check size, checksum and ggml structure, rename over the
  *      final name, fsync the directory. Only verified bytes ever carry the
  *      final name. A failed check deletes the part (it would poison a
  *      resume); a network error, stall, cancellation or full disk keeps it.
@@ -298,7 +299,7 @@ static int reset_part(pull *p)
     }
     p->have = 0;
     p->total = 0;
-    if ((rc = hark__models_digest_init(&p->dg)) < 0)
+    if ((rc = hark__models_digest_init(&p->dg, p->exp_sha1 && !p->exp_sha256)) < 0)
         return rc;
     return 0;
 }
@@ -838,7 +839,7 @@ int hark_models_pull(hark_buf *path_out, hark_models_pull_result *result_out, co
         goto out;
     }
     p.have = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    if ((rc = hark__models_digest_init(&p.dg)) < 0)
+    if ((rc = hark__models_digest_init(&p.dg, p.exp_sha1 && !p.exp_sha256)) < 0)
         goto out;
     if (p.exp_size && p.have > p.exp_size && (rc = reset_part(&p)) < 0)
         goto out;

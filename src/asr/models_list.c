@@ -78,7 +78,7 @@ static int verify(hark_model_file *f)
         rc = hark_error_set(HARK_EIO, "cannot open %s: %s", f->path, strerror(errno));
         goto out;
     }
-    if ((rc = hark__models_digest_init(&d)) < 0 ||
+    if ((rc = hark__models_digest_init(&d, f->info && f->info->sha1 && !f->info->sha256)) < 0 ||
         (rc = hark__models_digest_fd(&d, fd, f->size, f->path, NULL, NULL)) < 0 ||
         (rc = hark__models_digest_final(&d, f->sha1, f->sha256)) < 0)
         goto out;

@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "harness.h"
 #include "server.h"
 #include "asr/models.h"
@@ -144,7 +146,7 @@ TEST(pull_downloads_verifies_and_installs)
     ASSERT_EQ(res.resumed_from, 0);
     ASSERT_EQ(res.requests, 1);
     ASSERT_STREQ(res.sha256, f->sha256);
-    ASSERT_EQ(strlen(res.sha1), 40);
+    ASSERT_STREQ(res.sha1, ""); /* a SHA-256 is known: no need for SHA-1 */
     /* progress: connecting, downloading, verifying, done; done never goes back */
     ASSERT_EQ(rec.n_phases, 4);
     ASSERT_EQ(rec.phases[0], HARK_MODELS_PHASE_CONNECTING);
@@ -314,6 +316,29 @@ TEST(corrupted_bytes_fail_the_checksum_and_leave_nothing)
     ts_configure(f->ts, &(ts_behaviour){ -1, 0, -1, 0, 0, 0, -1, 0 });
     ASSERT_OK(hark_models_pull(NULL, NULL, "test", &o));
     assert_installed(f);
+    teardown(f);
+}
+
+TEST(sha1_is_checked_when_it_is_the_only_checksum)
+{
+    fixture *f = setup();
+    hark_models_pull_options o = options(f);
+    hark_models_pull_result res;
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    char sha1[41];
+    ASSERT(EVP_Digest(f->model.ptr, f->model.len, d, &n, EVP_sha1(), NULL) == 1 && n == 20);
+    hark_hex(sha1, d, 20);
+    o.sha256 = NULL;
+    o.sha1 = sha1;
+    ASSERT_OK(hark_models_pull(NULL, &res, "test", &o));
+    ASSERT_STREQ(res.sha1, sha1);
+    ASSERT_STREQ(res.sha256, f->sha256);
+    sha1[0] = sha1[0] == '0' ? '1' : '0';
+    o.force = 1;
+    ASSERT_ERR(hark_models_pull(NULL, NULL, "test", &o), HARK_ECORRUPT);
+    ASSERT_CONTAINS(hark_error_last(), "checksum mismatch: SHA-1 is");
+    assert_installed(f); /* the installed file was not touched */
     teardown(f);
 }
 
