@@ -202,6 +202,9 @@ typedef struct hark_models_pull_options {
      */
     const char *base_url;
     int force; /**< download even if a valid file is already installed */
+    /** PEM file of CA certificates to trust instead of the system's (a mirror with a
+        private CA), NULL = the system's. Certificates are always verified. */
+    const char *ca_file;
     /**
      * Expected file, for files the catalog does not know (a mirror's own
      * models, tests). When any of these three is set, they replace the

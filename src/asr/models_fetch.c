@@ -508,7 +508,8 @@ static int setup_curl(pull *p)
         curl_easy_setopt(c, CURLOPT_WRITEDATA, p) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, p) != CURLE_OK)
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, p) != CURLE_OK ||
+        (p->o->ca_file && curl_easy_setopt(c, CURLOPT_CAINFO, p->o->ca_file) != CURLE_OK))
         return hark_error_set(HARK_EUNSUPPORTED,
                               "cannot download %s: this libcurl lacks a required option (%s)",
                               p->name, curl_version());

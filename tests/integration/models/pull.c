@@ -584,6 +584,58 @@ TEST(bad_partial_files_are_replaced)
     teardown(f);
 }
 
+/* HTTPS for real: openssl s_server -WWW with a throwaway self-signed certificate. */
+TEST(https_with_certificate_verification)
+{
+    fixture *f = setup();
+    hark_models_pull_options o = options(f);
+    char www[1024], cert[1024], *log = NULL, url[64], *pid;
+    int port = 0, i, st;
+    if (!harness_have("openssl"))
+        SKIP("no openssl command");
+    /* copies: harness_path() returns a rotating static buffer */
+    snprintf(www, sizeof(www), "%s", harness_path("www"));
+    snprintf(cert, sizeof(cert), "%s", harness_path("cert.pem"));
+    ASSERT(harness_sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 "
+                      "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null",
+                      harness_path("key.pem"), cert) == 0);
+    ASSERT(mkdir(www, 0755) == 0);
+    ASSERT(harness_write_file(harness_path("www/ggml-test.bin"), f->model.ptr, f->model.len) == 0);
+    ASSERT(harness_sh("cd '%s' && (timeout 60 openssl s_server -accept 127.0.0.1:0 -cert '%s' "
+                      "-key '%s' -WWW >'%s' 2>&1 & echo $! >'%s')",
+                      www, cert, harness_path("key.pem"), harness_path("s_server.log"),
+                      harness_path("s_server.pid")) == 0);
+    for (i = 0; i < 100 && !port; i++) { /* it prints "ACCEPT 127.0.0.1:PORT" when ready */
+        const char *a;
+        free(log);
+        log = harness_read_file(harness_path("s_server.log"), NULL);
+        if (log && (a = strstr(log, "ACCEPT 127.0.0.1:")) != NULL)
+            port = atoi(a + 17);
+        else
+            hark__sleep_ms(50, NULL, NULL);
+    }
+    free(log);
+    ASSERT_MSG(port > 0, "openssl s_server did not start");
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+    o.base_url = url;
+
+    /* a certificate nobody vouches for is refused */
+    ASSERT_ERR(hark_models_pull(NULL, NULL, "test", &o), HARK_ENETWORK);
+    ASSERT_CONTAINS(hark_error_last(), "cannot download test: secure connection to 127.0.0.1:");
+    ASSERT_EQ(file_size(f->path), UINT64_MAX);
+    /* trusted through ca_file: downloaded (HTTP/1.0, no Content-Length) and verified */
+    o.ca_file = cert;
+    ASSERT_OK(hark_models_pull(NULL, NULL, "test", &o));
+    assert_installed(f);
+
+    pid = harness_read_file(harness_path("s_server.pid"), NULL);
+    ASSERT(pid != NULL);
+    st = harness_sh("kill %d", atoi(pid));
+    HARK_UNUSED(st);
+    free(pid);
+    teardown(f);
+}
+
 TEST(bad_names_and_options_are_rejected)
 {
     fixture *f = setup();
