@@ -119,14 +119,14 @@ typedef enum hark_model_checksum {
 
 /** One model in the models directory. */
 typedef struct hark_model_file {
-    char *name;                   /**< "base.en" */
-    char *path;                   /**< <models dir>/ggml-base.en.bin */
-    int installed;                /**< the file itself exists (else only a .part does) */
-    uint64_t size;                /**< bytes of the file, 0 if not installed */
-    uint64_t partial_size;        /**< bytes of an unfinished download (<file>.part), 0 = none */
-    int valid;                    /**< hark_model_inspect() succeeded */
-    char *problem;                /**< why it is not valid (one line), NULL when valid */
-    hark_model_header header;     /**< what the file says, as far as it could be read */
+    char *name;               /**< "base.en" */
+    char *path;               /**< <models dir>/ggml-base.en.bin */
+    int installed;            /**< the file itself exists (else only a .part does) */
+    uint64_t size;            /**< bytes of the file, 0 if not installed */
+    uint64_t partial_size;    /**< bytes of an unfinished download (<file>.part), 0 = none */
+    int valid;                /**< hark_model_inspect() succeeded */
+    char *problem;            /**< why it is not valid (one line); NULL if valid or not installed */
+    hark_model_header header; /**< what the file says, as far as it could be read */
     const hark_model_info *info;  /**< catalog entry of the same name, NULL if none (static) */
     hark_model_checksum checksum; /**< see hark_model_checksum */
     char sha256[65];              /**< hex SHA-256 if computed (HARK_MODELS_LIST_VERIFY), else "" */
@@ -216,10 +216,9 @@ typedef struct hark_models_pull_options {
     uint64_t size;                /**< bytes */
     unsigned connect_timeout_ms;  /**< give up connecting after this long. Default 15000 */
     unsigned stall_bytes_per_sec; /**< a transfer slower than this ... Default 1024 */
-    unsigned stall_seconds; /**< ... for this many seconds fails (HARK_ETIMEOUT). Default 30 */
-    unsigned max_retries;   /**< resume attempts after the connection drops mid-file. Default 3 */
-    unsigned
-        retry_delay_ms; /**< wait before the first retry, doubled for each next. Default 1000 */
+    unsigned stall_seconds;  /**< ... for this many seconds fails (HARK_ETIMEOUT). Default 30 */
+    unsigned max_retries;    /**< resume attempts after the connection drops mid-file. Default 3 */
+    unsigned retry_delay_ms; /**< ms before the first retry, doubled per retry. Default 1000 */
     /** Called at most every 100 ms and at each phase change; keep it short. May be NULL. */
     void (*progress)(const hark_models_progress *p, void *payload);
     /** Polled while downloading and hashing; non-zero cancels (HARK_ECANCELED). May be NULL. */

@@ -231,7 +231,8 @@ int hark_models_progress_format(hark_buf *out, const hark_models_progress *p, un
             rc = hark_buf_printf(&tail, "  ETA %.0fs",
                                  (double)(p->total - p->done) / p->bytes_per_sec);
         if (rc == 0)
-            rc = hark_buf_printf(&line, "%s  %3d%% ", p->name, (int)(frac * 100.0));
+            rc = p->total ? hark_buf_printf(&line, "%s  %3d%% ", p->name, (int)(frac * 100.0))
+                          : hark_buf_printf(&line, "%s", p->name);
         bar = (int)width - (int)line.len - (int)tail.len - 2;
         if (rc == 0 && p->total && bar >= 5) {
             fill = (int)(frac * bar);

@@ -179,6 +179,7 @@ static int get_i32(scan *s, int32_t *v, const char *field)
 {
     uint8_t b[4];
     int rc = take(s, b, 4, field);
+    *v = 0;
     if (rc == 0)
         *v = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
                        (uint32_t)b[3] << 24);

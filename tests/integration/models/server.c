@@ -121,7 +121,7 @@ static const char *find_header(const char *req, const char *name)
 
 static void answer_status(int fd, int status, const char *reason, const char *extra)
 {
-    char head[1024];
+    char head[2048];
     const char *body = "error\n";
     snprintf(head, sizeof(head),
              "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s"
