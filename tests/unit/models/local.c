@@ -171,3 +171,45 @@ TEST(rm_refuses_while_a_download_holds_the_lock)
     close(fd);
     ASSERT_OK(hark_models_rm(NULL, "base.en"));
 }
+
+/* Every allocation failure surfaces as HARK_ENOMEM, without a crash or a leak. */
+TEST(allocation_failures_are_reported)
+{
+    const char *dir = models_dir();
+    hark_buf b = HARK_BUF_INIT;
+    char path[1024];
+    uint64_t n;
+    int rc = HARK_ENOMEM;
+    put_model(dir, "ggml-mine.bin", &b);
+    put_file(dir, "ggml-broken.bin", b.ptr, 100);
+    put_file(dir, "ggml-base.en.bin.part", b.ptr, 10);
+    snprintf(path, sizeof(path), "%s/ggml-mine.bin", dir);
+    for (n = 1; rc != 0 && n < 1000; n++) {
+        hark_model_file *f = NULL;
+        size_t count = 0;
+        hark__alloc_fail_at(n);
+        rc = hark_models_list(&f, &count, HARK_MODELS_LIST_VERIFY);
+        hark__alloc_fail_at(0);
+        ASSERT_MSG(rc == 0 || rc == HARK_ENOMEM, "list, allocation %llu failing: %s",
+                   (unsigned long long)n, hark_err_name(rc));
+        ASSERT_EQ(count, rc == 0 ? 3 : 0);
+        hark_models_list_free(f, count);
+    }
+    ASSERT_EQ(rc, 0);
+    for (n = 1, rc = HARK_ENOMEM; rc != 0 && n < 100; n++) {
+        hark_model_header h;
+        hark__alloc_fail_at(n);
+        rc = hark_model_inspect(&h, path);
+        hark__alloc_fail_at(0);
+        ASSERT(rc == 0 || rc == HARK_ENOMEM);
+    }
+    ASSERT_EQ(rc, 0);
+    for (n = 1, rc = HARK_ENOMEM; rc != 0 && n < 100; n++) {
+        hark__alloc_fail_at(n);
+        rc = hark_models_rm(NULL, "mine");
+        hark__alloc_fail_at(0);
+        ASSERT(rc == 0 || rc == HARK_ENOMEM);
+    }
+    ASSERT_EQ(rc, 0);
+    hark_buf_dispose(&b);
+}
