@@ -42,5 +42,6 @@
 #include "transcript.h"
 #include "engine.h"
 #include "pipeline.h"
+#include "models.h"
 
 #endif

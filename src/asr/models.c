@@ -1,5 +1,8 @@
 /*
- * models.c: model directory and name resolution (see models.h).
+ * models.c: model directory and name resolution (see models.h), and the
+ * name rules shared by list, pull and rm: a model is the file
+ * <models dir>/ggml-<name>.bin, and a name is a plain file-name fragment, so
+ * that no name can reach outside the models directory.
  */
 #define _DEFAULT_SOURCE
 #include <dirent.h>
@@ -66,6 +69,7 @@ out:
     return rc;
 }
 
+/* clang-format off */
 static const char *const preferred[] = {
     "base.en",
     "base",
@@ -95,6 +99,7 @@ static const char *const preferred[] = {
     "large-v3-turbo-q5_0",
     "large-v3-turbo-q8_0",
 };
+/* clang-format on */
 
 int hark__model_default(hark_buf *path_out)
 {
@@ -136,4 +141,54 @@ out:
     hark_buf_dispose(&p);
     hark_buf_dispose(&dir);
     return rc;
+}
+
+const char *hark__models_bare_name(const char *name, size_t *len)
+{
+    size_t n = strlen(name);
+    if (n > 5 && strncmp(name, "ggml-", 5) == 0) {
+        name += 5;
+        n -= 5;
+    }
+    if (n > 4 && strcmp(name + n - 4, ".bin") == 0)
+        n -= 4;
+    *len = n;
+    return name;
+}
+
+int hark__models_check_name(const char *bare, size_t len, const char *given)
+{
+    size_t i;
+    int ok = len > 0 && len <= 128 && bare[0] != '.' && bare[0] != '-';
+    for (i = 0; ok && i < len; i++) {
+        char c = bare[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '.' || c == '-' || c == '_';
+    }
+    if (!ok)
+        return hark_error_set(HARK_EINVAL,
+                              "invalid model name '%s': use a name like base.en or "
+                              "large-v3-turbo-q5_0 (letters, digits, '.', '-', '_')",
+                              given ? given : "");
+    return 0;
+}
+
+int hark__models_file_path(hark_buf *out, const char *bare, size_t len)
+{
+    int rc = hark__models_dir(out);
+    if (rc < 0)
+        return rc;
+    return hark_buf_printf(out, "/ggml-%.*s.bin", (int)len, bare);
+}
+
+int hark_models_dir(hark_buf *out)
+{
+    HARK_ASSERT_ARG(out);
+    return hark__models_dir(out);
+}
+
+int hark_models_path(hark_buf *out, const char *name)
+{
+    HARK_ASSERT_ARG(out);
+    return hark__model_resolve(name, out);
 }
