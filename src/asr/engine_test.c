@@ -174,7 +174,7 @@ static int describe(const float *pcm, size_t n, hark_transcript *out)
     long hz, sec;
     char text[64];
     hark_word words[64];
-    char names[64][16];
+    char names[64][24];
     hark_segment seg;
     int64_t seconds = (int64_t)n / HARK_SAMPLE_RATE;
 

@@ -98,5 +98,6 @@ void cli_progress_done(cli_progress *p);
 int cmd_transcribe(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     { "transcribe", cmd_transcribe, "transcribe recordings to txt, srt, vtt, json or tsv" },
     { "eval", cmd_eval, "word error rate and speed on a manifest of reference transcripts" },
     { "bench", cmd_bench, "throughput, parallel efficiency and peak memory, 1..N threads" },
+    { "models", cmd_models, "list, pull, locate or remove Whisper models" },
 };
 
 static void usage(FILE *f)
