@@ -25,7 +25,18 @@
  *    middle of its quietest frame. The next chunk starts at c.
  *  - End of stream: the rest is the last chunk.
  * A chunk without any speech frame is dropped (counted as skipped) instead
- * of emitted. With no_vad the VAD is not run: cuts every `max` samples.
+ * of emitted. With no_vad the VAD is not run: cuts every `max` samples, and
+ * stats.speech counts every sample (nothing is known to be silence).
+ *
+ * PARAMETERS
+ * pad = 250 ms (at most skip_silence / 2 and max / 4): covers the weak
+ * start and end of speech that the VAD's 50 ms dilation may miss and gives
+ * the engines a short lead-in, while keeping little of a skipped silence.
+ * The VAD fills gaps under 250 ms and then dilates speech by 50 ms, so every
+ * silence run between two stretches of speech is at least 150 ms long and a
+ * cut in the middle of one lies at least 75 ms from anything called speech
+ * (a cut clamped to the [min, max] window, or put in a run still going on,
+ * may be closer, but it is still in silence).
  *
  * INVARIANTS
  * - buf holds samples [buf_start, buf_start + buf_len) = [.., n_in);

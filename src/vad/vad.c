@@ -2,7 +2,7 @@
  * vad.c: energy + spectral voice-activity detection, streaming.
  *
  * DESIGN
- * Every 10 ms frame (160 samples) goes through four stages; each stage is a
+ * Every 10 ms frame (160 samples) goes through a chain of stages; each is a
  * function of a bounded window of the previous one, so the whole detector is
  * a fixed-delay filter over the frame sequence:
  *
@@ -11,43 +11,47 @@
  *     band (250-500-900-1500-2400-4000 Hz) and their sum, the frame level.
  *     Below 250 Hz (mains hum and its first harmonics, rumble) nothing counts.
  *
- *  2. Raw activity. Each band has its own noise floor: the minimum of its
- *     exponentially smoothed power over the frames [k - 2 s, k + 1 s]
+ *  2. Activity (S_ACT). Each band has its own noise floor: the minimum of
+ *     its exponentially smoothed power over the frames [k - 2 s, k + 1 s]
  *     (minimum statistics with look-ahead, so the floor is right from the
  *     first frame of a stream, whether it starts in speech or in noise),
- *     raised by a fixed bias towards the mean of the noise. A frame is
- *     active when the mean over the bands of its power above the floors
- *     (each clipped to 0..30 dB) exceeds a margin, its level is above an
- *     absolute gate (so digital silence and very faint noise never count),
- *     and its level is within a range of the loudest frame of the last 5 s
- *     (so a low background bed under the speech, e.g. music, is not speech).
- *     Steady noise of any colour and level (fan, hum, hiss) sits on its
- *     floors and is never active; per-band floors keep a loud noise
- *     confined to one band from masking speech in the others.
+ *     raised by 3 dB towards the mean of the noise. The frame's score is the
+ *     mean, over its 3 best bands, of its power above the floors (each
+ *     clipped to 0..30 dB): speech is strong in a few formant bands at a
+ *     time, and coloured noise (a fan) cannot hide it in the other bands.
+ *     A frame is active when the score exceeds a margin, its level is above
+ *     an absolute gate (digital silence and very faint sounds never count)
+ *     and within a range of the loudest frame of the last 5 s. It is loud
+ *     when also within a narrower range of that peak. Steady noise of any
+ *     colour and level (fan, hum, hiss) sits on its floors: never active.
  *
- *  3. Smoothing, as morphological filters on the activity sequence:
- *     opening drops active runs shorter than 30 ms (clicks), closing fills
- *     inactive gaps shorter than 250 ms (stop closures, gaps inside and
- *     between words), and dilation extends speech by 50 ms on both sides
- *     (weak onsets and decays). The result is the frame's decision.
+ *  3. Near (S_NEAR): an active frame counts only within 200 ms of a loud
+ *     one. Weak sounds belong to speech next to a syllable nucleus; away
+ *     from speech they are breaths, rustle or a background bed (music more
+ *     than ~20 dB under the voice) and are dropped.
  *
- *  4. Output: one callback per frame, in order.
+ *  4. Smoothing, as morphological filters: opening (S_OPEN) drops runs
+ *     shorter than 30 ms (clicks), closing (S_CLOSE) fills gaps shorter than
+ *     250 ms (stop closures, gaps inside and between words: no cut there),
+ *     dilation (S_DILATE) extends speech by 50 ms on both sides (weak onsets
+ *     and decays). The result is the frame's decision, reported in order.
  *
- * `threshold` (0..1, default 0.5) moves the margin, the absolute gate and
- * the relative range together: higher means stricter.
+ * `threshold` (0..1, default 0.5) moves the margin (8 dB), the gate
+ * (-68 dB), the range (40 dB) and the loud range (22 dB) together: higher
+ * means stricter (see hark__vad_new()).
  *
  * INVARIANTS
  * - Frames lie on a fixed grid from the first sample; partial input waits in
  *   `part` until a frame is complete, so the decisions do not depend on the
  *   block sizes of the pushes.
- * - Frame k is decided as soon as k + DELAY frames are complete (or at
- *   finish), DELAY = FLOOR_AHEAD + MIN_RUN + MIN_GAP + DILATE frames:
- *   activity needs FLOOR_AHEAD frames after k, opening MIN_RUN - 1 more,
- *   closing MIN_GAP, dilation DILATE.
+ * - Stage s computes frame t once stage s - 1 has frame t + stage_reach[s]
+ *   (or the stream has ended), so frame k is decided as soon as k + DELAY
+ *   frames are complete: DELAY = FLOOR_AHEAD + NEAR + MIN_RUN + MIN_GAP +
+ *   DILATE = 153 frames (1.53 s).
  * - Outside the stream (before frame 0, after the last frame) every stage
  *   reads as inactive; a gap touching either end is never filled.
- * - All per-frame state lives in rings of RING frames; every window reaches
- *   back less than RING frames from the newest one, so memory is fixed.
+ * - All per-frame state lives in rings of RING frames; no window reaches
+ *   back RING frames from the newest one, so memory is fixed (~100 KB).
  */
 #include <math.h>
 #include <string.h>

@@ -36,7 +36,7 @@ typedef struct hark_vad_frame {
     uint8_t speech; /* final decision (after hangover and gap filling): 1 = speech */
     uint8_t active; /* raw decision of this frame alone, before smoothing */
     float level_db; /* speech-band (250-4000 Hz) power, dB relative to a full-scale mean square */
-    float snr_db;   /* mean over the bands of the power above the noise floor, dB (>= 0) */
+    float snr_db;   /* power above the noise floors, mean of the 3 best bands, dB (>= 0) */
 } hark_vad_frame;
 
 /*
