@@ -153,7 +153,7 @@ void hark__chunker_stats(const hark__chunker *c, hark_chunker_stats *out)
     *out = c->stats;
 }
 
-/* ---- output --------------------------------------------------------------------------------- */
+/* ---- output ---------------------------------------------------------------------------------- */
 
 /* The chunk [cs, end) is done: emit it (with speech) or drop it; cs moves to `end`. */
 static int close_chunk(hark__chunker *c, int64_t end, int with_speech)
@@ -186,8 +186,7 @@ static int close_chunk(hark__chunker *c, int64_t end, int with_speech)
     return 0;
 }
 
-/* ---- frame bookkeeping ------------------------------------------------------------------------
- */
+/* ---- frame bookkeeping ----------------------------------------------------------------------- */
 
 static int64_t frame_of(int64_t sample)
 {
@@ -300,8 +299,7 @@ static int on_frame(void *payload, const hark_vad_frame *fr)
     return 0;
 }
 
-/* ---- input ------------------------------------------------------------------------------------
- */
+/* ---- input ----------------------------------------------------------------------------------- */
 
 /* Append samples to buf, first dropping what lies before cs. */
 static int append(hark__chunker *c, const float *pcm, size_t n)

@@ -104,7 +104,7 @@ typedef struct dq {
 
 struct hark__vad {
     /* configuration, from the threshold */
-    float snr_on;  /* dB: mean band power above the floors for an active frame */
+    float snr_on;  /* dB: score (power above the floors) an active frame needs */
     float gate_db; /* dB: frames below this level are never active */
     float rel_db;  /* dB: frames more than this below the recent peak are not active */
     float loud_db; /* dB: active frames within this of the recent peak are loud */
@@ -129,7 +129,7 @@ struct hark__vad {
     float sm[RING][NBANDS];   /* smoothed band power (noise floor input) */
     float smooth[NBANDS];     /* current smoothed power */
     float level[RING];        /* dB of the summed band power */
-    float snr[RING];          /* mean clipped band SNR, dB (set with act) */
+    float snr[RING];          /* score: mean clipped SNR of the best bands, dB */
     dq floor_dq[NBANDS];      /* sliding minimum of sm per band */
     dq peak_dq;               /* sliding maximum of level */
 
@@ -140,7 +140,7 @@ struct hark__vad {
     int64_t n_out;         /* frames reported */
 };
 
-/* ---- FFT ------------------------------------------------------------------------------------ */
+/* ---- FFT ------------------------------------------------------------------------------------- */
 
 static void fft_init(hark__vad *v)
 {
@@ -183,8 +183,7 @@ static void fft(const hark__vad *v, float *re, float *im)
     }
 }
 
-/* ---- deques -----------------------------------------------------------------------------------
- */
+/* ---- deques ---------------------------------------------------------------------------------- */
 
 static void dq_push_min(dq *d, const float (*val)[NBANDS], int b, int64_t k)
 {
@@ -208,8 +207,7 @@ static int64_t dq_front(dq *d, int64_t oldest)
     return d->idx[d->head & MASK];
 }
 
-/* ---- stage 1: features ------------------------------------------------------------------------
- */
+/* ---- stage 1: features ----------------------------------------------------------------------- */
 
 static void features(hark__vad *v, const float *frame, uint32_t n)
 {
@@ -248,8 +246,7 @@ static void features(hark__vad *v, const float *frame, uint32_t n)
     v->n_frames++;
 }
 
-/* ---- stage 2: raw activity --------------------------------------------------------------------
- */
+/* ---- stage 2: activity ----------------------------------------------------------------------- */
 
 static void activity(hark__vad *v, int64_t k)
 {
@@ -275,8 +272,7 @@ static void activity(hark__vad *v, int64_t k)
     v->loud[k & MASK] = (uint8_t)(act && v->level[k & MASK] >= peak - v->loud_db);
 }
 
-/* ---- stage 3: smoothing -----------------------------------------------------------------------
- */
+/* ---- stages 3-4: near, smoothing ------------------------------------------------------------- */
 
 /* A stage's value at frame i; 0 outside the stream. */
 static int at(const hark__vad *v, const uint8_t *ring, int64_t i)
@@ -376,7 +372,7 @@ static int advance(hark__vad *v, hark_vad_frame_fn fn, void *payload)
     return 0;
 }
 
-/* ---- API ------------------------------------------------------------------------------------ */
+/* ---- API ------------------------------------------------------------------------------------- */
 
 int hark__vad_new(hark__vad **out, float threshold)
 {

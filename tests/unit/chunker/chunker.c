@@ -415,8 +415,7 @@ TEST(chunker_output_does_not_depend_on_block_sizes)
     syn_free(&s);
 }
 
-/* ---- an hour, generated on the fly, with bounded memory ---------------------------------------
- */
+/* ---- an hour, generated on the fly, with bounded memory -------------------------------------- */
 
 static _Atomic int64_t live_bytes, peak_bytes;
 
@@ -544,8 +543,7 @@ TEST(chunker_an_hour_in_bounded_memory)
     syn_free(&s);
 }
 
-/* ---- errors -----------------------------------------------------------------------------------
- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 TEST(chunker_emit_error_stops_it)
 {

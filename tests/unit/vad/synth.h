@@ -200,8 +200,7 @@ static inline void syn_babble(synth *s, double sec, float amp)
     s->n = end;
 }
 
-/* ---- backgrounds over x[from, n) --------------------------------------------------------------
- */
+/* ---- backgrounds over x[from, n) ------------------------------------------------------------- */
 
 static inline void syn_add_white(synth *s, size_t from, float rms)
 {
