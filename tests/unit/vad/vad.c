@@ -366,8 +366,16 @@ TEST(vad_survives_non_finite_and_huge_samples)
     for (i = 0; i < s.n; i += 997)
         s.x[i] = i % 3 ? NAN : INFINITY;
     c = run_vad(s.x, s.n, 0.5f, 0, 0);
-    for (i = 0; i < c.n; i++)
-        ASSERT(isfinite(c.f[i].level_db) && isfinite(c.f[i].snr_db) && c.f[i].speech <= 1);
+    {
+        /* a NaN or Inf counts as a 0: one sample in 997 changes almost no decision */
+        size_t same = 0;
+        ASSERT_EQ(c.n, clean.n);
+        for (i = 0; i < c.n; i++) {
+            ASSERT(isfinite(c.f[i].level_db) && isfinite(c.f[i].snr_db) && c.f[i].speech <= 1);
+            same += c.f[i].speech == clean.f[i].speech;
+        }
+        ASSERT_LE((double)(c.n - same), 0.01 * (double)c.n);
+    }
     free(c.f);
     for (i = 0; i < s.n; i++)
         s.x[i] = i % 2 ? 3e38f : -3e38f;
