@@ -1,0 +1,77 @@
+/*
+ * avglue.c: what hark needs around libav* besides decoding proper.
+ *
+ * Logging: libav prints to stderr by default, and the library must never
+ * print. hark__av_init() installs (once per process, pthread_once) a log
+ * callback that keeps the last error-level message in a thread-local buffer
+ * and drops everything else; hark__av_error() appends that message to hark's
+ * error text when it says more than av_strerror(). Because libav's log
+ * callback is process-global, an application that links libav itself loses
+ * libav's own console messages once hark has opened a decoder or a writer.
+ *
+ * Invariants: the callback never allocates and never blocks; messages are cut
+ * at HARK_AV_LOG_MAX bytes.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libavutil/error.h>
+#include <libavutil/log.h>
+
+#include "audio.h"
+
+#define HARK_AV_LOG_MAX 256
+
+static pthread_once_t av_once = PTHREAD_ONCE_INIT;
+static _Thread_local char av_last[HARK_AV_LOG_MAX]; /* last error message, no trailing newline */
+
+static void av_log_sink(void *avcl, int level, const char *fmt, va_list vl)
+{
+    char line[HARK_AV_LOG_MAX];
+    size_t n;
+
+    HARK_UNUSED(avcl);
+    if (level > AV_LOG_ERROR || !fmt)
+        return;
+    vsnprintf(line, sizeof(line), fmt, vl);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (n > 0)
+        memcpy(av_last, line, n + 1);
+}
+
+static void av_setup(void)
+{
+    av_log_set_level(AV_LOG_ERROR);
+    av_log_set_callback(av_log_sink);
+}
+
+void hark__av_init(void)
+{
+    pthread_once(&av_once, av_setup);
+}
+
+const char *hark__av_last_log(void)
+{
+    return av_last;
+}
+
+void hark__av_clear_log(void)
+{
+    av_last[0] = '\0';
+}
+
+int hark__av_error(int code, int averr, const char *name, const char *what)
+{
+    char reason[AV_ERROR_MAX_STRING_SIZE];
+
+    if (averr == AVERROR(ENOMEM))
+        return hark_error_set(HARK_ENOMEM, "%s: %s: out of memory", name, what);
+    if (av_strerror(averr, reason, sizeof(reason)) < 0)
+        snprintf(reason, sizeof(reason), "libav error %d", averr);
+    if (av_last[0] && !strstr(av_last, reason))
+        return hark_error_set(code, "%s: %s: %s (%s)", name, what, reason, av_last);
+    return hark_error_set(code, "%s: %s: %s", name, what, reason);
+}
