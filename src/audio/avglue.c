@@ -9,6 +9,14 @@
  * callback is process-global, an application that links libav itself loses
  * libav's own console messages once hark has opened a decoder or a writer.
  *
+ * Memory: libav trusts sizes written in files more than it should (FFmpeg
+ * 5.1's RIFF INFO reader zero-allocates whatever a chunk header claims: a
+ * 400-byte WAV made it touch 1.6 GB). hark__av_init caps any single libav
+ * allocation at HARK_AV_MAX_ALLOC with av_max_alloc(), which is far above
+ * what decoding audio needs (the largest legitimate blocks are demuxer
+ * indexes: 24 bytes per packet, ~90 MB for a 24-hour AAC file). Like the log
+ * callback, this setting is process-wide.
+ *
  * Invariants: the callback never allocates and never blocks; messages are cut
  * at HARK_AV_LOG_MAX bytes.
  */
@@ -18,10 +26,12 @@
 
 #include <libavutil/error.h>
 #include <libavutil/log.h>
+#include <libavutil/mem.h>
 
 #include "audio.h"
 
-#define HARK_AV_LOG_MAX 256
+#define HARK_AV_LOG_MAX   256
+#define HARK_AV_MAX_ALLOC ((size_t)256 << 20) /* bytes: largest single libav allocation */
 
 static pthread_once_t av_once = PTHREAD_ONCE_INIT;
 static _Thread_local char av_last[HARK_AV_LOG_MAX]; /* last error message, no trailing newline */
@@ -46,6 +56,7 @@ static void av_setup(void)
 {
     av_log_set_level(AV_LOG_ERROR);
     av_log_set_callback(av_log_sink);
+    av_max_alloc(HARK_AV_MAX_ALLOC);
 }
 
 void hark__av_init(void)

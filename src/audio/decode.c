@@ -75,6 +75,9 @@
 #define MAX_ERR_RUN      256   /* decoder errors in a row without new input before giving up */
 #define MAX_DEMUX_ERRORS 64    /* demuxer errors skipped before the rest counts as lost */
 #define LOAD_BLOCK       65536 /* samples per read in hark_audio_load */
+#define MIN_RATE         1000  /* source sample rates (Hz) outside [MIN_RATE, MAX_RATE] */
+#define MAX_RATE         1536000            /* are treated as corrupt */
+#define TS_LIMIT         (INT64_C(1) << 60) /* timestamps (samples) beyond +-this are ignored */
 
 /*
  * Resampler: libsoxr through libswresample (Debian's build has it), at swr's
@@ -416,6 +419,12 @@ static int open_input(hark_decoder *dec, const char *url, int seekable,
     HARK_ALLOC_CHECK(dec->pkt, rc, out);
     HARK_ALLOC_CHECK(dec->frame, rc, out);
 
+    if (dec->codec->sample_rate != 0 &&
+        (dec->codec->sample_rate < MIN_RATE || dec->codec->sample_rate > MAX_RATE)) {
+        rc = hark_error_set(HARK_EDECODE, "%s: unsupported sample rate %d Hz", dec->name,
+                            dec->codec->sample_rate);
+        goto out;
+    }
     dec->info.container = dec->fmt->iformat->name;
     dec->info.codec = avcodec_get_name(st->codecpar->codec_id);
     dec->info.sample_rate = dec->codec->sample_rate;
@@ -732,6 +741,50 @@ static void decode_error(hark_decoder *dec)
     }
 }
 
+/* Replace NaN and infinity in float input (broken files) by 0: they would poison the filter. */
+static int sanitize_frame(hark_decoder *dec, AVFrame *f)
+{
+    enum AVSampleFormat packed = av_get_packed_sample_fmt(f->format);
+    int planar = av_sample_fmt_is_planar(f->format);
+    int planes = planar ? f->ch_layout.nb_channels : 1;
+    size_t count = (size_t)f->nb_samples * (size_t)(planar ? 1 : f->ch_layout.nb_channels);
+    int p, fix, ret;
+    size_t i;
+
+    if (packed != AV_SAMPLE_FMT_FLT && packed != AV_SAMPLE_FMT_DBL)
+        return 0;
+    for (fix = 0; fix < 2; fix++) { /* pass 0 looks, pass 1 (only if needed) repairs */
+        int bad = 0;
+        if (fix) {
+            ret = av_frame_make_writable(f);
+            if (ret < 0)
+                return hark__av_error(HARK_EDECODE, ret, dec->name, "cannot repair samples");
+        }
+        for (p = 0; p < planes; p++) {
+            if (packed == AV_SAMPLE_FMT_FLT) {
+                float *x = (float *)f->extended_data[p];
+                for (i = 0; i < count; i++)
+                    if (!isfinite(x[i])) {
+                        bad = 1;
+                        if (fix)
+                            x[i] = 0.0f;
+                    }
+            } else {
+                double *x = (double *)f->extended_data[p];
+                for (i = 0; i < count; i++)
+                    if (!isfinite(x[i])) {
+                        bad = 1;
+                        if (fix)
+                            x[i] = 0.0;
+                    }
+            }
+        }
+        if (!bad)
+            break;
+    }
+    return 0;
+}
+
 /* Take a decoded frame: start a new segment when its shape changes or after a hole. */
 static int accept_frame(hark_decoder *dec)
 {
@@ -739,15 +792,21 @@ static int accept_frame(hark_decoder *dec)
     int64_t ts = INT64_MIN, gap = 0;
     int changed, rc;
 
-    if (f->nb_samples <= 0 || f->sample_rate <= 0 || f->ch_layout.nb_channels <= 0 ||
-        f->ch_layout.nb_channels > MAX_CHANNELS || av_get_bytes_per_sample(f->format) <= 0) {
+    if (f->nb_samples <= 0 || f->sample_rate < MIN_RATE || f->sample_rate > MAX_RATE ||
+        f->ch_layout.nb_channels <= 0 || f->ch_layout.nb_channels > MAX_CHANNELS ||
+        av_get_bytes_per_sample(f->format) <= 0) {
         if (f->nb_samples > 0)
             decode_error(dec);
         av_frame_unref(f);
         return 0;
     }
+    rc = sanitize_frame(dec, f);
+    if (rc < 0)
+        return rc;
     if (f->best_effort_timestamp != AV_NOPTS_VALUE && dec->pkt_tb.num > 0 && dec->pkt_tb.den > 0)
         ts = av_rescale_q(f->best_effort_timestamp, dec->pkt_tb, (AVRational){ 1, f->sample_rate });
+    if (ts <= -TS_LIMIT || ts >= TS_LIMIT)
+        ts = INT64_MIN;
     changed = !dec->swr || f->sample_rate != dec->seg_rate || f->format != dec->seg_format ||
               av_channel_layout_compare(&f->ch_layout, &dec->seg_layout) != 0;
     if (!changed && dec->since_error && ts != INT64_MIN && dec->next_ts != INT64_MIN) {
@@ -774,7 +833,7 @@ static int accept_frame(hark_decoder *dec)
     dec->err_run = 0;
     if (ts != INT64_MIN)
         dec->next_ts = ts + f->nb_samples;
-    else if (dec->next_ts != INT64_MIN)
+    else if (dec->next_ts != INT64_MIN && dec->next_ts < TS_LIMIT)
         dec->next_ts += f->nb_samples;
     dec->have_frame = 1;
     dec->frame_off = 0;
@@ -1050,8 +1109,9 @@ int hark_audio_load(float **pcm, size_t *n, const char *path)
     if (rc < 0)
         goto out;
     hint = hark_decoder_info(dec)->duration;
-    /* the header's length is a hint, trusted up to an hour (a bad header must not cost memory) */
-    cap = (size_t)HARK_MIN(hint, (int64_t)3600 * HARK_SAMPLE_RATE) + LOAD_BLOCK;
+    /* the header's length is a hint, trusted up to 10 minutes (a lying header must not cost
+     * memory); longer files grow the buffer by half each time */
+    cap = (size_t)HARK_MIN(hint, (int64_t)600 * HARK_SAMPLE_RATE) + LOAD_BLOCK;
     for (;;) {
         if (cap - len < LOAD_BLOCK || !buf) {
             size_t ncap = buf ? cap + cap / 2 : cap;

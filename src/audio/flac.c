@@ -189,6 +189,7 @@ int hark__flac_writer_open(hark_flac_writer **out, const char *path)
     }
     w->fmt->pb = w->avio;
     w->fmt->flags |= AVFMT_FLAG_CUSTOM_IO | AVFMT_FLAG_BITEXACT;
+    w->fmt->metadata_header_padding = 0; /* no 8 KiB PADDING block: archives are not retagged */
     w->st = avformat_new_stream(w->fmt, NULL);
     HARK_ALLOC_CHECK(w->st, rc, out);
     w->st->time_base = w->enc->time_base;

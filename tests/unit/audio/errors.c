@@ -3,6 +3,8 @@
  * that names the file and the reason; damaged files decode what is valid and
  * say what was wrong through hark_decoder_warnings.
  */
+#define _DEFAULT_SOURCE /* wait4 */
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -284,4 +286,32 @@ TEST(corrupt_aac_in_m4a_skips_bad_packets)
 {
     const char *path = corrupt_copy(make_fixture("s.m4a", "-c:a aac -b:a 64k", 0), "bad.m4a");
     expect_damage(path, "corrupt packet", SIG_OUT * 8 / 10, SIG_OUT + 372);
+}
+
+TEST(absurd_sample_rate_is_EDECODE)
+{
+    const char *path = harness_path("slow.wav");
+    static const int16_t d[400] = { 0 };
+    write_wav(path, 400, 1, d, 400);
+    expect_open_error(path, HARK_EDECODE, "unsupported sample rate 400 Hz");
+}
+
+TEST(lying_chunk_sizes_do_not_cost_gigabytes)
+{
+    /* found by the fuzzer: a 395-byte WAV whose RIFF INFO list makes libav zero-allocate the
+     * 1.6 GB a chunk header claims. The allocation cap turns that into a plain error. */
+    const char *path = HARK_SOURCE_DIR "/tests/fuzz/corpora/decoder/riff-info-huge-chunk.wav";
+    struct rusage ru;
+    pid_t pid = fork();
+    int st;
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        hark_decoder *dec = NULL;
+        if (hark_decoder_open(&dec, path, NULL) != HARK_EDECODE)
+            _exit(1);
+        _exit(0);
+    }
+    ASSERT(wait4(pid, &st, 0, &ru) == pid);
+    ASSERT_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "open did not fail with EDECODE");
+    ASSERT_LT((double)ru.ru_maxrss * 1024, 400.0 * 1048576);
 }

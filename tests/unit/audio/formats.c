@@ -203,3 +203,42 @@ TEST(sixteen_bit_16khz_mono_passes_through_bit_exact)
     free(pcm);
     free(d);
 }
+
+TEST(non_finite_float_samples_become_silence)
+{
+    /* a 32-bit float WAV with NaN and infinities in it: they must not reach the caller
+     * (nor poison the resampler's filter for the rest of the file) */
+    const char *path = harness_path("nan.wav");
+    const size_t frames = 22050;
+    FILE *f = fopen(path, "wb");
+    float *x = malloc(frames * sizeof(float)), *pcm;
+    size_t n, i;
+    uint8_t hdr[44];
+    ASSERT(f && x);
+    memcpy(hdr,
+           "RIFF\0\0\0\0WAVEfmt \x10\0\0\0\x03\0\x01\0\x22\x56\0\0\x88\x58\x01\0\x04\0\x20\0data",
+           40);
+    {
+        uint32_t bytes = (uint32_t)(frames * 4), riff = bytes + 36;
+        for (i = 0; i < 4; i++) {
+            hdr[4 + i] = (uint8_t)(riff >> (8 * i));
+            hdr[40 + i] = (uint8_t)(bytes >> (8 * i));
+        }
+    }
+    for (i = 0; i < frames; i++)
+        x[i] = (float)(0.5 * sin(6.283185307179586 * 440 * (double)i / 22050));
+    x[100] = NAN;
+    x[5000] = INFINITY;
+    x[5001] = -INFINITY;
+    ASSERT(fwrite(hdr, 1, 44, f) == 44);
+    ASSERT(fwrite(x, sizeof(float), frames, f) == frames); /* little-endian host assumed */
+    ASSERT(fclose(f) == 0);
+    pcm = decode_file(path, 4096, &n);
+    ASSERT_EQ(n, 16000);
+    for (i = 0; i < n; i++)
+        ASSERT_MSG(isfinite(pcm[i]), "sample %zu is %g", i, pcm[i]);
+    /* and the tone continues after the bad samples */
+    ASSERT_NEAR(rms(pcm, n, 8000, 16000) * sqrt(2.0), 0.5, 0.01);
+    free(pcm);
+    free(x);
+}

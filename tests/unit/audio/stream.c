@@ -305,6 +305,10 @@ TEST(memory_does_not_grow_with_the_length_of_the_recording)
     ASSERT_EQ(n60, 3600 * 16000);
     ASSERT_EQ(peak60, peak1);
     ASSERT_LT(peak60, 256 * 1024);
-    /* 60 minutes of output is 230 MB as float: the decoder must hold none of it */
+    /* 60 minutes of output is 230 MB as float: the decoder must hold none of it. (Under
+     * AddressSanitizer freed memory sits in a quarantine of up to 256 MB, so RSS grows with
+     * the number of packets there; the buffer high-water mark above still applies.) */
+#ifndef HARK_SANITIZED
     ASSERT_LT((double)rss60, (double)rss1 + 2 * 1048576.0);
+#endif
 }
