@@ -97,4 +97,7 @@ void hark__av_clear_log(void);
  */
 int hark__av_error(int code, int averr, const char *name, const char *what);
 
+/* The seek callback of an AVIOContext over file descriptor `fd` (AVSEEK_SIZE, AVSEEK_FORCE). */
+int64_t hark__av_fd_seek(int fd, int64_t offset, int whence);
+
 #endif

@@ -20,10 +20,14 @@
  * Invariants: the callback never allocates and never blocks; messages are cut
  * at HARK_AV_LOG_MAX bytes.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <libavformat/avio.h>
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 #include <libavutil/mem.h>
@@ -85,4 +89,15 @@ int hark__av_error(int code, int averr, const char *name, const char *what)
     if (av_last[0] && !strstr(av_last, reason))
         return hark_error_set(code, "%s: %s: %s (%s)", name, what, reason, av_last);
     return hark_error_set(code, "%s: %s: %s", name, what, reason);
+}
+
+int64_t hark__av_fd_seek(int fd, int64_t offset, int whence)
+{
+    off_t r;
+    if (whence == AVSEEK_SIZE) {
+        struct stat st;
+        return fstat(fd, &st) == 0 ? (int64_t)st.st_size : AVERROR(errno);
+    }
+    r = lseek(fd, (off_t)offset, whence & ~AVSEEK_FORCE);
+    return r < 0 ? AVERROR(errno) : (int64_t)r;
 }

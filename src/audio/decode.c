@@ -142,6 +142,7 @@ struct hark_decoder {
     int since_error;       /* a packet was rejected since the last good frame */
     int truncated;         /* the data ends early */
     int last_pkt_short;    /* the last packet read was cut short (AV_PKT_FLAG_CORRUPT) */
+    uint64_t packets;      /* packets of our stream read */
     unsigned demux_errs;   /* demuxer errors skipped */
     int64_t demux_err_pos; /* input position (bytes) at the last demuxer error */
     int duration_trusted;  /* info.duration comes from the header, not a bitrate guess */
@@ -172,14 +173,7 @@ static int fd_read(void *opaque, uint8_t *buf, int size)
 static int64_t fd_seek(void *opaque, int64_t offset, int whence)
 {
     hark_decoder *dec = opaque;
-    off_t r;
-    if (whence == AVSEEK_SIZE) {
-        struct stat st;
-        return fstat(dec->fd, &st) == 0 ? (int64_t)st.st_size : AVERROR(errno);
-    }
-    whence &= ~AVSEEK_FORCE;
-    r = lseek(dec->fd, (off_t)offset, whence);
-    return r < 0 ? AVERROR(errno) : (int64_t)r;
+    return hark__av_fd_seek(dec->fd, offset, whence);
 }
 
 static int mem_read(void *opaque, uint8_t *buf, int size)
@@ -856,6 +850,13 @@ static int send_packet(hark_decoder *dec)
                                           strerror(dec->io_errno));
                 if (ret == AVERROR(ENOMEM))
                     return hark_error_set(HARK_ENOMEM, "%s: out of memory", dec->name);
+                if (ret != AVERROR_EOF && dec->packets == 0 && !dec->avio->seekable)
+                    return hark__av_error(
+                        HARK_EDECODE, ret, dec->name,
+                        strncmp(dec->info.container, "mov,", 4) == 0
+                            ? "cannot read this MP4/M4A from a pipe (its index is at the end: "
+                              "use a file, or remux with -movflags +faststart)"
+                            : "cannot read this file from a pipe");
                 if (ret != AVERROR_EOF && !avio_feof(dec->avio) &&
                     avio_tell(dec->avio) > dec->demux_err_pos &&
                     dec->demux_errs < MAX_DEMUX_ERRORS) {
@@ -874,8 +875,10 @@ static int send_packet(hark_decoder *dec)
                     return hark_error_set(HARK_ENOMEM, "%s: out of memory", dec->name);
                 return 0;
             }
-            if (dec->pkt->stream_index == dec->stream)
+            if (dec->pkt->stream_index == dec->stream) {
+                dec->packets++;
                 break;
+            }
             av_packet_unref(dec->pkt);
         }
         dec->last_pkt_short = (dec->pkt->flags & AV_PKT_FLAG_CORRUPT) != 0;

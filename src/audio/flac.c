@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libavcodec/avcodec.h>
@@ -76,17 +75,10 @@ static int fd_write(void *opaque, uint8_t *buf, int size)
 static int64_t fd_seek(void *opaque, int64_t offset, int whence)
 {
     hark_flac_writer *w = opaque;
-    off_t r;
-    if (whence == AVSEEK_SIZE) {
-        struct stat st;
-        return fstat(w->fd, &st) == 0 ? (int64_t)st.st_size : AVERROR(errno);
-    }
-    r = lseek(w->fd, (off_t)offset, whence & ~AVSEEK_FORCE);
-    if (r < 0) {
-        w->io_errno = errno;
-        return AVERROR(errno);
-    }
-    return (int64_t)r;
+    int64_t r = hark__av_fd_seek(w->fd, offset, whence);
+    if (r < 0)
+        w->io_errno = AVUNERROR((int)r);
+    return r;
 }
 
 /* Record the first error and keep it. */

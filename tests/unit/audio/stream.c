@@ -229,6 +229,12 @@ TEST(audio_load_returns_the_whole_file)
     ASSERT(pcm == NULL && n == 0);
 }
 
+static int under_valgrind(void)
+{
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
 /*
  * Decode `path` in a child process; report the child's peak RSS (bytes) and
  * the decoder's buffer high-water mark (bytes) and the samples decoded.
@@ -309,6 +315,59 @@ TEST(memory_does_not_grow_with_the_length_of_the_recording)
      * AddressSanitizer freed memory sits in a quarantine of up to 256 MB, so RSS grows with
      * the number of packets there; the buffer high-water mark above still applies.) */
 #ifndef HARK_SANITIZED
-    ASSERT_LT((double)rss60, (double)rss1 + 2 * 1048576.0);
+    if (!under_valgrind()) /* memcheck keeps freed blocks and shadow memory too */
+        ASSERT_LT((double)rss60, (double)rss1 + 2 * 1048576.0);
 #endif
+}
+
+TEST(mp4_with_index_at_the_end_from_a_pipe_is_a_clear_error)
+{
+    /* ffmpeg writes the moov index after the data; a pipe cannot seek back to the data */
+    const char *path = harness_path("late-index.m4a");
+    int fds[2], saved, st;
+    hark_decoder *dec = NULL;
+    float buf[4096];
+    size_t n = 0, len;
+    char *data;
+    pid_t pid;
+    int rc;
+
+    need_ffmpeg();
+    ASSERT_EQ(harness_sh("ffmpeg -nostdin -v error -f lavfi -i sine=frequency=440:duration=10 "
+                         "-c:a aac -b:a 128k '%s'",
+                         path),
+              0);
+    data = harness_read_file(path, &len);
+    ASSERT(data != NULL);
+    ASSERT_EQ(pipe(fds), 0);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        size_t off = 0;
+        close(fds[0]);
+        signal(SIGPIPE, SIG_DFL);
+        while (off < len) {
+            ssize_t w = write(fds[1], data + off, len - off);
+            if (w <= 0)
+                _exit(0); /* the reader gave up: fine */
+            off += (size_t)w;
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    saved = dup(0);
+    ASSERT(dup2(fds[0], 0) == 0);
+    close(fds[0]);
+    rc = hark_decoder_open(&dec, "-", NULL);
+    if (rc == 0) {
+        rc = hark_decoder_read(dec, buf, 4096, &n);
+        hark_decoder_free(dec);
+    }
+    ASSERT(dup2(saved, 0) == 0);
+    ASSERT(waitpid(pid, &st, 0) == pid);
+    ASSERT_ERR(rc, HARK_EDECODE);
+    ASSERT_EQ(n, 0);
+    ASSERT_CONTAINS(hark_error_last(), "stdin: cannot read this MP4/M4A from a pipe");
+    ASSERT_CONTAINS(hark_error_last(), "faststart");
+    free(data);
 }
