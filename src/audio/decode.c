@@ -11,6 +11,11 @@
  *   memory buffer (hark__decoder_open_memory). io_open is replaced by a
  *   function that refuses, so playlists and references inside a file (HLS,
  *   concat, dref...) can never open other files or URLs.
+ * - Recognition is by content: a probe score below AVPROBE_SCORE_RETRY means
+ *   only the name's extension matched, and such input (text called .mp3) is
+ *   "not an audio or video file", as are text and images libav does know.
+ *   Probing before avformat_open_input separates that from damaged media
+ *   ("corrupt or truncated mp4 file: ... (moov atom not found)").
  * - Pipeline: packet -> decoder -> frame -> libswresample -> output queue ->
  *   caller. A frame is fed to the resampler in slices of at most
  *   OUT_SLICE output samples' worth of input, and the queue is only refilled
@@ -19,8 +24,8 @@
  * - Downmix: a custom swr matrix gives every input channel the weight
  *   1/channels (a plain average; libswresample's default would weight a
  *   stereo pair 0.707 each). Resampling uses libsoxr through swr (see
- *   below; tested: a 1 kHz tone keeps its frequency and amplitude, a 10 kHz
- *   tone does not alias into the output).
+ *   below; tested: a 1 kHz tone keeps its frequency, amplitude and phase,
+ *   tones above 8 kHz do not alias into the output).
  * - Segments: a segment is a run of frames with the same rate, sample format
  *   and channel layout, fed to one SwrContext. A segment ends at a format
  *   change, at a hole after corrupt data, and at the end of the stream; its
@@ -30,15 +35,26 @@
  *
  *   so the total length is exact: a file of S source samples at rate R
  *   yields exactly round(S * 16000 / R) samples (N seconds -> N * 16000),
- *   with no drift (swr's output is aligned with its input: the filter delay
- *   is compensated, and the flush emits the tail).
+ *   with no drift. (swr+soxr already produce exactly that when flushed, and
+ *   compensate the filter delay; the trim/pad is a guarantee, not a fix-up.)
  * - Corrupt data: a packet the codec rejects is counted and skipped. When
  *   the next good frame's timestamp shows a hole (more than 1 ms, at most
  *   MAX_GAP_S), the hole is filled with silence so later audio keeps its
- *   timing. The demuxer hitting an error other than end of file, a final
- *   packet cut short (AV_PKT_FLAG_CORRUPT), or fewer samples than the header
- *   promised (when the duration came from the header rather than a bitrate
- *   guess) count as "data ends early (truncated file?)".
+ *   timing. A demuxer error other than end of file is retried while the
+ *   demuxer makes progress (it may resynchronise), up to MAX_DEMUX_ERRORS.
+ *   "data ends early (truncated file?)" is reported when the demuxer stops
+ *   on an error, when the last packet was cut short (AV_PKT_FLAG_CORRUPT),
+ *   when fewer samples came than the header promised (a duration from the
+ *   header, not from a bitrate guess), and for Ogg, which has no length in
+ *   any header, when the file does not end with a whole page carrying the
+ *   end-of-stream flag (seekable input only).
+ * - On a pipe, a demuxer that fails before the first packet needs to seek
+ *   (MP4 with its index at the end): that is an error with a hint, not a
+ *   silent empty stream.
+ * - Hostile input: NaN and infinity in float input become 0 before the
+ *   resampler (they would poison its filter state); source rates outside
+ *   [MIN_RATE, MAX_RATE] and absurd timestamps are rejected; libav's single
+ *   allocations are capped (avglue.c).
  * - Zero-length audio (a valid file with no samples) is not an error here:
  *   hark_decoder_read returns 0 samples at once; callers that need audio
  *   report HARK_EEMPTY.
