@@ -1,11 +1,12 @@
 /*
- * main.c: `hark` command dispatch. --version and --help do no work beyond
- * printing (no model, no database), so they return in a few milliseconds.
+ * main.c: `hark-cli`, the full tool behind the `hark` launcher (launcher.c):
+ * command dispatch.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "commands.h"
 
 typedef struct command {
     const char *name;
@@ -14,10 +15,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    { "transcribe", cmd_transcribe, "transcribe recordings to txt, srt, vtt, json or tsv" },
-    { "eval", cmd_eval, "word error rate and speed on a manifest of reference transcripts" },
-    { "bench", cmd_bench, "throughput, parallel efficiency and peak memory, 1..N threads" },
-    { "models", cmd_models, "list, pull, locate or remove Whisper models" },
+#define X(name, summary) { #name, cmd_##name, summary },
+    HARK_CLI_COMMANDS(X)
+#undef X
 };
 
 static void usage(FILE *f)
@@ -29,9 +29,7 @@ static void usage(FILE *f)
             hark_version());
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'hark COMMAND --help' describes a command's options.\n"
-               "Exit codes: 0 ok, 1 failed, 2 usage, 3 input missing, 4 not audio, 5 empty audio,\n"
-               "6 model missing or invalid, 7 database error, 8 network error, 130 interrupted.\n");
+    fputs(HARK_CLI_USAGE_TAIL, f);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,19 @@
+/*
+ * commands.h: the list of hark commands, shared by the launcher (for --help)
+ * and the full tool (for dispatch). X(name, summary).
+ */
+#ifndef HARK_CLI_COMMANDS_H
+#define HARK_CLI_COMMANDS_H
+
+#define HARK_CLI_COMMANDS(X)                                                                       \
+    X(transcribe, "transcribe recordings to txt, srt, vtt, json or tsv")                           \
+    X(eval, "word error rate and speed on a manifest of reference transcripts")                    \
+    X(bench, "throughput, parallel efficiency and peak memory, 1..N threads")                      \
+    X(models, "list, pull, locate or remove Whisper models")
+
+#define HARK_CLI_USAGE_TAIL                                                                        \
+    "\n'hark COMMAND --help' describes a command's options.\n"                                     \
+    "Exit codes: 0 ok, 1 failed, 2 usage, 3 input missing, 4 not audio, 5 empty audio,\n"          \
+    "6 model missing or invalid, 7 database error, 8 network error, 130 interrupted.\n"
+
+#endif
