@@ -42,5 +42,7 @@
 #include "transcript.h"
 #include "engine.h"
 #include "pipeline.h"
+#include "store.h"
+#include "cache.h"
 
 #endif
