@@ -301,12 +301,18 @@ typedef struct hark_search_options {
     const char *hl_close;   /**< inserted after each matched word, NULL = "]" */
     const char *ellipsis;   /**< marks text cut from a snippet, NULL = "..." */
     unsigned snippet_words; /**< words per snippet, 0 = default (12); at most 64 */
+    /**
+     * Ranking window: when more segments match, only the newest max_ranked of
+     * them are ranked (and paged through), which bounds the cost of a query
+     * for a very common word. 0 = default (2000); SIZE_MAX = rank every match.
+     */
+    size_t max_ranked;
 } hark_search_options;
 
 #define HARK_SEARCH_OPTIONS_VERSION 1
 #define HARK_SEARCH_OPTIONS_INIT                                                                   \
     {                                                                                              \
-        HARK_SEARCH_OPTIONS_VERSION, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0                            \
+        HARK_SEARCH_OPTIONS_VERSION, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0                         \
     }
 
 /** One search hit: a segment. Strings belong to the result. */
@@ -327,10 +333,13 @@ typedef struct hark_search_result {
     size_t n;              /**< hits on this page */
     hark_search_hit *hits; /**< n hits */
     int more;              /**< another page follows (offset + n) */
+    int windowed;          /**< more than max_ranked segments matched: the hits are the best
+                                of the newest max_ranked matches (older ones were not ranked) */
 } hark_search_result;
 
 /**
- * Full-text search over every stored segment, ranked by BM25.
+ * Full-text search over every stored segment, ranked by BM25 (within the
+ * ranking window, see max_ranked).
  *
  * Query grammar (what users type):
  *   - words: fellow americans    segments containing every word, in any order

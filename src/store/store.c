@@ -32,6 +32,7 @@
 #define DEFAULT_BUSY_MS       5000
 #define DEFAULT_SNIPPET_WORDS 12
 #define MAX_SNIPPET_WORDS     64
+#define DEFAULT_MAX_RANKED    2000
 
 struct hark_store {
     const hark_store_ops *ops; /* the backend */
@@ -66,7 +67,7 @@ int64_t hark__samples_to_ms(int64_t samples)
     return q + (r >= per_ms / 2 ? 1 : 0);
 }
 
-/* ---- registry and URIs --------------------------------------------------------------------- */
+/* ---- registry and URIs ----------------------------------------------------------------------- */
 
 static int ops_serves(const hark_store_ops *ops, const char *scheme, size_t len)
 {
@@ -172,7 +173,7 @@ int hark_cache_default_path(hark_buf *out)
     return xdg_path(out, "XDG_CACHE_HOME", ".cache", "cache.db");
 }
 
-/* ---- open / close ------------------------------------------------------------------------ */
+/* ---- open / close ---------------------------------------------------------------------------- */
 
 int hark_store_open_ext(hark_store **out, const char *uri, const hark_store_options *opts)
 {
@@ -258,7 +259,7 @@ int hark_store_is_read_only(const hark_store *s)
                                   (s)->ops->name, #op);                                            \
     } while (0)
 
-/* ---- recordings ---------------------------------------------------------------------------- */
+/* ---- recordings ------------------------------------------------------------------------------ */
 
 static const char *const status_names[HARK_STATUS_COUNT] = {
     "pending", "running", "done", "failed", "canceled",
@@ -543,7 +544,7 @@ int hark_store_recording_delete(hark_store *s, int64_t id, hark_recording **dele
     return rc;
 }
 
-/* ---- segments ------------------------------------------------------------------------------- */
+/* ---- segments -------------------------------------------------------------------------------- */
 
 int hark_store_segments_put(hark_store *s, int64_t recording, const hark_transcript *t,
                             size_t first, size_t count, int64_t first_seq)
@@ -678,7 +679,7 @@ int hark_store_transcript_get(hark_store *s, int64_t recording, hark_transcript 
     return 0;
 }
 
-/* ---- search --------------------------------------------------------------------------------- */
+/* ---- search ---------------------------------------------------------------------------------- */
 
 typedef struct search_ctx {
     hark_search_result *res;
@@ -757,9 +758,11 @@ int hark_store_search(hark_store *s, const char *query, const hark_search_option
         o.snippet_words = DEFAULT_SNIPPET_WORDS;
     if (o.snippet_words > MAX_SNIPPET_WORDS)
         o.snippet_words = MAX_SNIPPET_WORDS;
+    if (!o.max_ranked)
+        o.max_ranked = DEFAULT_MAX_RANKED;
     sc.res = hark__calloc(1, sizeof(*sc.res));
     HARK_ALLOC_CHECK(sc.res, rc, out);
-    if ((rc = s->ops->search(s->ctx, &q, &o, hit_add, &sc)) < 0)
+    if ((rc = s->ops->search(s->ctx, &q, &o, hit_add, &sc, &sc.res->windowed)) < 0)
         goto out;
     if (sc.res->n > limit) {
         hark_search_hit *h = &sc.res->hits[--sc.res->n];
@@ -776,7 +779,7 @@ out:
     return rc;
 }
 
-/* ---- maintenance ---------------------------------------------------------------------------- */
+/* ---- maintenance ----------------------------------------------------------------------------- */
 
 int hark_store_gc(hark_store *s, const hark_gc_options *opts, hark_gc_result *out)
 {
@@ -812,8 +815,7 @@ int hark_store_check(hark_store *s)
     return s->ops->check(s->ctx);
 }
 
-/* ---- the cache table --------------------------------------------------------------------------
- */
+/* ---- the cache table ------------------------------------------------------------------------- */
 
 int hark__store_cache_get(hark_store *s, const uint8_t key[32], hark_buf *value, hark_buf *group)
 {

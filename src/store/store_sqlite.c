@@ -21,8 +21,9 @@
  *   missing ones in one transaction, under the write lock, so two processes
  *   opening an old file at once migrate it once.
  * - Search: an FTS5 table over segments.text with external content (the text
- *   is stored once, in segments) kept in step by triggers on insert, delete
- *   and text updates. A query runs in two steps inside one snapshot: the
+ *   is stored once, in segments), kept in step explicitly by every operation
+ *   that writes segments, in the same transaction (migration 2 says why not
+ *   by triggers). A query runs in two steps inside one snapshot: the
  *   ranked rowids (bm25) of one page, then details and a snippet for each of
  *   them, so snippets are built for the hits shown only. A recording filter
  *   also restricts the FTS rowid range to the recording's segments.
@@ -33,9 +34,11 @@
  * disk full".
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -46,7 +49,7 @@
 #define HARK_APP_ID    0x6861726b /* "hark" */
 #define CACHE_TOUCH_MS (3600 * 1000)
 
-/* ---- schema ------------------------------------------------------------------------------- */
+/* ---- schema ---------------------------------------------------------------------------------- */
 
 static const char *const migrations[] = {
     /* 1: recordings and their segments */
@@ -73,20 +76,15 @@ static const char *const migrations[] = {
     "  words BLOB,\n"
     "  UNIQUE (recording_id, seq));\n",
 
-    /* 2: full-text index over segment text, kept in step by triggers */
+    /*
+     * 2: full-text index over segment text (external content: the text is
+     * stored once, in segments). Kept in step by this file, in the same
+     * transactions as the segments, not by triggers: a trigger makes SQLite
+     * open a statement savepoint per row, and FTS5 flushes its pending index
+     * data at every savepoint, which made inserts 3x slower.
+     */
     "CREATE VIRTUAL TABLE segments_fts USING fts5(text, content='segments',\n"
     "  content_rowid='id', tokenize='unicode61 remove_diacritics 2');\n"
-    "CREATE TRIGGER segments_fts_ins AFTER INSERT ON segments BEGIN\n"
-    "  INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);\n"
-    "END;\n"
-    "CREATE TRIGGER segments_fts_del AFTER DELETE ON segments BEGIN\n"
-    "  INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);\n"
-    "END;\n"
-    "CREATE TRIGGER segments_fts_upd AFTER UPDATE OF text ON segments\n"
-    "  WHEN old.text IS NOT new.text BEGIN\n"
-    "  INSERT INTO segments_fts(segments_fts, rowid, text) VALUES ('delete', old.id, old.text);\n"
-    "  INSERT INTO segments_fts(rowid, text) VALUES (new.id, new.text);\n"
-    "END;\n"
     "INSERT INTO segments_fts(segments_fts) VALUES ('rebuild');\n",
 
     /* 3: the job queue of the server */
@@ -117,7 +115,7 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)HARK_ARRAY_SIZE(migrations))
 
-/* ---- statements --------------------------------------------------------------------------- */
+/* ---- statements ------------------------------------------------------------------------------ */
 
 #define REC_COLS                                                                                   \
     "id, title, source, content_hash, duration_ms, engine, model, options, language, status, "     \
@@ -147,18 +145,26 @@ enum {
     S_REC_EXISTS,
     S_REC_COUNT_SEGS,
     S_REC_DELETE,
-    S_SEG_UPSERT,
+    S_SEG_FIND,
+    S_SEG_IN_RANGE,
+    S_FTS_INSERT_RANGE,
+    S_SEG_INSERT,
+    S_SEG_UPDATE,
+    S_FTS_INSERT,
+    S_FTS_DELETE,
+    S_FTS_DELETE_FROM,
     S_SEG_TRUNCATE,
     S_SEG_SELECT,
     S_SEG_DELETE_REC,
     S_SEG_RANGE,
     S_JOB_DELETE_REC,
-    S_HIT,
+    S_HITS,
     S_GC_AUDIO,
     S_GC_COUNT_REC,
     S_GC_COUNT_SEG,
     S_GC_COUNT_CACHE,
     S_GC_COUNT_JOBS,
+    S_GC_FTS_DELETE,
     S_GC_DEL_SEG,
     S_GC_DEL_CACHE,
     S_GC_DEL_JOBS,
@@ -203,31 +209,46 @@ static const char *const sql_text[S_COUNT] = {
     [S_REC_COUNT_SEGS] = "UPDATE recordings SET n_segments = (SELECT count(*) FROM segments "
                          "WHERE recording_id = ?1), updated_ms = ?2 WHERE id = ?1",
     [S_REC_DELETE] = "DELETE FROM recordings WHERE id = ?1",
-    [S_SEG_UPSERT] =
-        "INSERT INTO segments(recording_id, seq, start_ms, end_ms, text, confidence, words) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(recording_id, seq) DO UPDATE SET "
-        "start_ms = excluded.start_ms, end_ms = excluded.end_ms, text = excluded.text, "
-        "confidence = excluded.confidence, words = excluded.words "
-        "WHERE start_ms IS NOT excluded.start_ms OR end_ms IS NOT excluded.end_ms "
-        "OR text IS NOT excluded.text OR confidence IS NOT excluded.confidence "
-        "OR words IS NOT excluded.words",
+    [S_SEG_FIND] = "SELECT id, start_ms, end_ms, text, confidence, words FROM segments "
+                   "WHERE recording_id = ?1 AND seq = ?2",
+    [S_SEG_IN_RANGE] = "SELECT count(*) FROM segments WHERE recording_id = ?1 "
+                       "AND seq BETWEEN ?2 AND ?3",
+    [S_FTS_INSERT_RANGE] = "INSERT INTO segments_fts(rowid, text) SELECT id, text FROM segments "
+                           "WHERE recording_id = ?1 AND seq BETWEEN ?2 AND ?3",
+    [S_SEG_INSERT] = "INSERT INTO segments(recording_id, seq, start_ms, end_ms, text, confidence, "
+                     "words) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_SEG_UPDATE] = "UPDATE segments SET start_ms = ?2, end_ms = ?3, text = ?4, confidence = ?5, "
+                     "words = ?6 WHERE id = ?1",
+    [S_FTS_INSERT] = "INSERT INTO segments_fts(rowid, text) VALUES (?1, ?2)",
+    [S_FTS_DELETE] = "INSERT INTO segments_fts(segments_fts, rowid, text) "
+                     "VALUES ('delete', ?1, ?2)",
+    [S_FTS_DELETE_FROM] = "INSERT INTO segments_fts(segments_fts, rowid, text) "
+                          "SELECT 'delete', id, text FROM segments "
+                          "WHERE recording_id = ?1 AND seq >= ?2",
     [S_SEG_TRUNCATE] = "DELETE FROM segments WHERE recording_id = ?1 AND seq >= ?2",
     [S_SEG_SELECT] = "SELECT seq, start_ms, end_ms, text, confidence, words FROM segments "
                      "WHERE recording_id = ?1 ORDER BY seq",
     [S_SEG_DELETE_REC] = "DELETE FROM segments WHERE recording_id = ?1",
     [S_SEG_RANGE] = "SELECT min(id), max(id) FROM segments WHERE recording_id = ?1",
     [S_JOB_DELETE_REC] = "DELETE FROM jobs WHERE recording_id = ?1",
-    [S_HIT] = "SELECT s.recording_id, s.seq, s.start_ms, s.end_ms, s.text, r.title, "
-              "r.created_ms, snippet(segments_fts, 0, ?2, ?3, ?4, ?5) "
-              "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
-              "JOIN recordings r ON r.id = s.recording_id "
-              "WHERE segments_fts MATCH ?1 AND segments_fts.rowid = ?6",
+    /* the hits of a page, in one pass over the rowid range they span: FTS5 sets a query
+     * up from scratch for every xFilter, which for a prefix means merging its whole
+     * doclist, so one lookup per hit would repeat that for every hit */
+    [S_HITS] = "SELECT segments_fts.rowid, s.recording_id, s.seq, s.start_ms, s.end_ms, s.text, "
+               "r.title, r.created_ms, snippet(segments_fts, 0, ?2, ?3, ?4, ?5) "
+               "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+               "JOIN recordings r ON r.id = s.recording_id "
+               "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?6 AND ?7 "
+               "AND +segments_fts.rowid IN (SELECT value FROM json_each(?8))",
     [S_GC_AUDIO] = "SELECT audio_path FROM recordings WHERE created_ms < ?1 "
                    "AND audio_path IS NOT NULL AND audio_path <> ''",
     [S_GC_COUNT_REC] = "SELECT count(*) FROM recordings WHERE created_ms < ?1",
     [S_GC_COUNT_SEG] = "SELECT count(*) FROM segments WHERE recording_id IN (" GC_RECS ")",
     [S_GC_COUNT_CACHE] = "SELECT count(*) FROM cache WHERE " GC_CACHE_WHERE,
     [S_GC_COUNT_JOBS] = "SELECT count(*) FROM jobs WHERE " GC_JOBS_WHERE,
+    [S_GC_FTS_DELETE] =
+        "INSERT INTO segments_fts(segments_fts, rowid, text) "
+        "SELECT 'delete', id, text FROM segments WHERE recording_id IN (" GC_RECS ")",
     [S_GC_DEL_SEG] = "DELETE FROM segments WHERE recording_id IN (" GC_RECS ")",
     [S_GC_DEL_CACHE] = "DELETE FROM cache WHERE " GC_CACHE_WHERE,
     [S_GC_DEL_JOBS] = "DELETE FROM jobs WHERE " GC_JOBS_WHERE,
@@ -255,39 +276,198 @@ static const char *const sql_text[S_COUNT] = {
     [S_COUNTER_RESET] = "DELETE FROM counters WHERE name IN ('cache_hits', 'cache_misses')",
 };
 
-/* Search: ranked rowids of one page. Variants by filter: bit 0 recording, bit 1 dates. */
+/*
+ * Search: the ranked rowids of one page. Only the newest ?9 matches are
+ * ranked (ranking every match of a common word costs ~1 us each: 100 ms for
+ * a word in 10% of a million segments); ties go to the newer segment. The
+ * FROM/WHERE part has a variant per filter: bit 0 recording, bit 1 dates.
+ */
 #define SEARCH_REC      1
 #define SEARCH_DATE     2
 #define SEARCH_VARIANTS 4
 
-static const char *const search_sql[SEARCH_VARIANTS] = {
-    "SELECT segments_fts.rowid, segments_fts.rank FROM segments_fts "
-    "WHERE segments_fts MATCH ?1 ORDER BY segments_fts.rank LIMIT ?2 OFFSET ?3",
+static const char *const search_from[SEARCH_VARIANTS] = {
+    "FROM segments_fts WHERE segments_fts MATCH ?1 ",
 
-    "SELECT segments_fts.rowid, segments_fts.rank FROM segments_fts "
-    "JOIN segments s ON s.id = segments_fts.rowid "
+    "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
     "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?4 AND ?5 "
-    "AND s.recording_id = ?6 ORDER BY segments_fts.rank LIMIT ?2 OFFSET ?3",
+    "AND s.recording_id = ?6 ",
 
-    "SELECT segments_fts.rowid, segments_fts.rank FROM segments_fts "
-    "JOIN segments s ON s.id = segments_fts.rowid JOIN recordings r ON r.id = s.recording_id "
-    "WHERE segments_fts MATCH ?1 AND r.created_ms >= ?7 AND r.created_ms < ?8 "
-    "ORDER BY segments_fts.rank LIMIT ?2 OFFSET ?3",
+    "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+    "JOIN recordings r ON r.id = s.recording_id "
+    "WHERE segments_fts MATCH ?1 AND r.created_ms >= ?7 AND r.created_ms < ?8 ",
 
-    "SELECT segments_fts.rowid, segments_fts.rank FROM segments_fts "
-    "JOIN segments s ON s.id = segments_fts.rowid JOIN recordings r ON r.id = s.recording_id "
+    "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+    "JOIN recordings r ON r.id = s.recording_id "
     "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?4 AND ?5 "
-    "AND s.recording_id = ?6 AND r.created_ms >= ?7 AND r.created_ms < ?8 "
-    "ORDER BY segments_fts.rank LIMIT ?2 OFFSET ?3",
+    "AND s.recording_id = ?6 AND r.created_ms >= ?7 AND r.created_ms < ?8 ",
 };
 
-/* ---- connections ------------------------------------------------------------------------------
+/*
+ * The page: the newest ?9 + 1 matches are ranked in one pass over the index
+ * (materialised once); the extra one only says whether the window is full.
+ * Columns: rowid, rank, matches in the window (at most ?9 + 1).
  */
+static int search_page_sql(hark_buf *b, int variant)
+{
+    hark_buf_clear(b);
+    return hark_buf_printf(b,
+                           "WITH w AS MATERIALIZED (SELECT segments_fts.rowid AS id, "
+                           "hark_rank(segments_fts, ?10) AS r %sORDER BY segments_fts.rowid DESC "
+                           "LIMIT ?9 + 1) "
+                           "SELECT id, r, (SELECT count(*) FROM w) FROM "
+                           "(SELECT id, r FROM w ORDER BY id DESC LIMIT ?9) "
+                           "ORDER BY r, id DESC LIMIT ?2 OFFSET ?3",
+                           search_from[variant]);
+}
+
+/* ---- ranking --------------------------------------------------------------------------------- */
+
+/*
+ * hark_rank(segments_fts): BM25 as FTS5's bm25() computes it (k1 = 1.2,
+ * b = 0.75, idf = ln((N - df + 0.5) / (df + 0.5)), at least 1e-6, negative
+ * score: lower is better), except for how document frequencies are found.
+ * bm25() counts them by walking every match of every phrase, once per query:
+ * 70 ms for a word in most of a million segments, whatever the LIMIT. Here
+ * the walk stops after RANK_DF_SAMPLE matches and extrapolates from the rowid
+ * span they covered (segments are numbered densely, in insertion order), so
+ * the count is exact below the sample size and an estimate above it, where
+ * the idf is near its floor anyway.
+ *
+ * The optional second argument is a bit mask of the phrases that are
+ * prefixes (bit i = phrase i). FTS5 materialises the whole merged doclist
+ * of a prefix before its first match, so counting a prefix would double the
+ * cost of the query: prefixes get the fixed idf RANK_PREFIX_IDF instead (for
+ * a query of one prefix the order is the same either way). A query of a
+ * single phrase needs no document frequency at all: its idf multiplies every
+ * score alike.
+ */
+#define RANK_DF_SAMPLE  1000
+#define RANK_K1         1.2
+#define RANK_B          0.75
+#define RANK_PREFIX_IDF 1.0
+
+typedef struct rank_data {
+    int n_phrase;  /* phrases in the query */
+    double avgdl;  /* mean document length, tokens */
+    double idf[1]; /* n_phrase entries */
+} rank_data;
+
+typedef struct df_count {
+    int64_t n;           /* matches seen */
+    int64_t first, last; /* rowids of the first and the last seen */
+} df_count;
+
+static int df_step(const Fts5ExtensionApi *api, Fts5Context *fts, void *payload)
+{
+    df_count *d = payload;
+    int64_t rowid = api->xRowid(fts);
+    if (d->n++ == 0)
+        d->first = rowid;
+    d->last = rowid;
+    return d->n >= RANK_DF_SAMPLE ? SQLITE_DONE : SQLITE_OK;
+}
+
+static int rank_setup(const Fts5ExtensionApi *api, Fts5Context *fts, uint64_t prefixes,
+                      rank_data **out)
+{
+    int n = api->xPhraseCount(fts), i, rc;
+    sqlite3_int64 rows = 0, tokens = 0;
+    rank_data *d = hark__calloc(1, sizeof(*d) + sizeof(double) * (size_t)(n > 0 ? n : 1));
+
+    if (!d)
+        return SQLITE_NOMEM;
+    d->n_phrase = n;
+    if ((rc = api->xRowCount(fts, &rows)) != SQLITE_OK ||
+        (rc = api->xColumnTotalSize(fts, -1, &tokens)) != SQLITE_OK) {
+        hark__free(d);
+        return rc;
+    }
+    if (rows < 1)
+        rows = 1;
+    d->avgdl = (double)tokens / (double)rows;
+    for (i = 0; i < n; i++) {
+        /* with one phrase the idf scales every score alike: the order needs no count */
+        if (n == 1) {
+            d->idf[i] = 1.0;
+            break;
+        }
+        df_count c = { 0, 0, 0 };
+        double df, idf;
+        if (i >= 64 || (prefixes >> i & 1)) {
+            d->idf[i] = RANK_PREFIX_IDF;
+            continue;
+        }
+        if ((rc = api->xQueryPhrase(fts, i, &c, df_step)) != SQLITE_OK) {
+            hark__free(d);
+            return rc;
+        }
+        df = (double)c.n;
+        if (c.n >= RANK_DF_SAMPLE && c.last > c.first)
+            df = (double)c.n * (double)rows / (double)(c.last - c.first + 1);
+        if (df > (double)rows)
+            df = (double)rows;
+        idf = log(((double)rows - df + 0.5) / (df + 0.5));
+        d->idf[i] = idf <= 0.0 ? 1e-6 : idf;
+    }
+    *out = d;
+    return SQLITE_OK;
+}
+
+static void hark_rank(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int argc,
+                      sqlite3_value **argv)
+{
+    rank_data *d = api->xGetAuxdata(fts, 0);
+    double score = 0.0;
+    int i, rc = SQLITE_OK, dl = 0;
+
+    if (!d) {
+        uint64_t prefixes = argc > 0 ? (uint64_t)sqlite3_value_int64(argv[0]) : 0;
+        if ((rc = rank_setup(api, fts, prefixes, &d)) == SQLITE_OK &&
+            (rc = api->xSetAuxdata(fts, d, hark__free)) != SQLITE_OK)
+            d = NULL; /* xSetAuxdata freed it */
+    }
+    if (rc == SQLITE_OK)
+        rc = api->xColumnSize(fts, -1, &dl);
+    for (i = 0; rc == SQLITE_OK && i < d->n_phrase; i++) {
+        Fts5PhraseIter it;
+        int col, off, tf = 0;
+        if ((rc = api->xPhraseFirst(fts, i, &it, &col, &off)) != SQLITE_OK)
+            break;
+        for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off))
+            tf++;
+        if (tf)
+            score += d->idf[i] * ((double)tf * (RANK_K1 + 1.0)) /
+                     ((double)tf + RANK_K1 * (1.0 - RANK_B + RANK_B * (double)dl / d->avgdl));
+    }
+    if (rc != SQLITE_OK)
+        sqlite3_result_error_code(ctx, rc);
+    else
+        sqlite3_result_double(ctx, -score);
+}
+
+/* Make hark_rank() known to a connection's FTS5. */
+static int register_rank(sqlite3 *db)
+{
+    fts5_api *fts = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_pointer(st, 1, (void *)&fts, "fts5_api_ptr", NULL);
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (!fts)
+        return rc == SQLITE_OK ? SQLITE_ERROR : rc;
+    return fts->xCreateFunction(fts, "hark_rank", NULL, hark_rank, NULL);
+}
+
+/* ---- connections ----------------------------------------------------------------------------- */
 
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];             /* prepared on first use */
-    sqlite3_stmt *search[SEARCH_VARIANTS]; /* prepared on first use */
+    sqlite3_stmt *search[SEARCH_VARIANTS]; /* ranked page, prepared on first use */
     struct conn *next;                     /* idle list link */
 } conn;
 
@@ -518,13 +698,17 @@ static int conn_open(const sq *s, conn **out, int flags)
         return rc;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    if ((rc = register_rank(c->db)) != SQLITE_OK) {
+        rc = sq_err(s, c->db, rc, "open (search ranking)");
+        conn_close(c);
+        return rc;
+    }
     sqlite3_busy_timeout(c->db, (int)s->busy_ms);
     *out = c;
     return 0;
 }
 
-/* ---- transactions and the connection pool ------------------------------------------------------
- */
+/* ---- transactions and the connection pool ---------------------------------------------------- */
 
 /* Take the write connection and open a write transaction. */
 static int wbegin(sq *s, conn **out, const char *what)
@@ -628,8 +812,7 @@ static int rbegin(sq *s, conn **out, const char *what)
     return rc;
 }
 
-/* ---- open, migrate, close ----------------------------------------------------------------------
- */
+/* ---- open, migrate, close -------------------------------------------------------------------- */
 
 static int query_int(const sq *s, sqlite3 *db, const char *sql, int64_t *out, const char *what)
 {
@@ -791,7 +974,8 @@ static int sq_open(void **out, const hark_store_open_args *args)
     if (!s->read_only) {
         int64_t wal = 0;
         sqlite3_stmt *st = NULL;
-        int src = sqlite3_prepare_v2(s->writer->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        int src;
+        src = sqlite3_prepare_v2(s->writer->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
         if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
             const unsigned char *mode = sqlite3_column_text(st, 0);
             wal = mode && strcmp((const char *)mode, "wal") == 0;
@@ -829,8 +1013,9 @@ static int sq_is_read_only(void *ctx)
     return ((sq *)ctx)->read_only;
 }
 
-/* ---- recordings
- * ----------------------------------------------------------------------------------- */
+static int fts_delete_from(const sq *s, conn *c, int64_t id, int64_t from_seq, const char *what);
+
+/* ---- recordings ------------------------------------------------------------------------------ */
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
@@ -1080,7 +1265,7 @@ static int sq_recording_delete(void *ctx, int64_t id, hark_store_recording_fn em
         rc = hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)id);
         goto out;
     }
-    if (!(st = stmt(s, c, S_SEG_DELETE_REC, &rc)))
+    if ((rc = fts_delete_from(s, c, id, 0, what)) < 0 || !(st = stmt(s, c, S_SEG_DELETE_REC, &rc)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
     if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_JOB_DELETE_REC, &rc)))
@@ -1104,8 +1289,7 @@ out:
     return wend(s, c, rc, what);
 }
 
-/* ---- segments
- * ------------------------------------------------------------------------------------ */
+/* ---- segments -------------------------------------------------------------------------------- */
 
 /* In a transaction on c: HARK_ENOTFOUND unless recording `id` exists. */
 static int rec_exists(const sq *s, conn *c, int64_t id, const char *what)
@@ -1134,36 +1318,167 @@ static int update_count(const sq *s, conn *c, int64_t id, const char *what)
     return exec_st(s, c, st, what);
 }
 
+/* Bind ?1 = id, ?2 = text and run S_FTS_INSERT or S_FTS_DELETE. */
+static int fts_row(const sq *s, conn *c, int which, int64_t id, const char *text, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, which, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    return exec_st(s, c, st, what);
+}
+
+/* Remove the index entries of recording `id`'s segments with seq >= from_seq. */
+static int fts_delete_from(const sq *s, conn *c, int64_t id, int64_t from_seq, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_FTS_DELETE_FROM, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, from_seq);
+    return exec_st(s, c, st, what);
+}
+
+/* Bind a row's start, end, text, confidence and words to ?first .. ?first+4. */
+static void bind_row(sqlite3_stmt *st, int first, const hark_store_row *r)
+{
+    sqlite3_bind_int64(st, first, r->start_ms);
+    sqlite3_bind_int64(st, first + 1, r->end_ms);
+    sqlite3_bind_text(st, first + 2, r->text, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, first + 3, (double)r->confidence);
+    if (r->words_len)
+        sqlite3_bind_blob(st, first + 4, r->words, (int)r->words_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, first + 4);
+}
+
+/*
+ * Upsert one row and keep the index in step: a new seq is inserted and
+ * indexed; an existing one is left alone when nothing changed (a retry),
+ * updated in place otherwise, and re-indexed only when its text changed.
+ * `old_text` is scratch space for the replaced text.
+ */
+static int put_row(const sq *s, conn *c, int64_t recording, const hark_store_row *r,
+                   hark_buf *old_text, const char *what)
+{
+    sqlite3_stmt *find, *st;
+    int64_t id;
+    int rc, found, same, text_changed;
+
+    if (!(find = stmt(s, c, S_SEG_FIND, &rc)))
+        return rc;
+    sqlite3_bind_int64(find, 1, recording);
+    sqlite3_bind_int64(find, 2, r->seq);
+    if ((found = step(s, c, find, what)) < 0)
+        return found;
+    if (!found) {
+        if (!(st = stmt(s, c, S_SEG_INSERT, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, recording);
+        sqlite3_bind_int64(st, 2, r->seq);
+        bind_row(st, 3, r);
+        if ((rc = exec_st(s, c, st, what)) < 0)
+            return rc;
+        return fts_row(s, c, S_FTS_INSERT, sqlite3_last_insert_rowid(c->db), r->text, what);
+    }
+    {
+        const char *text = col_text(find, 3);
+        const void *words = sqlite3_column_blob(find, 5);
+        size_t words_len = (size_t)sqlite3_column_bytes(find, 5);
+        id = sqlite3_column_int64(find, 0);
+        text_changed = !text || strcmp(text, r->text) != 0;
+        same = !text_changed && sqlite3_column_int64(find, 1) == r->start_ms &&
+               sqlite3_column_int64(find, 2) == r->end_ms &&
+               sqlite3_column_double(find, 4) == (double)r->confidence &&
+               words_len == r->words_len && (!words_len || memcmp(words, r->words, words_len) == 0);
+        hark_buf_clear(old_text);
+        rc = text_changed ? hark_buf_puts(old_text, text ? text : "") : 0;
+        done(find);
+    }
+    if (rc < 0 || same)
+        return rc;
+    if (text_changed && (rc = fts_row(s, c, S_FTS_DELETE, id, old_text->ptr, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_SEG_UPDATE, &rc)))
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    bind_row(st, 2, r);
+    if ((rc = exec_st(s, c, st, what)) < 0)
+        return rc;
+    return text_changed ? fts_row(s, c, S_FTS_INSERT, id, r->text, what) : 0;
+}
+
+/* Number of recording `id`'s segments with lo <= seq <= hi. */
+static int count_in_range(const sq *s, conn *c, int64_t id, int64_t lo, int64_t hi, int64_t *out,
+                          const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_SEG_IN_RANGE, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    if ((rc = step(s, c, st, what)) == 1) {
+        *out = sqlite3_column_int64(st, 0);
+        done(st);
+        rc = 0;
+    }
+    return rc;
+}
+
+/*
+ * Fast path for a batch of new segments (the usual case: no seq of the
+ * batch's range exists yet): plain inserts, then the whole range indexed by
+ * one INSERT ... SELECT. Otherwise (a retry, a replacement) row by row.
+ */
 static int sq_segments_put(void *ctx, int64_t recording, const hark_store_row *rows, size_t n)
 {
     static const char what[] = "put segments";
     sq *s = ctx;
     conn *c;
     sqlite3_stmt *st;
+    hark_buf old_text = HARK_BUF_INIT;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, existing = 1;
     size_t i;
     int rc;
 
     if ((rc = wbegin(s, &c, what)) < 0)
         return rc;
-    if ((rc = rec_exists(s, c, recording, what)) < 0 || !(st = stmt(s, c, S_SEG_UPSERT, &rc)))
+    if ((rc = rec_exists(s, c, recording, what)) < 0)
         goto out;
-    for (i = 0; i < n && rc == 0; i++) {
-        const hark_store_row *r = &rows[i];
+    for (i = 0; i < n; i++) {
+        lo = HARK_MIN(lo, rows[i].seq);
+        hi = HARK_MAX(hi, rows[i].seq);
+    }
+    if (n && (rc = count_in_range(s, c, recording, lo, hi, &existing, what)) < 0)
+        goto out;
+    if (n && existing == 0) {
+        if (!(st = stmt(s, c, S_SEG_INSERT, &rc)))
+            goto out;
+        for (i = 0; i < n && rc == 0; i++) {
+            sqlite3_bind_int64(st, 1, recording);
+            sqlite3_bind_int64(st, 2, rows[i].seq);
+            bind_row(st, 3, &rows[i]);
+            rc = exec_st(s, c, st, what);
+        }
+        if (rc < 0 || !(st = stmt(s, c, S_FTS_INSERT_RANGE, &rc)))
+            goto out;
         sqlite3_bind_int64(st, 1, recording);
-        sqlite3_bind_int64(st, 2, r->seq);
-        sqlite3_bind_int64(st, 3, r->start_ms);
-        sqlite3_bind_int64(st, 4, r->end_ms);
-        sqlite3_bind_text(st, 5, r->text, -1, SQLITE_STATIC);
-        sqlite3_bind_double(st, 6, (double)r->confidence);
-        if (r->words_len)
-            sqlite3_bind_blob(st, 7, r->words, (int)r->words_len, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 7);
+        sqlite3_bind_int64(st, 2, lo);
+        sqlite3_bind_int64(st, 3, hi);
         rc = exec_st(s, c, st, what);
+    } else {
+        for (i = 0; i < n && rc == 0; i++)
+            rc = put_row(s, c, recording, &rows[i], &old_text, what);
     }
     if (rc == 0)
         rc = update_count(s, c, recording, what);
 out:
+    hark_buf_dispose(&old_text);
     return wend(s, c, rc, what);
 }
 
@@ -1177,7 +1492,9 @@ static int sq_segments_truncate(void *ctx, int64_t recording, int64_t from_seq)
 
     if ((rc = wbegin(s, &c, what)) < 0)
         return rc;
-    if ((rc = rec_exists(s, c, recording, what)) < 0 || !(st = stmt(s, c, S_SEG_TRUNCATE, &rc)))
+    if ((rc = rec_exists(s, c, recording, what)) < 0 ||
+        (rc = fts_delete_from(s, c, recording, from_seq, what)) < 0 ||
+        !(st = stmt(s, c, S_SEG_TRUNCATE, &rc)))
         goto out;
     sqlite3_bind_int64(st, 1, recording);
     sqlite3_bind_int64(st, 2, from_seq);
@@ -1232,28 +1549,143 @@ out:
     return rc;
 }
 
-/* ---- search
- * --------------------------------------------------------------------------------------- */
+/* ---- search ---------------------------------------------------------------------------------- */
 
 typedef struct ranked {
-    int64_t id;  /* segment rowid */
-    double rank; /* bm25, lower is better */
+    int64_t id;          /* segment rowid */
+    double rank;         /* hark_rank, lower is better */
+    hark_search_hit hit; /* filled by the second step; strings owned here */
 } ranked;
 
+static int cmp_ranked_id(const void *a, const void *b)
+{
+    int64_t x = ((const ranked *)a)->id, y = ((const ranked *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_ranked_rank(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->id > y->id ? -1 : x->id < y->id; /* ties: newer first, as in the SQL */
+}
+
+static void ranked_clear(ranked *r)
+{
+    hark__free((char *)r->hit.text);
+    hark__free((char *)r->hit.title);
+    hark__free((char *)r->hit.snippet);
+    memset(&r->hit, 0, sizeof(r->hit));
+}
+
+/*
+ * Second step of a search: details and snippets of the n hits of a page
+ * (top[], sorted by rank), emitted in rank order.
+ */
+static int search_hits(const sq *s, conn *c, const hark_buf *match, const hark_search_options *o,
+                       ranked *top, size_t n, hark_store_hit_fn emit, void *payload)
+{
+    static const char what[] = "search";
+    hark_buf ids = HARK_BUF_INIT;
+    sqlite3_stmt *st;
+    size_t i;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    qsort(top, n, sizeof(*top), cmp_ranked_id);
+    for (i = 0; i < n && rc == 0; i++)
+        rc = hark_buf_printf(&ids, "%c%lld", i ? ',' : '[', (long long)top[i].id);
+    if (rc < 0 || (rc = hark_buf_putc(&ids, ']')) < 0 || !(st = stmt(s, c, S_HITS, &rc)))
+        goto out;
+    sqlite3_bind_text(st, 1, match->ptr, (int)match->len, SQLITE_STATIC);
+    bind_text(st, 2, o->hl_open);
+    bind_text(st, 3, o->hl_close);
+    bind_text(st, 4, o->ellipsis);
+    sqlite3_bind_int(st, 5, (int)o->snippet_words);
+    sqlite3_bind_int64(st, 6, top[0].id);
+    sqlite3_bind_int64(st, 7, top[n - 1].id);
+    sqlite3_bind_text(st, 8, ids.ptr, (int)ids.len, SQLITE_STATIC);
+    i = 0;
+    while ((rc = step(s, c, st, what)) == 1) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        hark_search_hit *h;
+        while (i < n && top[i].id < id)
+            i++;
+        if (i == n || top[i].id != id)
+            continue; /* cannot happen: the IN list is top[] */
+        h = &top[i].hit;
+        h->recording = sqlite3_column_int64(st, 1);
+        h->seq = sqlite3_column_int64(st, 2);
+        h->start_ms = sqlite3_column_int64(st, 3);
+        h->end_ms = sqlite3_column_int64(st, 4);
+        h->text = hark__strdup(col_text(st, 5) ? col_text(st, 5) : "");
+        h->title = hark__strdup(col_text(st, 6) ? col_text(st, 6) : "");
+        h->created_ms = sqlite3_column_int64(st, 7);
+        h->snippet = hark__strdup(col_text(st, 8) ? col_text(st, 8) : "");
+        h->score = -top[i].rank;
+        if (!h->text || !h->title || !h->snippet) {
+            rc = hark_error_set(HARK_ENOMEM, "out of memory");
+            done(st);
+            break;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    qsort(top, n, sizeof(*top), cmp_ranked_rank);
+    for (i = 0; i < n && rc == 0; i++)
+        if (top[i].hit.text) /* always, inside one snapshot */
+            rc = emit(&top[i].hit, payload);
+out:
+    for (i = 0; i < n; i++)
+        ranked_clear(&top[i]);
+    hark_buf_dispose(&ids);
+    return rc;
+}
+
+/* Bind the match text, the window and the filters of a search page statement. */
+static void bind_search(sqlite3_stmt *st, const hark_buf *match, const hark_query *q,
+                        const hark_search_options *o, int variant, int64_t lo, int64_t hi)
+{
+    uint64_t prefixes = 0;
+    size_t i, phrase = 0;
+    for (i = 0; i < q->n; i++) {
+        if (q->items[i].op != HARK_QUERY_TERM)
+            continue;
+        if (q->items[i].prefix && phrase < 64)
+            prefixes |= (uint64_t)1 << phrase;
+        phrase++;
+    }
+    sqlite3_bind_text(st, 1, match->ptr, (int)match->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)prefixes);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)HARK_MIN(o->max_ranked, (size_t)INT64_MAX - 1));
+    if (variant & SEARCH_REC) {
+        sqlite3_bind_int64(st, 4, lo);
+        sqlite3_bind_int64(st, 5, hi);
+        sqlite3_bind_int64(st, 6, o->recording);
+    }
+    if (variant & SEARCH_DATE) {
+        sqlite3_bind_int64(st, 7, o->created_from);
+        sqlite3_bind_int64(st, 8, o->created_to ? o->created_to : INT64_MAX);
+    }
+}
+
 static int sq_search(void *ctx, const hark_query *q, const hark_search_options *o,
-                     hark_store_hit_fn emit, void *payload)
+                     hark_store_hit_fn emit, void *payload, int *windowed)
 {
     static const char what[] = "search";
     sq *s = ctx;
     conn *c = NULL;
-    hark_buf match = HARK_BUF_INIT;
+    hark_buf match = HARK_BUF_INIT, sql = HARK_BUF_INIT;
     ranked *top = NULL;
-    size_t n = 0, i;
+    size_t n = 0;
     sqlite3_stmt *st;
     int rc, variant = (o->recording ? SEARCH_REC : 0) |
                       (o->created_from || o->created_to ? SEARCH_DATE : 0);
     int64_t lo = 0, hi = -1;
 
+    *windowed = 0;
     if ((rc = hark__query_fts5(q, &match)) < 0)
         return rc;
     top = hark__calloc(o->limit ? o->limit : 1, sizeof(*top));
@@ -1278,66 +1710,32 @@ static int sq_search(void *ctx, const hark_query *q, const hark_search_options *
         if (hi < lo)
             goto out; /* no segments: no hits */
     }
-    if ((rc = prepare(s, c, &c->search[variant], search_sql[variant])) < 0)
+    if (!c->search[variant] && ((rc = search_page_sql(&sql, variant)) < 0 ||
+                                (rc = prepare(s, c, &c->search[variant], sql.ptr)) < 0))
         goto out;
     st = c->search[variant];
-    sqlite3_bind_text(st, 1, match.ptr, (int)match.len, SQLITE_STATIC);
+    bind_search(st, &match, q, o, variant, lo, hi);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)o->limit);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)o->offset);
-    if (variant & SEARCH_REC) {
-        sqlite3_bind_int64(st, 4, lo);
-        sqlite3_bind_int64(st, 5, hi);
-        sqlite3_bind_int64(st, 6, o->recording);
-    }
-    if (variant & SEARCH_DATE) {
-        sqlite3_bind_int64(st, 7, o->created_from);
-        sqlite3_bind_int64(st, 8, o->created_to ? o->created_to : INT64_MAX);
-    }
     while (n < o->limit && (rc = step(s, c, st, what)) == 1) {
         top[n].id = sqlite3_column_int64(st, 0);
         top[n].rank = sqlite3_column_double(st, 1);
+        *windowed = (uint64_t)sqlite3_column_int64(st, 2) > o->max_ranked;
         n++;
     }
     done(st);
     if (rc < 0)
         goto out;
-    rc = 0;
-    if (n && !(st = stmt(s, c, S_HIT, &rc)))
-        goto out;
-    for (i = 0; i < n && rc == 0; i++) {
-        hark_search_hit hit;
-        sqlite3_bind_text(st, 1, match.ptr, (int)match.len, SQLITE_STATIC);
-        bind_text(st, 2, o->hl_open);
-        bind_text(st, 3, o->hl_close);
-        bind_text(st, 4, o->ellipsis);
-        sqlite3_bind_int(st, 5, (int)o->snippet_words);
-        sqlite3_bind_int64(st, 6, top[i].id);
-        rc = step(s, c, st, what);
-        if (rc == 0)
-            continue; /* cannot happen inside one snapshot */
-        if (rc < 0)
-            break;
-        hit.recording = sqlite3_column_int64(st, 0);
-        hit.seq = sqlite3_column_int64(st, 1);
-        hit.start_ms = sqlite3_column_int64(st, 2);
-        hit.end_ms = sqlite3_column_int64(st, 3);
-        hit.text = col_text(st, 4);
-        hit.title = col_text(st, 5);
-        hit.created_ms = sqlite3_column_int64(st, 6);
-        hit.snippet = col_text(st, 7);
-        hit.score = -top[i].rank;
-        rc = emit(&hit, payload);
-        done(st);
-    }
+    rc = search_hits(s, c, &match, o, top, n, emit, payload);
 out:
     rrelease(s, c);
     hark__free(top);
     hark_buf_dispose(&match);
+    hark_buf_dispose(&sql);
     return rc;
 }
 
-/* ---- maintenance
- * ------------------------------------------------------------------------------------ */
+/* ---- maintenance ----------------------------------------------------------------------------- */
 
 static int count_of(const sq *s, conn *c, int id, int64_t arg, uint64_t *out, const char *what)
 {
@@ -1417,7 +1815,8 @@ static int sq_gc(void *ctx, const hark_gc_options *opts, hark_gc_result *out)
             goto out;
     }
     /* segments (and their index entries, by trigger), cache, jobs, then the recordings */
-    if ((rc = delete_count(s, c, S_GC_DEL_SEG, cut, &out->segments, what)) < 0 ||
+    if ((rc = delete_count(s, c, S_GC_FTS_DELETE, cut, &out->segments, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_SEG, cut, &out->segments, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_CACHE, cut, &out->cache_entries, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_JOBS, cut, &out->jobs, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_REC, cut, &out->recordings, what)) < 0)
@@ -1527,8 +1926,7 @@ static int sq_check(void *ctx)
     return rc;
 }
 
-/* ---- the cache table ---------------------------------------------------------------------------
- */
+/* ---- the cache table ------------------------------------------------------------------------- */
 
 static int sq_cache_get(void *ctx, const uint8_t key[32], hark_buf *value, hark_buf *group)
 {
@@ -1690,8 +2088,7 @@ static int sq_cache_reset_counts(void *ctx)
     return wend(s, c, rc, "cache statistics reset");
 }
 
-/* ---- the ops table
- * ------------------------------------------------------------------------------- */
+/* ---- the ops table --------------------------------------------------------------------------- */
 
 static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
 
@@ -1725,8 +2122,7 @@ const hark_store_ops hark__store_sqlite_ops = {
     .cache_reset_counts = sq_cache_reset_counts,
 };
 
-/* ---- test hooks ---------------------------------------------------------------------------------
- */
+/* ---- test hooks ------------------------------------------------------------------------------ */
 
 int hark__sqlite_migrate(struct sqlite3 *db, int target, const char *name)
 {

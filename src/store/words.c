@@ -24,18 +24,6 @@
 #define WORDS_VERSION  1
 #define MIN_WORD_BYTES 7 /* two 1-byte zvarints, 4-byte float, 1-byte length */
 
-static int put_varint(hark_buf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        uint8_t byte = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        tmp[n++] = (uint8_t)(byte | (v ? 0x80 : 0));
-    } while (v);
-    return hark_buf_put(b, tmp, n);
-}
-
 static uint64_t zigzag(int64_t v)
 {
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
@@ -46,43 +34,56 @@ static int64_t unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-static int put_f32(hark_buf *b, float f)
+/* Write `v` as a varint at p (room for 10 bytes); returns the byte after it. */
+static uint8_t *varint(uint8_t *p, uint64_t v)
 {
-    uint32_t u;
-    uint8_t le[4];
-    memcpy(&u, &f, 4);
-    le[0] = (uint8_t)u;
-    le[1] = (uint8_t)(u >> 8);
-    le[2] = (uint8_t)(u >> 16);
-    le[3] = (uint8_t)(u >> 24);
-    return hark_buf_put(b, le, 4);
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
 }
 
 int hark__words_encode(hark_buf *out, const hark_word *words, uint32_t n, int64_t seg_start_ms)
 {
-    uint8_t version = WORDS_VERSION;
+    uint8_t head[11], *p = head;
     uint32_t i;
-    int rc = 0;
+    int rc;
 
     if (n == 0)
         return 0;
-    if ((rc = hark_buf_put(out, &version, 1)) < 0 || (rc = put_varint(out, n)) < 0)
+    *p++ = WORDS_VERSION;
+    p = varint(p, n);
+    if ((rc = hark_buf_put(out, head, (size_t)(p - head))) < 0)
         return rc;
-    for (i = 0; i < n && rc == 0; i++) {
+    for (i = 0; i < n; i++) {
         const char *text = words[i].text ? words[i].text : "";
         size_t len = strlen(text);
         int64_t s = hark__samples_to_ms(words[i].start);
         int64_t e = hark__samples_to_ms(words[i].end);
-        if ((rc = put_varint(out, zigzag(s - seg_start_ms))) < 0 ||
-            (rc = put_varint(out, zigzag(e - s))) < 0 || (rc = put_f32(out, words[i].p)) < 0 ||
-            (rc = put_varint(out, len)) < 0)
-            break;
-        rc = hark_buf_put(out, text, len);
+        uint8_t *q;
+        uint32_t bits;
+        /* room for three varints and a float; the text follows */
+        if ((rc = hark_buf_grow(out, 34 + len)) < 0)
+            return rc;
+        q = (uint8_t *)out->ptr + out->len;
+        q = varint(q, zigzag(s - seg_start_ms));
+        q = varint(q, zigzag(e - s));
+        memcpy(&bits, &words[i].p, 4);
+        q[0] = (uint8_t)bits;
+        q[1] = (uint8_t)(bits >> 8);
+        q[2] = (uint8_t)(bits >> 16);
+        q[3] = (uint8_t)(bits >> 24);
+        q = varint(q + 4, len);
+        memcpy(q, text, len);
+        out->len = (size_t)(q + len - (uint8_t *)out->ptr);
+        out->ptr[out->len] = '\0';
     }
-    return rc;
+    return 0;
 }
 
-/* ---- decoding ------------------------------------------------------------------------------ */
+/* ---- decoding -------------------------------------------------------------------------------- */
 
 typedef struct reader {
     const uint8_t *p, *end;

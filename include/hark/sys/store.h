@@ -137,10 +137,12 @@ typedef struct hark_store_ops {
 
     /**
      * Emit up to opts->limit hits of `q` (already parsed and checked), best
-     * first, skipping opts->offset; opts has every default filled in.
+     * first, skipping opts->offset; opts has every default filled in. Rank
+     * only the newest opts->max_ranked matches; set *windowed when more
+     * matched.
      */
     int (*search)(void *ctx, const hark_query *q, const hark_search_options *opts,
-                  hark_store_hit_fn emit, void *payload);
+                  hark_store_hit_fn emit, void *payload, int *windowed);
 
     /**
      * The removal of hark_store_gc. `audio` is called after the commit with

@@ -245,6 +245,73 @@ TEST(search_pagination)
     hark_store_free(s);
 }
 
+TEST(search_ranking_window_keeps_common_words_cheap)
+{
+    hark_store *s = st_open();
+    hark_search_options o = HARK_SEARCH_OPTIONS_INIT;
+    hark_transcript *t = st_transcript(45, "window test %d with okapi");
+    int64_t id = st_recording(s, "window", 0);
+    hark_search_result *r;
+    size_t total = 0;
+
+    ASSERT_OK(hark_store_segments_put(s, id, t, 0, 45, 0));
+    /* 45 matches, a window of 10: only the newest 10 segments are ranked and paged */
+    o.max_ranked = 10;
+    o.limit = 4;
+    for (int more = 1; more;) {
+        r = search(s, "okapi", &o);
+        ASSERT_EQ(r->windowed, 1);
+        for (size_t i = 0; i < r->n; i++)
+            ASSERT(r->hits[i].seq >= 35); /* the newest */
+        total += r->n;
+        o.offset += r->n;
+        more = r->more;
+        hark_search_result_free(r);
+    }
+    ASSERT_EQ(total, 10);
+    /* a window as large as the matches, or unbounded: everything, not windowed */
+    o.offset = 0;
+    o.limit = 100;
+    o.max_ranked = 45;
+    r = search(s, "okapi", &o);
+    ASSERT_EQ(r->n, 45);
+    ASSERT_EQ(r->windowed, 0);
+    hark_search_result_free(r);
+    o.max_ranked = SIZE_MAX;
+    r = search(s, "okapi", &o);
+    ASSERT_EQ(r->n, 45);
+    ASSERT_EQ(r->windowed, 0);
+    hark_search_result_free(r);
+    o.max_ranked = 0; /* the default window (2000) */
+    r = search(s, "okapi", &o);
+    ASSERT_EQ(r->n, 45);
+    ASSERT_EQ(r->windowed, 0);
+    hark_search_result_free(r);
+    hark_transcript_free(t);
+    hark_store_free(s);
+}
+
+TEST(search_ranks_multi_word_queries_by_rarity)
+{
+    hark_store *s = st_open();
+    const char *texts[40];
+    hark_search_result *r;
+    /* "common" is everywhere, "unusual" in two segments: a segment with the rare
+     * word twice beats one with the common word twice */
+    for (int i = 0; i < 38; i++)
+        texts[i] = "common filler words";
+    texts[38] = "common common unusual";
+    texts[39] = NULL;
+    st_recording_texts(s, "idf", texts);
+    st_recording_texts(s, "idf2", (const char *const[]){ "unusual unusual common", NULL });
+    r = search(s, "common OR unusual", NULL);
+    ASSERT(r->n >= 2);
+    ASSERT_STREQ(r->hits[0].text, "unusual unusual common");
+    ASSERT_STREQ(r->hits[1].text, "common common unusual");
+    hark_search_result_free(r);
+    hark_store_free(s);
+}
+
 TEST(search_syntax_errors_are_clear)
 {
     hark_store *s = st_open();

@@ -119,6 +119,7 @@ size_t st_hits(hark_store *s, const char *query)
     size_t total = 0;
     int more = 1;
     o.limit = 1000;
+    o.max_ranked = SIZE_MAX; /* every match, not only the newest 2000 */
     while (more) {
         hark_search_result *r = NULL;
         ASSERT_OK(hark_store_search(s, query, &o, &r));
