@@ -23,12 +23,13 @@
  * Timings on a shared machine are noisy; the readers-vs-writer figure is a
  * ratio against a baseline measured in the same run.
  */
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* RUSAGE_THREAD */
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -296,16 +297,26 @@ typedef struct rw {
     int n_queries;
     volatile int stop;
     int seed;
-    lat lat;
-    int errors;
+    lat lat;    /* wall ms per read */
+    lat cpu;    /* CPU ms per read */
+    int errors; /* reads that failed */
+    int slept;  /* reads during which the thread blocked (voluntary context switch) */
 } rw;
+
+static long voluntary_switches(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
 
 static void *reader(void *arg)
 {
     rw *r = arg;
     uint64_t rng = (uint64_t)r->seed;
     while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
-        double t0 = now_ms();
+        double t0 = now_ms(), c0 = thread_cpu_ms();
+        long v0 = voluntary_switches();
         int rc;
         if (rng_next(&rng) % 4 == 0) {
             hark_recording_list *l = NULL;
@@ -324,6 +335,9 @@ static void *reader(void *arg)
         if (rc < 0)
             r->errors++;
         lat_add(&r->lat, now_ms() - t0);
+        lat_add(&r->cpu, thread_cpu_ms() - c0);
+        if (voluntary_switches() != v0)
+            r->slept++;
     }
     return NULL;
 }
@@ -356,7 +370,8 @@ static void *writer(void *arg)
 }
 
 static void run_readers(hark_store *s, query *q, int nq, int n_readers, double seconds,
-                        int with_writer, lat *all, int *errors, writer_arg *wa)
+                        int with_writer, lat *all, lat *all_cpu, int *errors, int *slept,
+                        writer_arg *wa)
 {
     pthread_t th[8], wt;
     rw r[8];
@@ -379,10 +394,14 @@ static void run_readers(hark_store *s, query *q, int nq, int n_readers, double s
         __atomic_store_n(&wa->stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < n_readers; i++) {
         pthread_join(th[i], NULL);
-        for (size_t k = 0; k < r[i].lat.n; k++)
+        for (size_t k = 0; k < r[i].lat.n; k++) {
             lat_add(all, r[i].lat.v[k]);
+            lat_add(all_cpu, r[i].cpu.v[k]);
+        }
         *errors += r[i].errors;
+        *slept += r[i].slept;
         free(r[i].lat.v);
+        free(r[i].cpu.v);
     }
     if (with_writer)
         pthread_join(wt, NULL);
@@ -453,8 +472,7 @@ int main(int argc, char **argv)
     if (hark_store_open(&s, db) < 0)
         die("open");
 
-    /* ---- insert
-     * ---------------------------------------------------------------------------------- */
+    /* ---- insert ---- */
     t0 = now_ms();
     cpu0 = cpu_ms();
     for (int i = 0; i < n_rec && !reuse; i++) {
@@ -497,8 +515,7 @@ int main(int argc, char **argv)
     if (hark_store_stats_get(s, &st) < 0)
         die("stats");
 
-    /* ---- search
-     * ---------------------------------------------------------------------------------- */
+    /* ---- search ---- */
     queries = make_queries(&rng, per_class, s);
     memset(by_class, 0, sizeof(by_class));
     memset(by_class_rec, 0, sizeof(by_class_rec));
@@ -537,8 +554,7 @@ int main(int argc, char **argv)
         printf("  (search mix returned %zu hits in all)\n", total_hits);
     }
 
-    /* ---- list pages
-     * ------------------------------------------------------------------------------ */
+    /* ---- list pages ---- */
     for (int i = 0; i < 2000; i++) {
         hark_list_options o = HARK_LIST_OPTIONS_INIT;
         hark_recording_list *l = NULL;
@@ -550,8 +566,7 @@ int main(int argc, char **argv)
         hark_recording_list_free(l);
     }
 
-    /* ---- report
-     * ---------------------------------------------------------------------------------- */
+    /* ---- report ---- */
     {
         double seg_per_s = (double)n_rec * per / (put_ms / 1e3);
         double hours = (double)st.segments * SEG_MS / 3.6e6;
@@ -590,30 +605,81 @@ int main(int argc, char **argv)
                hours, (unsigned long long)st.segments, SEG_MS / 1000);
     }
 
-    /* ---- readers vs writer
-     * ----------------------------------------------------------------------- */
+    /* ---- readers vs writer ---- */
     {
-        lat alone, busy;
-        int err_alone = 0, err_busy = 0;
+        lat alone, busy, alone_cpu, busy_cpu;
+        int err_alone = 0, err_busy = 0, slept_alone = 0, slept_busy = 0;
         writer_arg wa;
         memset(&alone, 0, sizeof(alone));
         memset(&busy, 0, sizeof(busy));
+        memset(&alone_cpu, 0, sizeof(alone_cpu));
+        memset(&busy_cpu, 0, sizeof(busy_cpu));
         memset(&wa, 0, sizeof(wa));
-        run_readers(s, queries, per_class * N_CLASSES, 2, 4.0, 0, &alone, &err_alone, NULL);
-        run_readers(s, queries, per_class * N_CLASSES, 2, 4.0, 1, &busy, &err_busy, &wa);
+        run_readers(s, queries, per_class * N_CLASSES, 2, 4.0, 0, &alone, &alone_cpu, &err_alone,
+                    &slept_alone, NULL);
+        run_readers(s, queries, per_class * N_CLASSES, 2, 4.0, 1, &busy, &busy_cpu, &err_busy,
+                    &slept_busy, &wa);
         printf("\nreaders vs writer (2 reader threads, search + list; one handle)\n");
         row("readers p99 alone", pct(&alone, 99), "ms", "", -1);
         row("readers p99 while a writer inserts", pct(&busy, 99), "ms", "", -1);
         row("readers p99 ratio (writing / alone)", pct(&busy, 99) / pct(&alone, 99), "x", "", -1);
+        row("readers p99 CPU time alone", pct(&alone_cpu, 99), "ms", "", -1);
+        row("readers p99 CPU time while writing", pct(&busy_cpu, 99), "ms", "", -1);
         row("longest read while writing", pct(&busy, 100), "ms", "", -1);
         row("reads that failed (busy or other)", (double)(err_alone + err_busy), "", "0",
             err_alone + err_busy == 0);
+        row("reads that blocked, alone", 100.0 * slept_alone / (double)(alone.n ? alone.n : 1), "%",
+            "", -1);
+        row("reads that blocked, while writing", 100.0 * slept_busy / (double)(busy.n ? busy.n : 1),
+            "%", "", -1);
         row("writer: segments/s while readers run",
             wa.busy_ms > 0 ? wa.batches * 100.0 / (wa.busy_ms / 1e3) : 0, "seg/s", "", -1);
-        printf("  (%zu reads alone, %zu reads while %d batches of 100 were written)\n", alone.n,
-               busy.n, wa.batches);
+        printf("  (%zu reads alone, %zu reads while %d batches of 100 were written; a read\n"
+               "   \"blocked\" if its thread made a voluntary context switch: a lock wait,\n"
+               "   I/O or a busy-handler sleep; waiting for a CPU does not count)\n",
+               alone.n, busy.n, wa.batches);
         free(alone.v);
         free(busy.v);
+        free(alone_cpu.v);
+        free(busy_cpu.v);
+    }
+
+    /* ---- insert throughput by transaction size ---- */
+    {
+        static const int batches[] = { 10, 100, 1000 };
+        printf("\ninsert throughput by transaction size (20,000 segments into an empty store)\n");
+        for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+            char tmp[4200], side[4300];
+            hark_store *t = NULL;
+            uint64_t r2 = 7;
+            double w0, c0, wall, cpu;
+            int per_batch = batches[b], n_batches = 20000 / per_batch;
+            snprintf(tmp, sizeof(tmp), "%s.batch%d", db, per_batch);
+            unlink(tmp);
+            if (hark_store_open(&t, tmp) < 0)
+                die("open");
+            w0 = now_ms();
+            c0 = cpu_ms();
+            for (int i = 0; i < n_batches; i++) {
+                hark_recording rec = HARK_RECORDING_INIT;
+                hark_transcript *tr = make_transcript(&r2, per_batch);
+                int64_t id;
+                if (hark_store_recording_create(t, &rec, &id) < 0 ||
+                    hark_store_segments_put(t, id, tr, 0, (size_t)per_batch, 0) < 0)
+                    die("put");
+                hark_transcript_free(tr);
+            }
+            wall = now_ms() - w0;
+            cpu = cpu_ms() - c0;
+            hark_store_free(t);
+            unlink(tmp);
+            snprintf(side, sizeof(side), "%s-wal", tmp);
+            unlink(side);
+            snprintf(side, sizeof(side), "%s-shm", tmp);
+            unlink(side);
+            printf("  %5d segments per put: %9.0f seg/s wall, %9.0f seg/s per CPU second\n",
+                   per_batch, 20000 / (wall / 1e3), 20000 / (cpu / 1e3));
+        }
     }
 
     hark_store_free(s);

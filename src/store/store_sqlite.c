@@ -934,6 +934,51 @@ static void sq_close(void *ctx)
     hark__free(s);
 }
 
+/* Journal mode, pragmas and migrations of the write connection (idempotent). */
+static int setup_writer(sq *s)
+{
+    int rc = 0;
+    if (!s->read_only) {
+        int wal = 0;
+        sqlite3_stmt *st = NULL;
+        int src = sqlite3_prepare_v2(s->writer->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            wal = mode && strcmp((const char *)mode, "wal") == 0;
+            src = SQLITE_OK;
+        }
+        if (src != SQLITE_OK)
+            rc = sq_err(s, s->writer->db, src, "open");
+        sqlite3_finalize(st);
+        if (rc < 0)
+            return rc;
+        if (!wal && !s->memory)
+            return hark_error_set(HARK_EIO, "%s: cannot switch the database to WAL mode", s->name);
+        if ((rc = exec_sql(s, s->writer->db,
+                           "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                           "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; "
+                           "PRAGMA journal_size_limit = 67108864",
+                           "open")) < 0)
+            return rc;
+    }
+    return migrate(s, s->writer->db, SCHEMA_VERSION, s->read_only);
+}
+
+/*
+ * SQLite keeps global memory statistics by default, taking one process-wide
+ * mutex on every allocation of every connection; with a writer and readers
+ * busy at once that mutex made 20% of the reads in bench_store sleep. Turn
+ * the statistics off, once, if SQLite has not been initialised yet (otherwise
+ * the call fails harmlessly and the host's settings stay). It only disables
+ * sqlite3_memory_used() and the soft heap limit.
+ */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_config(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 static int sq_open(void **out, const hark_store_open_args *args)
 {
     sq *s = NULL;
@@ -941,6 +986,7 @@ static int sq_open(void **out, const hark_store_open_args *args)
     int rc = 0, flags;
 
     *out = NULL;
+    pthread_once(&sqlite_config_once, sqlite_config);
     if (!args->location[0])
         return hark_error_set(HARK_EINVAL, "%s: no database file named", args->uri);
     s = hark__calloc(1, sizeof(*s));
@@ -971,34 +1017,22 @@ static int sq_open(void **out, const hark_store_open_args *args)
     /* A file we may not write opens read-only: reads work, writes say so. */
     if (sqlite3_db_readonly(s->writer->db, "main") == 1)
         s->read_only = 1;
-    if (!s->read_only) {
-        int64_t wal = 0;
-        sqlite3_stmt *st = NULL;
-        int src;
-        src = sqlite3_prepare_v2(s->writer->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-        if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
-            const unsigned char *mode = sqlite3_column_text(st, 0);
-            wal = mode && strcmp((const char *)mode, "wal") == 0;
-            src = SQLITE_OK;
+    /*
+     * Switching a new file to WAL needs an exclusive lock, and SQLite reports
+     * SQLITE_BUSY at once, without its busy handler, where waiting could
+     * deadlock (two processes creating one store): retry the whole setup,
+     * which is idempotent, until the busy timeout.
+     */
+    {
+        double deadline = hark__now_ms() + s->busy_ms;
+        unsigned pause = 5;
+        while ((rc = setup_writer(s)) == HARK_EBUSY && hark__now_ms() < deadline) {
+            hark__sleep_ms(pause, NULL, NULL);
+            pause = pause < 80 ? pause * 2 : pause;
         }
-        if (src != SQLITE_OK)
-            rc = sq_err(s, s->writer->db, src, "open");
-        sqlite3_finalize(st);
         if (rc < 0)
             goto out;
-        if (!wal && !s->memory) {
-            rc = hark_error_set(HARK_EIO, "%s: cannot switch the database to WAL mode", s->name);
-            goto out;
-        }
-        if ((rc = exec_sql(s, s->writer->db,
-                           "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                           "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; "
-                           "PRAGMA journal_size_limit = 67108864",
-                           "open")) < 0)
-            goto out;
     }
-    if ((rc = migrate(s, s->writer->db, SCHEMA_VERSION, s->read_only)) < 0)
-        goto out;
     if (s->memory)
         s->max_readers = 0;
     *out = s;

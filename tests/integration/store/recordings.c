@@ -262,7 +262,7 @@ TEST(list_defaults_and_edges)
     hark_store *s = st_open();
     hark_recording_list *l = NULL;
     hark_list_options o = HARK_LIST_OPTIONS_INIT;
-    int64_t last = 0;
+    int64_t ids[30], last = 0;
 
     ASSERT_OK(hark_store_recording_list(s, NULL, &l)); /* empty store */
     ASSERT_EQ(l->n, 0);
@@ -270,7 +270,7 @@ TEST(list_defaults_and_edges)
     hark_recording_list_free(l);
 
     for (int i = 0; i < 30; i++)
-        last = st_recording(s, "r", 0);
+        last = ids[i] = st_recording(s, "r", 1000 + i);
     ASSERT_OK(hark_store_recording_list(s, NULL, &l)); /* default page: 20 */
     ASSERT_EQ(l->n, 20);
     ASSERT_EQ(l->more, 1);
@@ -280,15 +280,15 @@ TEST(list_defaults_and_edges)
     /* after the oldest: an empty page */
     ASSERT_OK(hark_store_recording_list(s, NULL, &l));
     hark_recording_list_free(l);
-    o.after = 1;
+    o.after = ids[0];
     ASSERT_OK(hark_store_recording_list(s, &o, &l));
     ASSERT_EQ(l->n, 0);
     ASSERT_EQ(l->more, 0);
     hark_recording_list_free(l);
 
     /* a deleted cursor is reported, not silently restarted */
-    ASSERT_OK(hark_store_recording_delete(s, 5, NULL));
-    o.after = 5;
+    ASSERT_OK(hark_store_recording_delete(s, ids[4], NULL));
+    o.after = ids[4];
     ASSERT_ERR(hark_store_recording_list(s, &o, &l), HARK_ENOTFOUND);
     ASSERT(l == NULL);
     o.after = -3;
@@ -301,14 +301,15 @@ TEST(list_pages_are_stable_while_recordings_are_added)
     hark_store *s = st_open();
     hark_list_options o = HARK_LIST_OPTIONS_INIT;
     hark_recording_list *l = NULL;
-    int64_t first_page_last;
+    int64_t ids[10], first_page_last;
 
     for (int i = 0; i < 10; i++)
-        st_recording(s, "old", 1000 + i);
+        ids[i] = st_recording(s, "old", 1000 + i);
     o.limit = 4;
     ASSERT_OK(hark_store_recording_list(s, &o, &l));
     first_page_last = l->items[3].id;
-    ASSERT_EQ(l->items[0].id, 10);
+    ASSERT_EQ(l->items[0].id, ids[9]);
+    ASSERT_EQ(first_page_last, ids[6]);
     hark_recording_list_free(l);
     /* new recordings arrive between page requests */
     for (int i = 0; i < 5; i++)
@@ -316,7 +317,7 @@ TEST(list_pages_are_stable_while_recordings_are_added)
     o.after = first_page_last;
     ASSERT_OK(hark_store_recording_list(s, &o, &l));
     ASSERT_EQ(l->n, 4);
-    ASSERT_EQ(l->items[0].id, first_page_last - 1); /* continues where it stopped */
+    ASSERT_EQ(l->items[0].id, ids[5]); /* continues where it stopped */
     hark_recording_list_free(l);
     hark_store_free(s);
 }

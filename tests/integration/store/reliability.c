@@ -188,8 +188,11 @@ TEST(kill_9_mid_batch_loses_nothing_committed)
             crash_writer(fds[1], round);
         }
         close(fds[1]);
+        /* once the first batch is in (the writer is up), kill it at a random point */
+        ASSERT_EQ(read(fds[0], &id, sizeof(id)), (ssize_t)sizeof(id));
+        committed[n_committed++] = id;
         {
-            struct timespec ts = { 0, (long)(5 + harness_rand(&rng) % 60) * 1000000L };
+            struct timespec ts = { 0, (long)(1 + harness_rand(&rng) % 40) * 1000000L };
             nanosleep(&ts, NULL);
         }
         kill(pid, SIGKILL);

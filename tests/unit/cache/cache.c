@@ -400,8 +400,10 @@ TEST(put_is_durable_across_kill_9)
         }
     }
     close(fds[1]);
+    /* once the child is writing (the first put has returned), kill it a little later */
+    ASSERT_EQ(read(fds[0], &done[n++], sizeof(done[0])), (ssize_t)sizeof(done[0]));
     {
-        struct timespec ts = { 0, 150 * 1000000L };
+        struct timespec ts = { 0, 100 * 1000000L };
         nanosleep(&ts, NULL);
     }
     kill(pid, SIGKILL);

@@ -212,7 +212,7 @@ static int small_tmpfs(const char *dir, int kib)
     char opts[32];
     if (unshare(CLONE_NEWNS) != 0)
         return -1;
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+    if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0)
         return -1;
     snprintf(opts, sizeof(opts), "size=%dk,mode=0755", kib);
     return mount("tmpfs", dir, "tmpfs", 0, opts);

@@ -223,8 +223,10 @@ TEST(two_processes_migrating_one_file_at_once)
         if (pids[i] == 0) {
             hark_store *s = NULL;
             hark_recording rec = HARK_RECORDING_INIT;
-            if (hark_store_open(&s, path) < 0 || hark_store_recording_create(s, &rec, NULL) < 0)
+            if (hark_store_open(&s, path) < 0 || hark_store_recording_create(s, &rec, NULL) < 0) {
+                fprintf(stderr, "  process %d: %s\n", i, hark_error_last());
                 _exit(1);
+            }
             hark_store_free(s);
             _exit(0);
         }
