@@ -83,7 +83,9 @@ typedef struct hark_store_options {
  * are created (mode 0700) unless `no_create` is set.
  *
  * A database file the process may not write is opened read-only: reads work,
- * writes fail with HARK_EREADONLY.
+ * writes fail with HARK_EREADONLY. (SQLite needs to create its -wal and -shm
+ * files next to the database: in a folder the process may not write either,
+ * opening fails with HARK_EREADONLY and a message saying so.)
  *
  * @param[out] out owned by the caller; free with hark_store_free.
  * @return 0; HARK_ENOTFOUND (missing store with no_create),

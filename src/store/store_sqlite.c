@@ -23,10 +23,15 @@
  * - Search: an FTS5 table over segments.text with external content (the text
  *   is stored once, in segments), kept in step explicitly by every operation
  *   that writes segments, in the same transaction (migration 2 says why not
- *   by triggers). A query runs in two steps inside one snapshot: the
- *   ranked rowids (bm25) of one page, then details and a snippet for each of
- *   them, so snippets are built for the hits shown only. A recording filter
- *   also restricts the FTS rowid range to the recording's segments.
+ *   by triggers). A query runs in two steps inside one snapshot: the ranked
+ *   rowids of one page (hark_rank(), BM25 with sampled document frequencies,
+ *   over the newest max_ranked matches only), then details and snippets of
+ *   that page's hits in one pass, so snippets are built for the hits shown
+ *   only. A recording filter also restricts the FTS rowid range to the
+ *   recording's segments. The cost of a query is thereby bounded by the
+ *   window, not by how common its words are.
+ * - The cache table holds encoded values by 32-byte key; its last-use time
+ *   is refreshed at most once an hour per entry (a read seldom writes).
  * - ":memory:" (tests) has a single connection; reads then use the writer.
  *
  * THREADING: every function here may be called from any thread at once.
