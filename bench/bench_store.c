@@ -407,6 +407,19 @@ static void run_readers(hark_store *s, query *q, int nq, int n_readers, double s
         pthread_join(wt, NULL);
 }
 
+/* Remove the database file and its -wal and -shm companions (unless `keep`). */
+static void remove_db(const char *db, int keep)
+{
+    char side[4200];
+    if (keep)
+        return;
+    unlink(db);
+    snprintf(side, sizeof(side), "%s-wal", db);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", db);
+    unlink(side);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 static void row(const char *name, double value, const char *unit, const char *target, int ok)
@@ -510,6 +523,7 @@ int main(int argc, char **argv)
                (double)n_rec * per / (insert_ms / 1e3),
                (double)n_rec * per / (insert_cpu_ms / 1e3));
         hark_store_free(s);
+        remove_db(db, keep);
         return 0;
     }
     if (hark_store_stats_get(s, &st) < 0)
@@ -683,14 +697,7 @@ int main(int argc, char **argv)
     }
 
     hark_store_free(s);
-    if (!keep) {
-        char side[4200];
-        unlink(db);
-        snprintf(side, sizeof(side), "%s-wal", db);
-        unlink(side);
-        snprintf(side, sizeof(side), "%s-shm", db);
-        unlink(side);
-    }
+    remove_db(db, keep);
     free(queries);
     for (int c = 0; c < N_CLASSES; c++) {
         free(by_class[c].v);
