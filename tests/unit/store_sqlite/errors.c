@@ -461,3 +461,33 @@ TEST(memory_store_works_for_tests)
     ASSERT_OK(hark_store_check(s));
     hark_store_free(s);
 }
+
+TEST(damaged_word_data_is_ecorrupt_not_a_crash)
+{
+    const char *path = harness_path("store.db");
+    hark_store *s = NULL;
+    hark_transcript *t = NULL;
+    hark_recording_list *l = NULL;
+    sqlite3 *db = NULL;
+
+    make_store(path, 2);
+    ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "UPDATE segments SET words = x'01ffffffff0f00' "
+                           "WHERE recording_id = 1 AND seq = 3",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    ASSERT_OK(hark_store_open(&s, path));
+    ASSERT_ERR(hark_store_transcript_get(s, 1, &t), HARK_ECORRUPT);
+    ASSERT(t == NULL);
+    ASSERT_CONTAINS(hark_error_last(), "segment 3");
+    ASSERT_CONTAINS(hark_error_last(), "word data");
+    ASSERT_OK(hark_store_transcript_get(s, 2, &t)); /* the rest is readable */
+    ASSERT_EQ(hark_transcript_count(t), 5);
+    hark_transcript_free(t);
+    ASSERT_OK(hark_store_recording_list(s, NULL, &l));
+    ASSERT_EQ(l->n, 2);
+    hark_recording_list_free(l);
+    hark_store_free(s);
+}
