@@ -43,5 +43,7 @@
 #include "engine.h"
 #include "pipeline.h"
 #include "models.h"
+#include "store.h"
+#include "cache.h"
 
 #endif

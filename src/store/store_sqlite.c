@@ -1,0 +1,2179 @@
+/*
+ * store_sqlite.c: the embedded SQLite backend of the store (hark/sys/store.h).
+ *
+ * DESIGN
+ * - One database file in WAL mode. One write connection, used under a mutex
+ *   (`wmu`): every writing operation is one BEGIN IMMEDIATE ... COMMIT on it,
+ *   so a write never has to upgrade a read lock (no SQLITE_BUSY_SNAPSHOT)
+ *   and other processes queue on the busy timeout. Reads go to a pool of up
+ *   to `max_readers` read-only connections, opened on demand and handed out
+ *   under `pmu`; a thread finding the pool exhausted waits on `pcv`. WAL lets
+ *   every reader run while a writer commits: readers see the last committed
+ *   state and never a transaction in progress. Reads that need more than one
+ *   statement run inside one read transaction, i.e. one snapshot.
+ * - Every connection caches its prepared statements (`st[]`, prepared on
+ *   first use with SQLITE_PREPARE_PERSISTENT) for its whole life.
+ * - Durability: synchronous=NORMAL. A commit is in the WAL file when it
+ *   returns, so it survives the process being killed; a power cut may lose
+ *   the last commits but cannot corrupt the database.
+ * - The schema is a list of forward-only migrations (`migrations[]`); the
+ *   database's PRAGMA user_version is the number applied. Opening applies the
+ *   missing ones in one transaction, under the write lock, so two processes
+ *   opening an old file at once migrate it once.
+ * - Search: an FTS5 table over segments.text with external content (the text
+ *   is stored once, in segments), kept in step explicitly by every operation
+ *   that writes segments, in the same transaction (migration 2 says why not
+ *   by triggers). A query runs in two steps inside one snapshot: the ranked
+ *   rowids of one page (hark_rank(), BM25 with sampled document frequencies,
+ *   over the newest max_ranked matches only), then details and snippets of
+ *   that page's hits in one pass, so snippets are built for the hits shown
+ *   only. A recording filter also restricts the FTS rowid range to the
+ *   recording's segments. The cost of a query is thereby bounded by the
+ *   window, not by how common its words are.
+ * - The cache table holds encoded values by 32-byte key; its last-use time
+ *   is refreshed at most once an hour per entry (a read seldom writes).
+ * - ":memory:" (tests) has a single connection; reads then use the writer.
+ *
+ * THREADING: every function here may be called from any thread at once.
+ * Error messages name the file and the operation: "hark.db: put segments:
+ * disk full".
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "store.h"
+
+#define HARK_APP_ID    0x6861726b /* "hark" */
+#define CACHE_TOUCH_MS (3600 * 1000)
+
+/* ---- schema ---------------------------------------------------------------------------------- */
+
+static const char *const migrations[] = {
+    /* 1: recordings and their segments */
+    "PRAGMA application_id = 1751216747;\n"
+    "CREATE TABLE recordings (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  title TEXT, source TEXT, content_hash TEXT,\n"
+    "  duration_ms INTEGER NOT NULL DEFAULT 0,\n"
+    "  engine TEXT, model TEXT, options TEXT, language TEXT,\n"
+    "  status TEXT NOT NULL DEFAULT 'pending'\n"
+    "    CHECK (status IN ('pending','running','done','failed','canceled')),\n"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,\n"
+    "  audio_path TEXT,\n"
+    "  n_segments INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE INDEX recordings_created ON recordings(created_ms, id);\n"
+    "CREATE INDEX recordings_hash ON recordings(content_hash);\n"
+    "CREATE TABLE segments (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  recording_id INTEGER NOT NULL REFERENCES recordings(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,\n"
+    "  text TEXT NOT NULL,\n"
+    "  confidence REAL NOT NULL DEFAULT 0,\n"
+    "  words BLOB,\n"
+    "  UNIQUE (recording_id, seq));\n",
+
+    /*
+     * 2: full-text index over segment text (external content: the text is
+     * stored once, in segments). Kept in step by this file, in the same
+     * transactions as the segments, not by triggers: a trigger makes SQLite
+     * open a statement savepoint per row, and FTS5 flushes its pending index
+     * data at every savepoint, which made inserts 3x slower.
+     */
+    "CREATE VIRTUAL TABLE segments_fts USING fts5(text, content='segments',\n"
+    "  content_rowid='id', tokenize='unicode61 remove_diacritics 2');\n"
+    "INSERT INTO segments_fts(segments_fts) VALUES ('rebuild');\n",
+
+    /* 3: the job queue of the server */
+    "CREATE TABLE jobs (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  recording_id INTEGER REFERENCES recordings(id),\n"
+    "  state TEXT NOT NULL DEFAULT 'queued'\n"
+    "    CHECK (state IN ('queued','running','done','failed','canceled')),\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  lease_owner TEXT, lease_expires_ms INTEGER,\n"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,\n"
+    "  error TEXT, payload TEXT);\n"
+    "CREATE INDEX jobs_state ON jobs(state, created_ms);\n"
+    "CREATE INDEX jobs_recording ON jobs(recording_id);\n",
+
+    /* 4: the result cache and persistent counters */
+    "CREATE TABLE cache (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  key BLOB NOT NULL UNIQUE CHECK (length(key) = 32),\n"
+    "  grp TEXT NOT NULL DEFAULT '',\n"
+    "  value BLOB NOT NULL,\n"
+    "  size INTEGER NOT NULL,\n"
+    "  created_ms INTEGER NOT NULL, used_ms INTEGER NOT NULL);\n"
+    "CREATE INDEX cache_grp ON cache(grp);\n"
+    "CREATE INDEX cache_used ON cache(used_ms);\n"
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;\n",
+};
+
+#define SCHEMA_VERSION ((int)HARK_ARRAY_SIZE(migrations))
+
+/* ---- statements ------------------------------------------------------------------------------ */
+
+#define REC_COLS                                                                                   \
+    "id, title, source, content_hash, duration_ms, engine, model, options, language, status, "     \
+    "created_ms, updated_ms, audio_path, n_segments"
+
+/* gc predicates over ?1 = cut-off */
+#define GC_RECS "SELECT id FROM recordings WHERE created_ms < ?1"
+#define GC_CACHE_WHERE                                                                             \
+    "used_ms < ?1 OR grp IN (SELECT content_hash FROM recordings WHERE created_ms < ?1 "           \
+    "AND content_hash IS NOT NULL AND content_hash <> '')"
+#define GC_JOBS_WHERE                                                                              \
+    "(state IN ('done','failed','canceled') AND updated_ms < ?1) OR recording_id IN (" GC_RECS ")"
+
+enum {
+    S_BEGIN,
+    S_BEGIN_WRITE,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_REC_INSERT,
+    S_REC_UPDATE,
+    S_REC_STATUS,
+    S_REC_GET,
+    S_REC_FIND,
+    S_REC_LIST,
+    S_REC_LIST_AFTER,
+    S_REC_CURSOR,
+    S_REC_EXISTS,
+    S_REC_COUNT_SEGS,
+    S_REC_DELETE,
+    S_SEG_FIND,
+    S_SEG_IN_RANGE,
+    S_FTS_INSERT_RANGE,
+    S_SEG_INSERT,
+    S_SEG_UPDATE,
+    S_FTS_INSERT,
+    S_FTS_DELETE,
+    S_FTS_DELETE_FROM,
+    S_SEG_TRUNCATE,
+    S_SEG_SELECT,
+    S_SEG_DELETE_REC,
+    S_SEG_RANGE,
+    S_JOB_DELETE_REC,
+    S_HITS,
+    S_GC_AUDIO,
+    S_GC_COUNT_REC,
+    S_GC_COUNT_SEG,
+    S_GC_COUNT_CACHE,
+    S_GC_COUNT_JOBS,
+    S_GC_FTS_DELETE,
+    S_GC_DEL_SEG,
+    S_GC_DEL_CACHE,
+    S_GC_DEL_JOBS,
+    S_GC_DEL_REC,
+    S_STATS,
+    S_PAGES,
+    S_CACHE_GET,
+    S_CACHE_TOUCH,
+    S_CACHE_PUT,
+    S_CACHE_DEL,
+    S_CACHE_DROP,
+    S_CACHE_CLEAR,
+    S_CACHE_GC,
+    S_CACHE_COUNTS,
+    S_COUNTER_ADD,
+    S_COUNTER_RESET,
+    S_COUNT
+};
+
+static const char *const sql_text[S_COUNT] = {
+    [S_BEGIN] = "BEGIN",
+    [S_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_REC_INSERT] = "INSERT INTO recordings(title, source, content_hash, duration_ms, engine, "
+                     "model, options, language, status, created_ms, updated_ms, audio_path) "
+                     "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [S_REC_UPDATE] = "UPDATE recordings SET title = ?2, source = ?3, content_hash = ?4, "
+                     "duration_ms = ?5, engine = ?6, model = ?7, options = ?8, language = ?9, "
+                     "status = ?10, updated_ms = ?12, audio_path = ?13 WHERE id = ?1",
+    [S_REC_STATUS] = "UPDATE recordings SET status = ?2, updated_ms = ?3 WHERE id = ?1",
+    [S_REC_GET] = "SELECT " REC_COLS " FROM recordings WHERE id = ?1",
+    [S_REC_FIND] = "SELECT " REC_COLS " FROM recordings WHERE content_hash = ?1 "
+                   "AND (?2 IS NULL OR engine = ?2) AND (?3 IS NULL OR model = ?3) "
+                   "AND (?4 IS NULL OR options = ?4) ORDER BY created_ms DESC, id DESC LIMIT 1",
+    [S_REC_LIST] = "SELECT " REC_COLS " FROM recordings ORDER BY created_ms DESC, id DESC "
+                   "LIMIT ?1",
+    [S_REC_LIST_AFTER] = "SELECT " REC_COLS " FROM recordings WHERE (created_ms, id) < (?2, ?3) "
+                         "ORDER BY created_ms DESC, id DESC LIMIT ?1",
+    [S_REC_CURSOR] = "SELECT created_ms FROM recordings WHERE id = ?1",
+    [S_REC_EXISTS] = "SELECT 1 FROM recordings WHERE id = ?1",
+    [S_REC_COUNT_SEGS] = "UPDATE recordings SET n_segments = (SELECT count(*) FROM segments "
+                         "WHERE recording_id = ?1), updated_ms = ?2 WHERE id = ?1",
+    [S_REC_DELETE] = "DELETE FROM recordings WHERE id = ?1",
+    [S_SEG_FIND] = "SELECT id, start_ms, end_ms, text, confidence, words FROM segments "
+                   "WHERE recording_id = ?1 AND seq = ?2",
+    [S_SEG_IN_RANGE] = "SELECT count(*) FROM segments WHERE recording_id = ?1 "
+                       "AND seq BETWEEN ?2 AND ?3",
+    [S_FTS_INSERT_RANGE] = "INSERT INTO segments_fts(rowid, text) SELECT id, text FROM segments "
+                           "WHERE recording_id = ?1 AND seq BETWEEN ?2 AND ?3",
+    [S_SEG_INSERT] = "INSERT INTO segments(recording_id, seq, start_ms, end_ms, text, confidence, "
+                     "words) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_SEG_UPDATE] = "UPDATE segments SET start_ms = ?2, end_ms = ?3, text = ?4, confidence = ?5, "
+                     "words = ?6 WHERE id = ?1",
+    [S_FTS_INSERT] = "INSERT INTO segments_fts(rowid, text) VALUES (?1, ?2)",
+    [S_FTS_DELETE] = "INSERT INTO segments_fts(segments_fts, rowid, text) "
+                     "VALUES ('delete', ?1, ?2)",
+    [S_FTS_DELETE_FROM] = "INSERT INTO segments_fts(segments_fts, rowid, text) "
+                          "SELECT 'delete', id, text FROM segments "
+                          "WHERE recording_id = ?1 AND seq >= ?2",
+    [S_SEG_TRUNCATE] = "DELETE FROM segments WHERE recording_id = ?1 AND seq >= ?2",
+    [S_SEG_SELECT] = "SELECT seq, start_ms, end_ms, text, confidence, words FROM segments "
+                     "WHERE recording_id = ?1 ORDER BY seq",
+    [S_SEG_DELETE_REC] = "DELETE FROM segments WHERE recording_id = ?1",
+    [S_SEG_RANGE] = "SELECT min(id), max(id) FROM segments WHERE recording_id = ?1",
+    [S_JOB_DELETE_REC] = "DELETE FROM jobs WHERE recording_id = ?1",
+    /* the hits of a page, in one pass over the rowid range they span: FTS5 sets a query
+     * up from scratch for every xFilter, which for a prefix means merging its whole
+     * doclist, so one lookup per hit would repeat that for every hit */
+    [S_HITS] = "SELECT segments_fts.rowid, s.recording_id, s.seq, s.start_ms, s.end_ms, s.text, "
+               "r.title, r.created_ms, snippet(segments_fts, 0, ?2, ?3, ?4, ?5) "
+               "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+               "JOIN recordings r ON r.id = s.recording_id "
+               "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?6 AND ?7 "
+               "AND +segments_fts.rowid IN (SELECT value FROM json_each(?8))",
+    [S_GC_AUDIO] = "SELECT audio_path FROM recordings WHERE created_ms < ?1 "
+                   "AND audio_path IS NOT NULL AND audio_path <> ''",
+    [S_GC_COUNT_REC] = "SELECT count(*) FROM recordings WHERE created_ms < ?1",
+    [S_GC_COUNT_SEG] = "SELECT count(*) FROM segments WHERE recording_id IN (" GC_RECS ")",
+    [S_GC_COUNT_CACHE] = "SELECT count(*) FROM cache WHERE " GC_CACHE_WHERE,
+    [S_GC_COUNT_JOBS] = "SELECT count(*) FROM jobs WHERE " GC_JOBS_WHERE,
+    [S_GC_FTS_DELETE] =
+        "INSERT INTO segments_fts(segments_fts, rowid, text) "
+        "SELECT 'delete', id, text FROM segments WHERE recording_id IN (" GC_RECS ")",
+    [S_GC_DEL_SEG] = "DELETE FROM segments WHERE recording_id IN (" GC_RECS ")",
+    [S_GC_DEL_CACHE] = "DELETE FROM cache WHERE " GC_CACHE_WHERE,
+    [S_GC_DEL_JOBS] = "DELETE FROM jobs WHERE " GC_JOBS_WHERE,
+    [S_GC_DEL_REC] = "DELETE FROM recordings WHERE created_ms < ?1",
+    [S_STATS] = "SELECT (SELECT count(*) FROM recordings), (SELECT count(*) FROM segments), "
+                "(SELECT count(*) FROM jobs), (SELECT count(*) FROM cache), "
+                "(SELECT coalesce(sum(size), 0) FROM cache)",
+    [S_PAGES] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+    [S_CACHE_GET] = "SELECT value, used_ms, grp FROM cache WHERE key = ?1",
+    [S_CACHE_TOUCH] = "UPDATE cache SET used_ms = ?2 WHERE key = ?1",
+    [S_CACHE_PUT] = "INSERT INTO cache(key, grp, value, size, created_ms, used_ms) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(key) DO UPDATE SET "
+                    "grp = excluded.grp, value = excluded.value, size = excluded.size, "
+                    "used_ms = excluded.used_ms",
+    [S_CACHE_DEL] = "DELETE FROM cache WHERE key = ?1",
+    [S_CACHE_DROP] = "DELETE FROM cache WHERE grp = ?1",
+    [S_CACHE_CLEAR] = "DELETE FROM cache",
+    [S_CACHE_GC] = "DELETE FROM cache WHERE used_ms < ?1",
+    [S_CACHE_COUNTS] =
+        "SELECT (SELECT count(*) FROM cache), (SELECT coalesce(sum(size), 0) FROM cache), "
+        "coalesce((SELECT value FROM counters WHERE name = 'cache_hits'), 0), "
+        "coalesce((SELECT value FROM counters WHERE name = 'cache_misses'), 0)",
+    [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES (?1, ?2) "
+                      "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+    [S_COUNTER_RESET] = "DELETE FROM counters WHERE name IN ('cache_hits', 'cache_misses')",
+};
+
+/*
+ * Search: the ranked rowids of one page. Only the newest ?9 matches are
+ * ranked (ranking every match of a common word costs ~1 us each: 100 ms for
+ * a word in 10% of a million segments); ties go to the newer segment. The
+ * FROM/WHERE part has a variant per filter: bit 0 recording, bit 1 dates.
+ */
+#define SEARCH_REC      1
+#define SEARCH_DATE     2
+#define SEARCH_VARIANTS 4
+
+static const char *const search_from[SEARCH_VARIANTS] = {
+    "FROM segments_fts WHERE segments_fts MATCH ?1 ",
+
+    "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+    "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?4 AND ?5 "
+    "AND s.recording_id = ?6 ",
+
+    "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+    "JOIN recordings r ON r.id = s.recording_id "
+    "WHERE segments_fts MATCH ?1 AND r.created_ms >= ?7 AND r.created_ms < ?8 ",
+
+    "FROM segments_fts JOIN segments s ON s.id = segments_fts.rowid "
+    "JOIN recordings r ON r.id = s.recording_id "
+    "WHERE segments_fts MATCH ?1 AND segments_fts.rowid BETWEEN ?4 AND ?5 "
+    "AND s.recording_id = ?6 AND r.created_ms >= ?7 AND r.created_ms < ?8 ",
+};
+
+/*
+ * The page: the newest ?9 + 1 matches are ranked in one pass over the index
+ * (materialised once); the extra one only says whether the window is full.
+ * Columns: rowid, rank, matches in the window (at most ?9 + 1).
+ */
+static int search_page_sql(hark_buf *b, int variant)
+{
+    hark_buf_clear(b);
+    return hark_buf_printf(b,
+                           "WITH w AS MATERIALIZED (SELECT segments_fts.rowid AS id, "
+                           "hark_rank(segments_fts, ?10) AS r %sORDER BY segments_fts.rowid DESC "
+                           "LIMIT ?9 + 1) "
+                           "SELECT id, r, (SELECT count(*) FROM w) FROM "
+                           "(SELECT id, r FROM w ORDER BY id DESC LIMIT ?9) "
+                           "ORDER BY r, id DESC LIMIT ?2 OFFSET ?3",
+                           search_from[variant]);
+}
+
+/* ---- ranking --------------------------------------------------------------------------------- */
+
+/*
+ * hark_rank(segments_fts): BM25 as FTS5's bm25() computes it (k1 = 1.2,
+ * b = 0.75, idf = ln((N - df + 0.5) / (df + 0.5)), at least 1e-6, negative
+ * score: lower is better), except for how document frequencies are found.
+ * bm25() counts them by walking every match of every phrase, once per query:
+ * 70 ms for a word in most of a million segments, whatever the LIMIT. Here
+ * the walk stops after RANK_DF_SAMPLE matches and extrapolates from the rowid
+ * span they covered (segments are numbered densely, in insertion order), so
+ * the count is exact below the sample size and an estimate above it, where
+ * the idf is near its floor anyway.
+ *
+ * The optional second argument is a bit mask of the phrases that are
+ * prefixes (bit i = phrase i). FTS5 materialises the whole merged doclist
+ * of a prefix before its first match, so counting a prefix would double the
+ * cost of the query: prefixes get the fixed idf RANK_PREFIX_IDF instead (for
+ * a query of one prefix the order is the same either way). A query of a
+ * single phrase needs no document frequency at all: its idf multiplies every
+ * score alike.
+ */
+#define RANK_DF_SAMPLE  1000
+#define RANK_K1         1.2
+#define RANK_B          0.75
+#define RANK_PREFIX_IDF 1.0
+
+typedef struct rank_data {
+    int n_phrase;  /* phrases in the query */
+    double avgdl;  /* mean document length, tokens */
+    double idf[1]; /* n_phrase entries */
+} rank_data;
+
+typedef struct df_count {
+    int64_t n;           /* matches seen */
+    int64_t first, last; /* rowids of the first and the last seen */
+} df_count;
+
+static int df_step(const Fts5ExtensionApi *api, Fts5Context *fts, void *payload)
+{
+    df_count *d = payload;
+    int64_t rowid = api->xRowid(fts);
+    if (d->n++ == 0)
+        d->first = rowid;
+    d->last = rowid;
+    return d->n >= RANK_DF_SAMPLE ? SQLITE_DONE : SQLITE_OK;
+}
+
+static int rank_setup(const Fts5ExtensionApi *api, Fts5Context *fts, uint64_t prefixes,
+                      rank_data **out)
+{
+    int n = api->xPhraseCount(fts), i, rc;
+    sqlite3_int64 rows = 0, tokens = 0;
+    rank_data *d = hark__calloc(1, sizeof(*d) + sizeof(double) * (size_t)(n > 0 ? n : 1));
+
+    if (!d)
+        return SQLITE_NOMEM;
+    d->n_phrase = n;
+    if ((rc = api->xRowCount(fts, &rows)) != SQLITE_OK ||
+        (rc = api->xColumnTotalSize(fts, -1, &tokens)) != SQLITE_OK) {
+        hark__free(d);
+        return rc;
+    }
+    if (rows < 1)
+        rows = 1;
+    d->avgdl = (double)tokens / (double)rows;
+    for (i = 0; i < n; i++) {
+        /* with one phrase the idf scales every score alike: the order needs no count */
+        if (n == 1) {
+            d->idf[i] = 1.0;
+            break;
+        }
+        df_count c = { 0, 0, 0 };
+        double df, idf;
+        if (i >= 64 || (prefixes >> i & 1)) {
+            d->idf[i] = RANK_PREFIX_IDF;
+            continue;
+        }
+        if ((rc = api->xQueryPhrase(fts, i, &c, df_step)) != SQLITE_OK) {
+            hark__free(d);
+            return rc;
+        }
+        df = (double)c.n;
+        if (c.n >= RANK_DF_SAMPLE && c.last > c.first)
+            df = (double)c.n * (double)rows / (double)(c.last - c.first + 1);
+        if (df > (double)rows)
+            df = (double)rows;
+        idf = log(((double)rows - df + 0.5) / (df + 0.5));
+        d->idf[i] = idf <= 0.0 ? 1e-6 : idf;
+    }
+    *out = d;
+    return SQLITE_OK;
+}
+
+static void hark_rank(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int argc,
+                      sqlite3_value **argv)
+{
+    rank_data *d = api->xGetAuxdata(fts, 0);
+    double score = 0.0;
+    int i, rc = SQLITE_OK, dl = 0;
+
+    if (!d) {
+        uint64_t prefixes = argc > 0 ? (uint64_t)sqlite3_value_int64(argv[0]) : 0;
+        if ((rc = rank_setup(api, fts, prefixes, &d)) == SQLITE_OK &&
+            (rc = api->xSetAuxdata(fts, d, hark__free)) != SQLITE_OK)
+            d = NULL; /* xSetAuxdata freed it */
+    }
+    if (rc == SQLITE_OK)
+        rc = api->xColumnSize(fts, -1, &dl);
+    for (i = 0; rc == SQLITE_OK && i < d->n_phrase; i++) {
+        Fts5PhraseIter it;
+        int col, off, tf = 0;
+        if ((rc = api->xPhraseFirst(fts, i, &it, &col, &off)) != SQLITE_OK)
+            break;
+        for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off))
+            tf++;
+        if (tf)
+            score += d->idf[i] * ((double)tf * (RANK_K1 + 1.0)) /
+                     ((double)tf + RANK_K1 * (1.0 - RANK_B + RANK_B * (double)dl / d->avgdl));
+    }
+    if (rc != SQLITE_OK)
+        sqlite3_result_error_code(ctx, rc);
+    else
+        sqlite3_result_double(ctx, -score);
+}
+
+/* Make hark_rank() known to a connection's FTS5. */
+static int register_rank(sqlite3 *db)
+{
+    fts5_api *fts = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_pointer(st, 1, (void *)&fts, "fts5_api_ptr", NULL);
+        sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    if (!fts)
+        return rc == SQLITE_OK ? SQLITE_ERROR : rc;
+    return fts->xCreateFunction(fts, "hark_rank", NULL, hark_rank, NULL);
+}
+
+/* ---- connections ----------------------------------------------------------------------------- */
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];             /* prepared on first use */
+    sqlite3_stmt *search[SEARCH_VARIANTS]; /* ranked page, prepared on first use */
+    struct conn *next;                     /* idle list link */
+} conn;
+
+typedef struct sq {
+    char *path;       /* file name given to sqlite3_open_v2 */
+    const char *name; /* for messages (the URI, owned by the hark_store) */
+    unsigned busy_ms; /* busy timeout, ms */
+    int read_only;    /* writes refused */
+    int memory;       /* ":memory:": one connection, reads use the writer */
+    conn *writer;     /* the write connection, used under wmu */
+    pthread_mutex_t wmu;
+    pthread_mutex_t pmu;  /* guards idle, n_readers */
+    pthread_cond_t pcv;   /* a reader became idle */
+    conn *idle;           /* idle read connections */
+    unsigned n_readers;   /* read connections open (idle or in use) */
+    unsigned max_readers; /* limit of n_readers */
+} sq;
+
+/* File size of `path` + `suffix`, 0 if absent. */
+static uint64_t file_size(const char *path, const char *suffix)
+{
+    char name[4096];
+    struct stat sb;
+    snprintf(name, sizeof(name), "%s%s", path, suffix);
+    return stat(name, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/*
+ * After a failed write whose errno SQLite did not keep: is the disk (nearly)
+ * full, or has a file reached the process's file size limit? NULL if neither.
+ */
+static const char *space_hint(const sq *s)
+{
+    struct statvfs vfs;
+    struct rlimit lim;
+    char dir[4096], *slash;
+
+    if (s->memory)
+        return NULL;
+    snprintf(dir, sizeof(dir), "%s", s->path);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    if (statvfs(dir, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (1u << 20))
+        return "disk full";
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        (file_size(s->path, "") + (1u << 16) >= (uint64_t)lim.rlim_cur ||
+         file_size(s->path, "-wal") + (1u << 16) >= (uint64_t)lim.rlim_cur))
+        return "disk full (the file size limit, ulimit -f, is reached)";
+    return NULL;
+}
+
+/* Map an SQLite result onto a hark code and set a message that names the file and the operation. */
+static int sq_err(const sq *s, sqlite3 *db, int rc, const char *what)
+{
+    int code, sys = db ? sqlite3_system_errno(db) : 0;
+    const char *why;
+    const char *detail = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = HARK_EBUSY;
+        why = "the database is locked by another writer";
+        break;
+    case SQLITE_FULL:
+        code = HARK_ENOSPC;
+        why = "disk full";
+        break;
+    case SQLITE_READONLY:
+        code = HARK_EREADONLY;
+        if (rc == SQLITE_READONLY_DIRECTORY || rc == SQLITE_READONLY_CANTINIT)
+            why = "the database's folder is read-only (SQLite keeps its -wal and -shm files "
+                  "next to the database and cannot create them)";
+        else if (rc == SQLITE_READONLY_DBMOVED)
+            why = "the database file was moved or deleted while open";
+        else
+            why = "the database is read-only";
+        break;
+    case SQLITE_CORRUPT:
+        code = HARK_ECORRUPT;
+        why = "the database file is damaged";
+        break;
+    case SQLITE_NOTADB:
+        code = HARK_ECORRUPT;
+        why = "not a database file";
+        break;
+    case SQLITE_NOMEM:
+        code = HARK_ENOMEM;
+        why = "out of memory";
+        break;
+    case SQLITE_IOERR:
+        if (sys == ENOSPC || sys == EFBIG || sys == EDQUOT) {
+            code = HARK_ENOSPC;
+            why = "disk full";
+        } else if (rc == SQLITE_IOERR_WRITE && (why = space_hint(s)) != NULL) {
+            code = HARK_ENOSPC; /* SQLite does not always keep the errno of a failed write */
+        } else if (sys == EROFS || sys == EACCES || sys == EPERM) {
+            code = HARK_EREADONLY;
+            why = "the database is read-only";
+        } else {
+            code = HARK_EIO;
+            why = sys ? strerror(sys) : "input/output error";
+        }
+        break;
+    case SQLITE_CANTOPEN:
+        if (sys == ENOENT) {
+            code = HARK_ENOTFOUND;
+            why = "no such file or folder";
+        } else if (sys == EACCES || sys == EPERM || sys == EROFS) {
+            code = HARK_EREADONLY;
+            why = "permission denied";
+        } else {
+            code = HARK_EIO;
+            why = sys ? strerror(sys) : "cannot open the database";
+        }
+        break;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        code = HARK_EREADONLY;
+        why = "permission denied";
+        break;
+    case SQLITE_CONSTRAINT:
+        code = HARK_EINVAL;
+        why = "constraint violated";
+        break;
+    default:
+        code = HARK_EBACKEND;
+        why = "sqlite error";
+        break;
+    }
+    return hark_error_set(code, "%s: %s: %s (sqlite: %s)", s->name, what, why, detail);
+}
+
+static int prepare(const sq *s, conn *c, sqlite3_stmt **slot, const char *sql)
+{
+    int rc;
+    if (*slot)
+        return 0;
+    rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    if (rc != SQLITE_OK) {
+        *slot = NULL;
+        return sq_err(s, c->db, rc, "prepare statement");
+    }
+    return 0;
+}
+
+/* The cached statement `id` of `c`, ready to bind; NULL with the error in *rc. */
+static sqlite3_stmt *stmt(const sq *s, conn *c, int id, int *rc)
+{
+    if ((*rc = prepare(s, c, &c->st[id], sql_text[id])) < 0)
+        return NULL;
+    return c->st[id];
+}
+
+static void done(sqlite3_stmt *st)
+{
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+}
+
+/* Step: 1 = a row, 0 = done (statement reset), < 0 = error (statement reset). */
+static int step(const sq *s, conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE) {
+        done(st);
+        return 0;
+    }
+    rc = sq_err(s, c->db, rc, what);
+    done(st);
+    return rc;
+}
+
+/* Run a statement without result rows (or ignoring them). */
+static int exec_st(const sq *s, conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc;
+    while ((rc = step(s, c, st, what)) == 1) {
+    }
+    return rc;
+}
+
+static int exec_id(const sq *s, conn *c, int id, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, id, &rc);
+    return st ? exec_st(s, c, st, what) : rc;
+}
+
+static int exec_sql(const sq *s, sqlite3 *db, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : sq_err(s, db, rc, what);
+}
+
+static void conn_close(conn *c)
+{
+    size_t i;
+    if (!c)
+        return;
+    for (i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(c->st[i]);
+    for (i = 0; i < SEARCH_VARIANTS; i++)
+        sqlite3_finalize(c->search[i]);
+    sqlite3_close_v2(c->db);
+    hark__free(c);
+}
+
+static int conn_open(const sq *s, conn **out, int flags)
+{
+    conn *c = hark__calloc(1, sizeof(*c));
+    int rc;
+
+    *out = NULL;
+    if (!c)
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    rc = sqlite3_open_v2(s->path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        rc = c->db ? sq_err(s, c->db, rc, "open") : hark_error_set(HARK_ENOMEM, "out of memory");
+        conn_close(c);
+        return rc;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    if ((rc = register_rank(c->db)) != SQLITE_OK) {
+        rc = sq_err(s, c->db, rc, "open (search ranking)");
+        conn_close(c);
+        return rc;
+    }
+    sqlite3_busy_timeout(c->db, (int)s->busy_ms);
+    *out = c;
+    return 0;
+}
+
+/* ---- transactions and the connection pool ---------------------------------------------------- */
+
+/* Take the write connection and open a write transaction. */
+static int wbegin(sq *s, conn **out, const char *what)
+{
+    int rc;
+    *out = NULL;
+    if (s->read_only)
+        return hark_error_set(HARK_EREADONLY, "%s: %s: the database is read-only", s->name, what);
+    pthread_mutex_lock(&s->wmu);
+    if ((rc = exec_id(s, s->writer, S_BEGIN_WRITE, what)) < 0) {
+        pthread_mutex_unlock(&s->wmu);
+        return rc;
+    }
+    *out = s->writer;
+    return 0;
+}
+
+/* Commit (rc == 0) or roll back, and release the write connection; returns the outcome. */
+static int wend(sq *s, conn *c, int rc, const char *what)
+{
+    if (rc == 0) {
+        rc = exec_id(s, c, S_COMMIT, what);
+        if (rc < 0 && !sqlite3_get_autocommit(c->db))
+            exec_id(s, c, S_ROLLBACK, what);
+    } else if (!sqlite3_get_autocommit(c->db)) {
+        /* quietly: the first error's message is the one to keep */
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+static int racquire(sq *s, conn **out)
+{
+    conn *c = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    if (s->memory) {
+        pthread_mutex_lock(&s->wmu);
+        *out = s->writer;
+        return 0;
+    }
+    pthread_mutex_lock(&s->pmu);
+    while (!s->idle && s->n_readers >= s->max_readers)
+        pthread_cond_wait(&s->pcv, &s->pmu);
+    if (s->idle) {
+        c = s->idle;
+        s->idle = c->next;
+        c->next = NULL;
+    } else {
+        s->n_readers++;
+    }
+    pthread_mutex_unlock(&s->pmu);
+    if (!c) {
+        rc = conn_open(s, &c, SQLITE_OPEN_READONLY);
+        if (rc == 0)
+            rc = exec_sql(s, c->db, "PRAGMA cache_size = -8192; PRAGMA mmap_size = 268435456",
+                          "configure reader");
+        if (rc < 0) {
+            conn_close(c);
+            c = NULL;
+            pthread_mutex_lock(&s->pmu);
+            s->n_readers--;
+            pthread_cond_signal(&s->pcv);
+            pthread_mutex_unlock(&s->pmu);
+            return rc;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+static void rrelease(sq *s, conn *c)
+{
+    if (!c)
+        return;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (s->memory) {
+        pthread_mutex_unlock(&s->wmu);
+        return;
+    }
+    pthread_mutex_lock(&s->pmu);
+    c->next = s->idle;
+    s->idle = c;
+    pthread_cond_signal(&s->pcv);
+    pthread_mutex_unlock(&s->pmu);
+}
+
+/* A read transaction (one snapshot for several statements) on a pooled connection. */
+static int rbegin(sq *s, conn **out, const char *what)
+{
+    int rc;
+    if ((rc = racquire(s, out)) < 0)
+        return rc;
+    if ((rc = exec_id(s, *out, S_BEGIN, what)) < 0) {
+        rrelease(s, *out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* ---- open, migrate, close -------------------------------------------------------------------- */
+
+static int query_int(const sq *s, sqlite3 *db, const char *sql, int64_t *out, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int64(st, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *out = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    if (rc != SQLITE_OK)
+        rc = sq_err(s, db, rc, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Bring `db` to schema version `target` (<= SCHEMA_VERSION). Refuses a
+ * database written by a newer hark and files of other applications.
+ */
+static int migrate(const sq *s, sqlite3 *db, int target, int read_only)
+{
+    int64_t version = 0, app = 0, objects = 0;
+    char sql[64];
+    int rc, v;
+
+    if ((rc = query_int(s, db, "PRAGMA user_version", &version, "read schema version")) < 0 ||
+        (rc = query_int(s, db, "PRAGMA application_id", &app, "read application id")) < 0)
+        return rc;
+    if (app != 0 && app != HARK_APP_ID)
+        return hark_error_set(HARK_ECORRUPT, "%s: not a hark database (application id %#llx)",
+                              s->name, (unsigned long long)app);
+    if (version > SCHEMA_VERSION)
+        return hark_error_set(HARK_EVERSION,
+                              "%s: schema version %lld is newer than this hark supports (%d); "
+                              "upgrade hark",
+                              s->name, (long long)version, SCHEMA_VERSION);
+    if (version >= target)
+        return 0;
+    if (version == 0) {
+        if ((rc = query_int(s, db, "SELECT count(*) FROM sqlite_master", &objects, "read schema")) <
+            0)
+            return rc;
+        if (objects > 0)
+            return hark_error_set(HARK_ECORRUPT,
+                                  "%s: not a hark database (it has tables of "
+                                  "another application)",
+                                  s->name);
+    }
+    if (read_only)
+        return hark_error_set(HARK_EREADONLY,
+                              "%s: the database is read-only and needs a schema upgrade "
+                              "(version %lld to %d)",
+                              s->name, (long long)version, target);
+    if ((rc = exec_sql(s, db, "BEGIN IMMEDIATE", "migrate")) < 0)
+        return rc;
+    /* another process may have migrated while we waited for the lock */
+    if ((rc = query_int(s, db, "PRAGMA user_version", &version, "read schema version")) < 0)
+        goto out;
+    for (v = (int)version; v < target; v++) {
+        char what[48];
+        snprintf(what, sizeof(what), "migrate to schema version %d", v + 1);
+        if ((rc = exec_sql(s, db, migrations[v], what)) < 0)
+            goto out;
+    }
+    if (version < target) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", target);
+        if ((rc = exec_sql(s, db, sql, "migrate")) < 0)
+            goto out;
+    }
+    rc = exec_sql(s, db, "COMMIT", "migrate");
+out:
+    if (rc < 0 && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Create the missing folders of `path` (mode 0700). */
+static int make_parents(const sq *s, const char *path)
+{
+    char *dir = hark__strdup(path), *p;
+    int rc = 0;
+
+    if (!dir)
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    for (p = dir + 1; *p && rc == 0; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            rc = hark_error_set(errno == EACCES || errno == EROFS ? HARK_EREADONLY : HARK_EIO,
+                                "%s: cannot create folder %s: %s", s->name, dir, strerror(errno));
+        *p = '/';
+    }
+    hark__free(dir);
+    return rc;
+}
+
+static void sq_close(void *ctx)
+{
+    sq *s = ctx;
+    conn *c;
+    if (!s)
+        return;
+    while ((c = s->idle)) {
+        s->idle = c->next;
+        conn_close(c);
+    }
+    conn_close(s->writer);
+    pthread_mutex_destroy(&s->wmu);
+    pthread_mutex_destroy(&s->pmu);
+    pthread_cond_destroy(&s->pcv);
+    hark__free(s->path);
+    hark__free(s);
+}
+
+/* Journal mode, pragmas and migrations of the write connection (idempotent). */
+static int setup_writer(sq *s)
+{
+    int rc = 0;
+    if (!s->read_only) {
+        int wal = 0;
+        sqlite3_stmt *st = NULL;
+        int src = sqlite3_prepare_v2(s->writer->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            wal = mode && strcmp((const char *)mode, "wal") == 0;
+            src = SQLITE_OK;
+        }
+        if (src != SQLITE_OK)
+            rc = sq_err(s, s->writer->db, src, "open");
+        sqlite3_finalize(st);
+        if (rc < 0)
+            return rc;
+        if (!wal && !s->memory)
+            return hark_error_set(HARK_EIO, "%s: cannot switch the database to WAL mode", s->name);
+        if ((rc = exec_sql(s, s->writer->db,
+                           "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                           "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384; "
+                           "PRAGMA journal_size_limit = 67108864",
+                           "open")) < 0)
+            return rc;
+    }
+    return migrate(s, s->writer->db, SCHEMA_VERSION, s->read_only);
+}
+
+/*
+ * SQLite keeps global memory statistics by default, taking one process-wide
+ * mutex on every allocation of every connection; with a writer and readers
+ * busy at once that mutex made 20% of the reads in bench_store sleep. Turn
+ * the statistics off, once, if SQLite has not been initialised yet (otherwise
+ * the call fails harmlessly and the host's settings stay). It only disables
+ * sqlite3_memory_used() and the soft heap limit.
+ */
+static pthread_once_t sqlite_config_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_config(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+static int sq_open(void **out, const hark_store_open_args *args)
+{
+    sq *s = NULL;
+    struct stat sb;
+    int rc = 0, flags;
+
+    *out = NULL;
+    pthread_once(&sqlite_config_once, sqlite_config);
+    if (!args->location[0])
+        return hark_error_set(HARK_EINVAL, "%s: no database file named", args->uri);
+    s = hark__calloc(1, sizeof(*s));
+    if (!s)
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_mutex_init(&s->pmu, NULL);
+    pthread_cond_init(&s->pcv, NULL);
+    s->name = args->uri;
+    s->busy_ms = args->busy_timeout_ms;
+    s->max_readers = args->readers;
+    s->read_only = args->read_only;
+    s->memory = strcmp(args->location, ":memory:") == 0;
+    s->path = hark__strdup(args->location);
+    HARK_ALLOC_CHECK(s->path, rc, out);
+
+    if (!s->memory && stat(s->path, &sb) != 0) {
+        if (args->no_create || args->read_only) {
+            rc = hark_error_set(HARK_ENOTFOUND, "%s: no such database", s->name);
+            goto out;
+        }
+        if ((rc = make_parents(s, s->path)) < 0)
+            goto out;
+    }
+    flags = s->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if ((rc = conn_open(s, &s->writer, flags)) < 0)
+        goto out;
+    /* A file we may not write opens read-only: reads work, writes say so. */
+    if (sqlite3_db_readonly(s->writer->db, "main") == 1)
+        s->read_only = 1;
+    /*
+     * Switching a new file to WAL needs an exclusive lock, and SQLite reports
+     * SQLITE_BUSY at once, without its busy handler, where waiting could
+     * deadlock (two processes creating one store): retry the whole setup,
+     * which is idempotent, until the busy timeout.
+     */
+    {
+        double deadline = hark__now_ms() + s->busy_ms;
+        unsigned pause = 5;
+        while ((rc = setup_writer(s)) == HARK_EBUSY && hark__now_ms() < deadline) {
+            hark__sleep_ms(pause, NULL, NULL);
+            pause = pause < 80 ? pause * 2 : pause;
+        }
+        if (rc < 0)
+            goto out;
+    }
+    if (s->memory)
+        s->max_readers = 0;
+    *out = s;
+    s = NULL;
+out:
+    sq_close(s);
+    return rc;
+}
+
+static int sq_is_read_only(void *ctx)
+{
+    return ((sq *)ctx)->read_only;
+}
+
+static int fts_delete_from(const sq *s, conn *c, int64_t id, int64_t from_seq, const char *what);
+
+/* ---- recordings ------------------------------------------------------------------------------ */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Bind ?2..?13 of S_REC_INSERT / S_REC_UPDATE. */
+static void bind_rec(sqlite3_stmt *st, const hark_recording *r)
+{
+    bind_text(st, 2, r->title);
+    bind_text(st, 3, r->source);
+    bind_text(st, 4, r->content_hash);
+    sqlite3_bind_int64(st, 5, r->duration_ms);
+    bind_text(st, 6, r->engine);
+    bind_text(st, 7, r->model);
+    bind_text(st, 8, r->options);
+    bind_text(st, 9, r->language);
+    bind_text(st, 10, hark_recording_status_name(r->status));
+    sqlite3_bind_int64(st, 11, r->created_ms);
+    sqlite3_bind_int64(st, 12, r->updated_ms);
+    bind_text(st, 13, r->audio_path);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Emit the recording in the current row of a REC_COLS statement. */
+static int emit_rec(const sq *s, sqlite3_stmt *st, hark_store_recording_fn emit, void *payload)
+{
+    hark_recording r = HARK_RECORDING_INIT;
+    const char *status = col_text(st, 9);
+
+    r.id = sqlite3_column_int64(st, 0);
+    r.title = col_text(st, 1);
+    r.source = col_text(st, 2);
+    r.content_hash = col_text(st, 3);
+    r.duration_ms = sqlite3_column_int64(st, 4);
+    r.engine = col_text(st, 5);
+    r.model = col_text(st, 6);
+    r.options = col_text(st, 7);
+    r.language = col_text(st, 8);
+    r.created_ms = sqlite3_column_int64(st, 10);
+    r.updated_ms = sqlite3_column_int64(st, 11);
+    r.audio_path = col_text(st, 12);
+    r.n_segments = sqlite3_column_int64(st, 13);
+    if (hark_recording_status_parse(&r.status, status) < 0)
+        return hark_error_set(HARK_ECORRUPT, "%s: recording %lld has an unknown status \"%s\"",
+                              s->name, (long long)r.id, status ? status : "");
+    return emit(&r, payload);
+}
+
+static int sq_recording_create(void *ctx, const hark_recording *rec, int64_t *id_out)
+{
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, "create recording")) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_REC_INSERT, &rc))) {
+        bind_rec(st, rec);
+        if ((rc = exec_st(s, c, st, "create recording")) == 0)
+            *id_out = sqlite3_last_insert_rowid(c->db);
+    }
+    return wend(s, c, rc, "create recording");
+}
+
+static int sq_recording_update(void *ctx, const hark_recording *rec)
+{
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, "update recording")) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_REC_UPDATE, &rc))) {
+        sqlite3_bind_int64(st, 1, rec->id);
+        bind_rec(st, rec);
+        if ((rc = exec_st(s, c, st, "update recording")) == 0 && sqlite3_changes(c->db) == 0)
+            rc = hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)rec->id);
+    }
+    return wend(s, c, rc, "update recording");
+}
+
+static int sq_recording_set_status(void *ctx, int64_t id, hark_recording_status status)
+{
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, "set status")) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_REC_STATUS, &rc))) {
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, hark_recording_status_name(status));
+        sqlite3_bind_int64(st, 3, hark__store_now_ms());
+        if ((rc = exec_st(s, c, st, "set status")) == 0 && sqlite3_changes(c->db) == 0)
+            rc = hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)id);
+    }
+    return wend(s, c, rc, "set status");
+}
+
+/* Run a REC_COLS statement already bound and emit every row. */
+static int emit_recs(const sq *s, conn *c, sqlite3_stmt *st, hark_store_recording_fn emit,
+                     void *payload, const char *what, size_t *count)
+{
+    int rc;
+    *count = 0;
+    while ((rc = step(s, c, st, what)) == 1) {
+        (*count)++;
+        if ((rc = emit_rec(s, st, emit, payload)) != 0) {
+            done(st);
+            return rc;
+        }
+    }
+    return rc;
+}
+
+static int sq_recording_get(void *ctx, int64_t id, hark_store_recording_fn emit, void *payload)
+{
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_REC_GET, &rc))) {
+        sqlite3_bind_int64(st, 1, id);
+        rc = emit_recs(s, c, st, emit, payload, "get recording", &n);
+        if (rc == 0 && n == 0)
+            rc = hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)id);
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_recording_find(void *ctx, const char *content_hash, const char *engine,
+                             const char *model, const char *options, hark_store_recording_fn emit,
+                             void *payload)
+{
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_REC_FIND, &rc))) {
+        bind_text(st, 1, content_hash);
+        bind_text(st, 2, engine);
+        bind_text(st, 3, model);
+        bind_text(st, 4, options);
+        rc = emit_recs(s, c, st, emit, payload, "find recording", &n);
+        if (rc == 0 && n == 0)
+            rc = hark_error_set(HARK_ENOTFOUND,
+                                "store: no recording of audio %.16s... with "
+                                "those settings",
+                                content_hash);
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_recording_list(void *ctx, int64_t after, size_t limit, hark_store_recording_fn emit,
+                             void *payload)
+{
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st = NULL;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = rbegin(s, &c, "list recordings")) < 0)
+        return rc;
+    if (after > 0) {
+        int64_t created = 0;
+        sqlite3_stmt *cur = stmt(s, c, S_REC_CURSOR, &rc);
+        if (cur) {
+            sqlite3_bind_int64(cur, 1, after);
+            rc = step(s, c, cur, "list recordings");
+            if (rc == 1) {
+                created = sqlite3_column_int64(cur, 0);
+                done(cur);
+                rc = 0;
+            } else if (rc == 0) {
+                rc = hark_error_set(HARK_ENOTFOUND,
+                                    "store: list: cursor recording %lld no longer exists",
+                                    (long long)after);
+            }
+        }
+        if (rc == 0 && (st = stmt(s, c, S_REC_LIST_AFTER, &rc))) {
+            sqlite3_bind_int64(st, 2, created);
+            sqlite3_bind_int64(st, 3, after);
+        }
+    } else {
+        st = stmt(s, c, S_REC_LIST, &rc);
+    }
+    if (st) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
+        rc = emit_recs(s, c, st, emit, payload, "list recordings", &n);
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_recording_delete(void *ctx, int64_t id, hark_store_recording_fn emit, void *payload)
+{
+    static const char what[] = "delete recording";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    char *group = NULL;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_REC_GET, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    while ((rc = step(s, c, st, what)) == 1) {
+        n++;
+        if (col_text(st, 3) && !(group = hark__strdup(col_text(st, 3)))) {
+            rc = hark_error_set(HARK_ENOMEM, "out of memory");
+        } else {
+            rc = emit_rec(s, st, emit, payload);
+        }
+        if (rc != 0) {
+            done(st);
+            goto out;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    if (n == 0) {
+        rc = hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)id);
+        goto out;
+    }
+    if ((rc = fts_delete_from(s, c, id, 0, what)) < 0 || !(st = stmt(s, c, S_SEG_DELETE_REC, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_JOB_DELETE_REC, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = exec_st(s, c, st, what)) < 0)
+        goto out;
+    if (group && group[0]) {
+        if (!(st = stmt(s, c, S_CACHE_DROP, &rc)))
+            goto out;
+        bind_text(st, 1, group);
+        if ((rc = exec_st(s, c, st, what)) < 0)
+            goto out;
+    }
+    if (!(st = stmt(s, c, S_REC_DELETE, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    rc = exec_st(s, c, st, what);
+out:
+    hark__free(group);
+    return wend(s, c, rc, what);
+}
+
+/* ---- segments -------------------------------------------------------------------------------- */
+
+/* In a transaction on c: HARK_ENOTFOUND unless recording `id` exists. */
+static int rec_exists(const sq *s, conn *c, int64_t id, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_REC_EXISTS, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    rc = step(s, c, st, what);
+    if (rc == 1) {
+        done(st);
+        return 0;
+    }
+    return rc < 0 ? rc : hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)id);
+}
+
+static int update_count(const sq *s, conn *c, int64_t id, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_REC_COUNT_SEGS, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, hark__store_now_ms());
+    return exec_st(s, c, st, what);
+}
+
+/* Bind ?1 = id, ?2 = text and run S_FTS_INSERT or S_FTS_DELETE. */
+static int fts_row(const sq *s, conn *c, int which, int64_t id, const char *text, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, which, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    return exec_st(s, c, st, what);
+}
+
+/* Remove the index entries of recording `id`'s segments with seq >= from_seq. */
+static int fts_delete_from(const sq *s, conn *c, int64_t id, int64_t from_seq, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_FTS_DELETE_FROM, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, from_seq);
+    return exec_st(s, c, st, what);
+}
+
+/* Bind a row's start, end, text, confidence and words to ?first .. ?first+4. */
+static void bind_row(sqlite3_stmt *st, int first, const hark_store_row *r)
+{
+    sqlite3_bind_int64(st, first, r->start_ms);
+    sqlite3_bind_int64(st, first + 1, r->end_ms);
+    sqlite3_bind_text(st, first + 2, r->text, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, first + 3, (double)r->confidence);
+    if (r->words_len)
+        sqlite3_bind_blob(st, first + 4, r->words, (int)r->words_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, first + 4);
+}
+
+/*
+ * Upsert one row and keep the index in step: a new seq is inserted and
+ * indexed; an existing one is left alone when nothing changed (a retry),
+ * updated in place otherwise, and re-indexed only when its text changed.
+ * `old_text` is scratch space for the replaced text.
+ */
+static int put_row(const sq *s, conn *c, int64_t recording, const hark_store_row *r,
+                   hark_buf *old_text, const char *what)
+{
+    sqlite3_stmt *find, *st;
+    int64_t id;
+    int rc, found, same, text_changed;
+
+    if (!(find = stmt(s, c, S_SEG_FIND, &rc)))
+        return rc;
+    sqlite3_bind_int64(find, 1, recording);
+    sqlite3_bind_int64(find, 2, r->seq);
+    if ((found = step(s, c, find, what)) < 0)
+        return found;
+    if (!found) {
+        if (!(st = stmt(s, c, S_SEG_INSERT, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, recording);
+        sqlite3_bind_int64(st, 2, r->seq);
+        bind_row(st, 3, r);
+        if ((rc = exec_st(s, c, st, what)) < 0)
+            return rc;
+        return fts_row(s, c, S_FTS_INSERT, sqlite3_last_insert_rowid(c->db), r->text, what);
+    }
+    {
+        const char *text = col_text(find, 3);
+        const void *words = sqlite3_column_blob(find, 5);
+        size_t words_len = (size_t)sqlite3_column_bytes(find, 5);
+        id = sqlite3_column_int64(find, 0);
+        text_changed = !text || strcmp(text, r->text) != 0;
+        same = !text_changed && sqlite3_column_int64(find, 1) == r->start_ms &&
+               sqlite3_column_int64(find, 2) == r->end_ms &&
+               sqlite3_column_double(find, 4) == (double)r->confidence &&
+               words_len == r->words_len && (!words_len || memcmp(words, r->words, words_len) == 0);
+        hark_buf_clear(old_text);
+        rc = text_changed ? hark_buf_puts(old_text, text ? text : "") : 0;
+        done(find);
+    }
+    if (rc < 0 || same)
+        return rc;
+    if (text_changed && (rc = fts_row(s, c, S_FTS_DELETE, id, old_text->ptr, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_SEG_UPDATE, &rc)))
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    bind_row(st, 2, r);
+    if ((rc = exec_st(s, c, st, what)) < 0)
+        return rc;
+    return text_changed ? fts_row(s, c, S_FTS_INSERT, id, r->text, what) : 0;
+}
+
+/* Number of recording `id`'s segments with lo <= seq <= hi. */
+static int count_in_range(const sq *s, conn *c, int64_t id, int64_t lo, int64_t hi, int64_t *out,
+                          const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_SEG_IN_RANGE, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, lo);
+    sqlite3_bind_int64(st, 3, hi);
+    if ((rc = step(s, c, st, what)) == 1) {
+        *out = sqlite3_column_int64(st, 0);
+        done(st);
+        rc = 0;
+    }
+    return rc;
+}
+
+/*
+ * Fast path for a batch of new segments (the usual case: no seq of the
+ * batch's range exists yet): plain inserts, then the whole range indexed by
+ * one INSERT ... SELECT. Otherwise (a retry, a replacement) row by row.
+ */
+static int sq_segments_put(void *ctx, int64_t recording, const hark_store_row *rows, size_t n)
+{
+    static const char what[] = "put segments";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    hark_buf old_text = HARK_BUF_INIT;
+    int64_t lo = INT64_MAX, hi = INT64_MIN, existing = 1;
+    size_t i;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = rec_exists(s, c, recording, what)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        lo = HARK_MIN(lo, rows[i].seq);
+        hi = HARK_MAX(hi, rows[i].seq);
+    }
+    if (n && (rc = count_in_range(s, c, recording, lo, hi, &existing, what)) < 0)
+        goto out;
+    if (n && existing == 0) {
+        if (!(st = stmt(s, c, S_SEG_INSERT, &rc)))
+            goto out;
+        for (i = 0; i < n && rc == 0; i++) {
+            sqlite3_bind_int64(st, 1, recording);
+            sqlite3_bind_int64(st, 2, rows[i].seq);
+            bind_row(st, 3, &rows[i]);
+            rc = exec_st(s, c, st, what);
+        }
+        if (rc < 0 || !(st = stmt(s, c, S_FTS_INSERT_RANGE, &rc)))
+            goto out;
+        sqlite3_bind_int64(st, 1, recording);
+        sqlite3_bind_int64(st, 2, lo);
+        sqlite3_bind_int64(st, 3, hi);
+        rc = exec_st(s, c, st, what);
+    } else {
+        for (i = 0; i < n && rc == 0; i++)
+            rc = put_row(s, c, recording, &rows[i], &old_text, what);
+    }
+    if (rc == 0)
+        rc = update_count(s, c, recording, what);
+out:
+    hark_buf_dispose(&old_text);
+    return wend(s, c, rc, what);
+}
+
+static int sq_segments_truncate(void *ctx, int64_t recording, int64_t from_seq)
+{
+    static const char what[] = "truncate segments";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = rec_exists(s, c, recording, what)) < 0 ||
+        (rc = fts_delete_from(s, c, recording, from_seq, what)) < 0 ||
+        !(st = stmt(s, c, S_SEG_TRUNCATE, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, recording);
+    sqlite3_bind_int64(st, 2, from_seq);
+    if ((rc = exec_st(s, c, st, what)) == 0)
+        rc = update_count(s, c, recording, what);
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_transcript_get(void *ctx, int64_t recording, hark_store_recording_fn emit_rec_fn,
+                             hark_store_row_fn emit_row, void *payload)
+{
+    static const char what[] = "read transcript";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = rbegin(s, &c, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_REC_GET, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, recording);
+    if ((rc = emit_recs(s, c, st, emit_rec_fn, payload, what, &n)) != 0)
+        goto out;
+    if (n == 0) {
+        rc = hark_error_set(HARK_ENOTFOUND, "store: no recording %lld", (long long)recording);
+        goto out;
+    }
+    if (!(st = stmt(s, c, S_SEG_SELECT, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, recording);
+    while ((rc = step(s, c, st, what)) == 1) {
+        hark_store_row row;
+        row.seq = sqlite3_column_int64(st, 0);
+        row.start_ms = sqlite3_column_int64(st, 1);
+        row.end_ms = sqlite3_column_int64(st, 2);
+        row.text = col_text(st, 3);
+        row.confidence = (float)sqlite3_column_double(st, 4);
+        row.words = sqlite3_column_blob(st, 5);
+        row.words_len = (size_t)sqlite3_column_bytes(st, 5);
+        if (!row.text)
+            row.text = "";
+        if ((rc = emit_row(&row, payload)) != 0) {
+            done(st);
+            break;
+        }
+    }
+out:
+    rrelease(s, c);
+    return rc;
+}
+
+/* ---- search ---------------------------------------------------------------------------------- */
+
+typedef struct ranked {
+    int64_t id;          /* segment rowid */
+    double rank;         /* hark_rank, lower is better */
+    hark_search_hit hit; /* filled by the second step; strings owned here */
+} ranked;
+
+static int cmp_ranked_id(const void *a, const void *b)
+{
+    int64_t x = ((const ranked *)a)->id, y = ((const ranked *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_ranked_rank(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->id > y->id ? -1 : x->id < y->id; /* ties: newer first, as in the SQL */
+}
+
+static void ranked_clear(ranked *r)
+{
+    hark__free((char *)r->hit.text);
+    hark__free((char *)r->hit.title);
+    hark__free((char *)r->hit.snippet);
+    memset(&r->hit, 0, sizeof(r->hit));
+}
+
+/*
+ * Second step of a search: details and snippets of the n hits of a page
+ * (top[], sorted by rank), emitted in rank order.
+ */
+static int search_hits(const sq *s, conn *c, const hark_buf *match, const hark_search_options *o,
+                       ranked *top, size_t n, hark_store_hit_fn emit, void *payload)
+{
+    static const char what[] = "search";
+    hark_buf ids = HARK_BUF_INIT;
+    sqlite3_stmt *st;
+    size_t i;
+    int rc = 0;
+
+    if (n == 0)
+        return 0;
+    qsort(top, n, sizeof(*top), cmp_ranked_id);
+    for (i = 0; i < n && rc == 0; i++)
+        rc = hark_buf_printf(&ids, "%c%lld", i ? ',' : '[', (long long)top[i].id);
+    if (rc < 0 || (rc = hark_buf_putc(&ids, ']')) < 0 || !(st = stmt(s, c, S_HITS, &rc)))
+        goto out;
+    sqlite3_bind_text(st, 1, match->ptr, (int)match->len, SQLITE_STATIC);
+    bind_text(st, 2, o->hl_open);
+    bind_text(st, 3, o->hl_close);
+    bind_text(st, 4, o->ellipsis);
+    sqlite3_bind_int(st, 5, (int)o->snippet_words);
+    sqlite3_bind_int64(st, 6, top[0].id);
+    sqlite3_bind_int64(st, 7, top[n - 1].id);
+    sqlite3_bind_text(st, 8, ids.ptr, (int)ids.len, SQLITE_STATIC);
+    i = 0;
+    while ((rc = step(s, c, st, what)) == 1) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        hark_search_hit *h;
+        while (i < n && top[i].id < id)
+            i++;
+        if (i == n || top[i].id != id)
+            continue; /* cannot happen: the IN list is top[] */
+        h = &top[i].hit;
+        h->recording = sqlite3_column_int64(st, 1);
+        h->seq = sqlite3_column_int64(st, 2);
+        h->start_ms = sqlite3_column_int64(st, 3);
+        h->end_ms = sqlite3_column_int64(st, 4);
+        h->text = hark__strdup(col_text(st, 5) ? col_text(st, 5) : "");
+        h->title = hark__strdup(col_text(st, 6) ? col_text(st, 6) : "");
+        h->created_ms = sqlite3_column_int64(st, 7);
+        h->snippet = hark__strdup(col_text(st, 8) ? col_text(st, 8) : "");
+        h->score = -top[i].rank;
+        if (!h->text || !h->title || !h->snippet) {
+            rc = hark_error_set(HARK_ENOMEM, "out of memory");
+            done(st);
+            break;
+        }
+    }
+    if (rc < 0)
+        goto out;
+    qsort(top, n, sizeof(*top), cmp_ranked_rank);
+    for (i = 0; i < n && rc == 0; i++)
+        if (top[i].hit.text) /* always, inside one snapshot */
+            rc = emit(&top[i].hit, payload);
+out:
+    for (i = 0; i < n; i++)
+        ranked_clear(&top[i]);
+    hark_buf_dispose(&ids);
+    return rc;
+}
+
+/* Bind the match text, the window and the filters of a search page statement. */
+static void bind_search(sqlite3_stmt *st, const hark_buf *match, const hark_query *q,
+                        const hark_search_options *o, int variant, int64_t lo, int64_t hi)
+{
+    uint64_t prefixes = 0;
+    size_t i, phrase = 0;
+    for (i = 0; i < q->n; i++) {
+        if (q->items[i].op != HARK_QUERY_TERM)
+            continue;
+        if (q->items[i].prefix && phrase < 64)
+            prefixes |= (uint64_t)1 << phrase;
+        phrase++;
+    }
+    sqlite3_bind_text(st, 1, match->ptr, (int)match->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 10, (sqlite3_int64)prefixes);
+    sqlite3_bind_int64(st, 9, (sqlite3_int64)HARK_MIN(o->max_ranked, (size_t)INT64_MAX - 1));
+    if (variant & SEARCH_REC) {
+        sqlite3_bind_int64(st, 4, lo);
+        sqlite3_bind_int64(st, 5, hi);
+        sqlite3_bind_int64(st, 6, o->recording);
+    }
+    if (variant & SEARCH_DATE) {
+        sqlite3_bind_int64(st, 7, o->created_from);
+        sqlite3_bind_int64(st, 8, o->created_to ? o->created_to : INT64_MAX);
+    }
+}
+
+static int sq_search(void *ctx, const hark_query *q, const hark_search_options *o,
+                     hark_store_hit_fn emit, void *payload, int *windowed)
+{
+    static const char what[] = "search";
+    sq *s = ctx;
+    conn *c = NULL;
+    hark_buf match = HARK_BUF_INIT, sql = HARK_BUF_INIT;
+    ranked *top = NULL;
+    size_t n = 0;
+    sqlite3_stmt *st;
+    int rc, variant = (o->recording ? SEARCH_REC : 0) |
+                      (o->created_from || o->created_to ? SEARCH_DATE : 0);
+    int64_t lo = 0, hi = -1;
+
+    *windowed = 0;
+    if ((rc = hark__query_fts5(q, &match)) < 0)
+        return rc;
+    top = hark__calloc(o->limit ? o->limit : 1, sizeof(*top));
+    HARK_ALLOC_CHECK(top, rc, out);
+    if ((rc = rbegin(s, &c, what)) < 0)
+        goto out;
+    if (variant & SEARCH_REC) {
+        /* the recording's segments were mostly inserted together: bound the FTS scan by rowid */
+        if (!(st = stmt(s, c, S_SEG_RANGE, &rc)))
+            goto out;
+        sqlite3_bind_int64(st, 1, o->recording);
+        if ((rc = step(s, c, st, what)) == 1) {
+            if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+                lo = sqlite3_column_int64(st, 0);
+                hi = sqlite3_column_int64(st, 1);
+            }
+            done(st);
+            rc = 0;
+        }
+        if (rc < 0)
+            goto out;
+        if (hi < lo)
+            goto out; /* no segments: no hits */
+    }
+    if (!c->search[variant] && ((rc = search_page_sql(&sql, variant)) < 0 ||
+                                (rc = prepare(s, c, &c->search[variant], sql.ptr)) < 0))
+        goto out;
+    st = c->search[variant];
+    bind_search(st, &match, q, o, variant, lo, hi);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)o->limit);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)o->offset);
+    while (n < o->limit && (rc = step(s, c, st, what)) == 1) {
+        top[n].id = sqlite3_column_int64(st, 0);
+        top[n].rank = sqlite3_column_double(st, 1);
+        *windowed = (uint64_t)sqlite3_column_int64(st, 2) > o->max_ranked;
+        n++;
+    }
+    done(st);
+    if (rc < 0)
+        goto out;
+    rc = search_hits(s, c, &match, o, top, n, emit, payload);
+out:
+    rrelease(s, c);
+    hark__free(top);
+    hark_buf_dispose(&match);
+    hark_buf_dispose(&sql);
+    return rc;
+}
+
+/* ---- maintenance ----------------------------------------------------------------------------- */
+
+static int count_of(const sq *s, conn *c, int id, int64_t arg, uint64_t *out, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, id, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, arg);
+    rc = step(s, c, st, what);
+    if (rc == 1) {
+        *out = (uint64_t)sqlite3_column_int64(st, 0);
+        done(st);
+        rc = 0;
+    }
+    return rc;
+}
+
+static int delete_count(const sq *s, conn *c, int id, int64_t arg, uint64_t *out, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, id, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, arg);
+    if ((rc = exec_st(s, c, st, what)) == 0)
+        *out = (uint64_t)sqlite3_changes64(c->db);
+    return rc;
+}
+
+static int sq_gc(void *ctx, const hark_gc_options *opts, hark_gc_result *out)
+{
+    static const char what[] = "gc";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    char **paths = NULL;
+    size_t n_paths = 0, cap = 0, i;
+    int64_t cut = opts->older_than_ms;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if (opts->dry_run) {
+        if ((rc = count_of(s, c, S_GC_COUNT_REC, cut, &out->recordings, what)) < 0 ||
+            (rc = count_of(s, c, S_GC_COUNT_SEG, cut, &out->segments, what)) < 0 ||
+            (rc = count_of(s, c, S_GC_COUNT_CACHE, cut, &out->cache_entries, what)) < 0 ||
+            (rc = count_of(s, c, S_GC_COUNT_JOBS, cut, &out->jobs, what)) < 0)
+            goto out;
+        /* a dry run changes nothing: roll the (read-only) transaction back */
+        wend(s, c, HARK_ECANCELED, what);
+        return 0;
+    }
+    if (opts->audio) {
+        if (!(st = stmt(s, c, S_GC_AUDIO, &rc)))
+            goto out;
+        sqlite3_bind_int64(st, 1, cut);
+        while ((rc = step(s, c, st, what)) == 1) {
+            if (n_paths == cap) {
+                size_t ncap = cap ? cap * 2 : 16;
+                char **p = hark__reallocarray(paths, ncap, sizeof(*p));
+                if (!p) {
+                    rc = hark_error_set(HARK_ENOMEM, "out of memory");
+                    done(st);
+                    goto out;
+                }
+                paths = p;
+                cap = ncap;
+            }
+            if (!(paths[n_paths] = hark__strdup(col_text(st, 0)))) {
+                rc = hark_error_set(HARK_ENOMEM, "out of memory");
+                done(st);
+                goto out;
+            }
+            n_paths++;
+        }
+        if (rc < 0)
+            goto out;
+    }
+    /* segments (and their index entries, by trigger), cache, jobs, then the recordings */
+    if ((rc = delete_count(s, c, S_GC_FTS_DELETE, cut, &out->segments, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_SEG, cut, &out->segments, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_CACHE, cut, &out->cache_entries, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_JOBS, cut, &out->jobs, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_REC, cut, &out->recordings, what)) < 0)
+        goto out;
+out:
+    rc = wend(s, c, rc, what);
+    if (rc < 0)
+        memset(out, 0, sizeof(*out));
+    for (i = 0; i < n_paths; i++) {
+        if (rc == 0)
+            rc = opts->audio(paths[i], opts->payload);
+        hark__free(paths[i]);
+    }
+    hark__free(paths);
+    return rc;
+}
+
+static int sq_stats(void *ctx, hark_store_stats *out)
+{
+    static const char what[] = "stats";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    char *wal = NULL;
+    struct stat sb;
+    int rc;
+
+    if ((rc = rbegin(s, &c, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_STATS, &rc)))
+        goto out;
+    if ((rc = step(s, c, st, what)) == 1) {
+        out->recordings = (uint64_t)sqlite3_column_int64(st, 0);
+        out->segments = (uint64_t)sqlite3_column_int64(st, 1);
+        out->jobs = (uint64_t)sqlite3_column_int64(st, 2);
+        out->cache_entries = (uint64_t)sqlite3_column_int64(st, 3);
+        out->cache_bytes = (uint64_t)sqlite3_column_int64(st, 4);
+        done(st);
+        rc = 0;
+    }
+    if (rc < 0 || !(st = stmt(s, c, S_PAGES, &rc)))
+        goto out;
+    if ((rc = step(s, c, st, what)) == 1) {
+        out->db_bytes = (uint64_t)sqlite3_column_int64(st, 0);
+        done(st);
+        rc = 0;
+    }
+    if (rc == 0 && !s->memory) {
+        size_t len = strlen(s->path);
+        wal = hark__malloc(len + 5);
+        HARK_ALLOC_CHECK(wal, rc, out);
+        memcpy(wal, s->path, len);
+        memcpy(wal + len, "-wal", 5);
+        if (stat(wal, &sb) == 0)
+            out->db_bytes += (uint64_t)sb.st_size;
+    }
+out:
+    hark__free(wal);
+    rrelease(s, c);
+    return rc;
+}
+
+/* Run `sql`; HARK_ECORRUPT unless it returns no rows, or exactly one row "ok". */
+static int check_query(const sq *s, sqlite3 *db, const char *sql, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL), ret = 0;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (!v || strcmp(v, "ok") != 0 || sqlite3_step(st) == SQLITE_ROW)
+            ret = hark_error_set(HARK_ECORRUPT, "%s: %s: %s", s->name, what,
+                                 v ? v : "inconsistent rows");
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        ret = sq_err(s, db, rc, what);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int sq_check(void *ctx)
+{
+    sq *s = ctx;
+    int rc;
+
+    pthread_mutex_lock(&s->wmu);
+    if ((rc = check_query(s, s->writer->db, "PRAGMA integrity_check", "integrity check")) == 0 &&
+        (rc = check_query(s, s->writer->db,
+                          "SELECT 'segment ' || id || ' of recording ' || recording_id || "
+                          "' has no recording' FROM segments WHERE recording_id NOT IN "
+                          "(SELECT id FROM recordings) LIMIT 1",
+                          "foreign keys")) == 0 &&
+        (rc = check_query(s, s->writer->db,
+                          "SELECT 'segment ' || id || ' is missing from the search index' "
+                          "FROM segments WHERE id NOT IN (SELECT id FROM segments_fts_docsize) "
+                          "UNION ALL SELECT 'search index entry ' || id || ' has no segment' "
+                          "FROM segments_fts_docsize WHERE id NOT IN (SELECT id FROM segments) "
+                          "LIMIT 1",
+                          "search index")) == 0 &&
+        !s->read_only)
+        rc = exec_sql(s, s->writer->db,
+                      "INSERT INTO segments_fts(segments_fts) VALUES ('integrity-check')",
+                      "search index check");
+    pthread_mutex_unlock(&s->wmu);
+    return rc;
+}
+
+/* ---- the cache table ------------------------------------------------------------------------- */
+
+static int sq_cache_get(void *ctx, const uint8_t key[32], hark_buf *value, hark_buf *group)
+{
+    static const char what[] = "cache get";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int64_t used = 0, now = hark__store_now_ms();
+    int rc, found = 0;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_CACHE_GET, &rc))) {
+        sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+        if ((rc = step(s, c, st, what)) == 1) {
+            const void *v = sqlite3_column_blob(st, 0);
+            size_t len = (size_t)sqlite3_column_bytes(st, 0);
+            used = sqlite3_column_int64(st, 1);
+            found = 1;
+            const char *g = col_text(st, 2);
+            rc = hark_buf_put(value, v ? v : "", len);
+            if (rc == 0)
+                rc = hark_buf_puts(group, g ? g : "");
+            done(st);
+        }
+    }
+    rrelease(s, c);
+    if (rc < 0)
+        return rc;
+    if (!found)
+        return HARK_ENOTFOUND; /* a miss is not an error worth a message */
+    if (used < now - CACHE_TOUCH_MS && !s->read_only) {
+        /* refresh the last use for gc: best effort, a failure only ages the entry */
+        if (wbegin(s, &c, what) == 0) {
+            if ((st = stmt(s, c, S_CACHE_TOUCH, &rc))) {
+                sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, now);
+                rc = exec_st(s, c, st, what);
+            }
+            wend(s, c, rc, what);
+        }
+        hark_error_clear();
+    }
+    return 0;
+}
+
+static int sq_cache_put(void *ctx, const uint8_t key[32], const char *group, const void *value,
+                        size_t len)
+{
+    static const char what[] = "cache put";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (len > (size_t)INT32_MAX)
+        return hark_error_set(HARK_ETOOBIG, "%s: cache value of %zu bytes", s->name, len);
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_CACHE_PUT, &rc))) {
+        sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+        bind_text(st, 2, group);
+        sqlite3_bind_blob(st, 3, len ? value : "", (int)len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)len);
+        sqlite3_bind_int64(st, 5, hark__store_now_ms());
+        rc = exec_st(s, c, st, what);
+    }
+    return wend(s, c, rc, what);
+}
+
+/* One write statement with an optional key, text or integer argument; changes() into *removed. */
+static int cache_write(sq *s, int id, const uint8_t *key, const char *text, int64_t num,
+                       uint64_t *removed, const char *what)
+{
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((st = stmt(s, c, id, &rc))) {
+        if (key)
+            sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+        else if (text)
+            bind_text(st, 1, text);
+        else
+            sqlite3_bind_int64(st, 1, num);
+        if ((rc = exec_st(s, c, st, what)) == 0 && removed)
+            *removed = (uint64_t)sqlite3_changes64(c->db);
+    }
+    return wend(s, c, rc, what);
+}
+
+static int sq_cache_del(void *ctx, const uint8_t key[32])
+{
+    return cache_write(ctx, S_CACHE_DEL, key, NULL, 0, NULL, "cache delete");
+}
+
+static int sq_cache_drop(void *ctx, const char *group, uint64_t *removed)
+{
+    if (!group)
+        return cache_write(ctx, S_CACHE_CLEAR, NULL, NULL, 0, removed, "cache clear");
+    return cache_write(ctx, S_CACHE_DROP, NULL, group, 0, removed, "cache drop group");
+}
+
+static int sq_cache_gc(void *ctx, int64_t before_ms, uint64_t *removed)
+{
+    return cache_write(ctx, S_CACHE_GC, NULL, NULL, before_ms, removed, "cache gc");
+}
+
+static int sq_cache_counts(void *ctx, uint64_t add_hits, uint64_t add_misses,
+                           hark_store_cache_counts *out)
+{
+    static const char what[] = "cache statistics";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc = 0;
+
+    if ((add_hits || add_misses) && !s->read_only) {
+        if ((rc = wbegin(s, &c, what)) < 0)
+            return rc;
+        if ((st = stmt(s, c, S_COUNTER_ADD, &rc))) {
+            sqlite3_bind_text(st, 1, "cache_hits", -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 2, (sqlite3_int64)add_hits);
+            if ((rc = exec_st(s, c, st, what)) == 0) {
+                sqlite3_bind_text(st, 1, "cache_misses", -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)add_misses);
+                rc = exec_st(s, c, st, what);
+            }
+        }
+        if ((rc = wend(s, c, rc, what)) < 0)
+            return rc;
+    }
+    if (!out)
+        return 0;
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_CACHE_COUNTS, &rc)) && (rc = step(s, c, st, what)) == 1) {
+        out->entries = (uint64_t)sqlite3_column_int64(st, 0);
+        out->bytes = (uint64_t)sqlite3_column_int64(st, 1);
+        out->hits = (uint64_t)sqlite3_column_int64(st, 2);
+        out->misses = (uint64_t)sqlite3_column_int64(st, 3);
+        done(st);
+        rc = 0;
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_cache_reset_counts(void *ctx)
+{
+    sq *s = ctx;
+    conn *c;
+    int rc;
+    if ((rc = wbegin(s, &c, "cache statistics reset")) < 0)
+        return rc;
+    rc = exec_id(s, c, S_COUNTER_RESET, "cache statistics reset");
+    return wend(s, c, rc, "cache statistics reset");
+}
+
+/* ---- the ops table --------------------------------------------------------------------------- */
+
+static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
+
+const hark_store_ops hark__store_sqlite_ops = {
+    .version = HARK_STORE_API_VERSION,
+    .name = "sqlite",
+    .schemes = sq_schemes,
+    .open = sq_open,
+    .close = sq_close,
+    .is_read_only = sq_is_read_only,
+    .recording_create = sq_recording_create,
+    .recording_update = sq_recording_update,
+    .recording_set_status = sq_recording_set_status,
+    .recording_get = sq_recording_get,
+    .recording_find = sq_recording_find,
+    .recording_list = sq_recording_list,
+    .recording_delete = sq_recording_delete,
+    .segments_put = sq_segments_put,
+    .segments_truncate = sq_segments_truncate,
+    .transcript_get = sq_transcript_get,
+    .search = sq_search,
+    .gc = sq_gc,
+    .stats = sq_stats,
+    .check = sq_check,
+    .cache_get = sq_cache_get,
+    .cache_put = sq_cache_put,
+    .cache_del = sq_cache_del,
+    .cache_drop = sq_cache_drop,
+    .cache_gc = sq_cache_gc,
+    .cache_counts = sq_cache_counts,
+    .cache_reset_counts = sq_cache_reset_counts,
+};
+
+/* ---- test hooks ------------------------------------------------------------------------------ */
+
+int hark__sqlite_migrate(struct sqlite3 *db, int target, const char *name)
+{
+    sq s;
+    memset(&s, 0, sizeof(s));
+    s.name = name;
+    if (target < 0 || target > SCHEMA_VERSION)
+        return hark_error_set(HARK_EINVAL, "no schema version %d", target);
+    return migrate(&s, db, target, 0);
+}
+
+int hark__sqlite_schema_version(void)
+{
+    return SCHEMA_VERSION;
+}
