@@ -45,5 +45,6 @@
 #include "models.h"
 #include "store.h"
 #include "cache.h"
+#include "run.h"
 
 #endif

@@ -72,6 +72,30 @@ extern const size_t cli_n_engine_opts;
 /* Open the engine the arguments ask for; prints the PocketSphinx fallback notice. */
 int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out);
 
+/* ---- database and cache ------------------------------------------------------------------ */
+
+typedef struct cli_store_args {
+    const char *db;       /* --db PATH: the database (default $XDG_DATA_HOME/hark/hark.db) */
+    const char *cache_db; /* --cache-db PATH (default $XDG_CACHE_HOME/hark/cache.db) */
+} cli_store_args;
+
+extern const cli_opt cli_store_opts[]; /* ids >= 2000 */
+extern const size_t cli_n_store_opts;
+/* Try to consume option `id`; returns 1 if consumed, 0 if not ours. */
+int cli_store_option(cli_store_args *a, int id, const char *value);
+
+typedef struct cli_store {
+    hark_store *store;       /* recordings and transcripts, or NULL */
+    hark_store *cache_store; /* the cache's database, or NULL */
+    hark_cache *cache;       /* result cache, or NULL */
+    char *audio_dir;         /* <database folder>/audio (created), or NULL */
+} cli_store;
+
+/* Open what is asked for; prints one clear line and returns an exit code on failure. */
+int cli_store_open(const char *cmd, const cli_store_args *a, cli_store *out, int want_store,
+                   int want_cache, int want_audio_dir);
+void cli_store_close(cli_store *s);
+
 /* ---- interruption ------------------------------------------------------------------ */
 
 /* Install the SIGINT/SIGTERM handler: first signal sets the flag (graceful
@@ -99,5 +123,11 @@ int cmd_transcribe(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_cache(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 #endif

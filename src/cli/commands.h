@@ -9,6 +9,12 @@
     X(transcribe, "transcribe recordings to txt, srt, vtt, json or tsv")                           \
     X(eval, "word error rate and speed on a manifest of reference transcripts")                    \
     X(bench, "throughput, parallel efficiency and peak memory, 1..N threads")                      \
+    X(list, "stored recordings, newest first")                                                     \
+    X(show, "a stored transcript in any format")                                                   \
+    X(search, "full-text search over stored transcripts, with time offsets")                       \
+    X(rm, "remove recordings, their cached results and archived audio")                            \
+    X(cache, "result cache statistics, or clear it")                                               \
+    X(gc, "retention: remove what is older than a given age")                                      \
     X(models, "list, pull, locate or remove Whisper models")
 
 #define HARK_CLI_USAGE_TAIL                                                                        \

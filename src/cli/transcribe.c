@@ -21,12 +21,17 @@
 #define CMD         "transcribe"
 #define MAX_FORMATS HARK_FORMAT_COUNT
 
-enum { O_HELP = 1, O_FORMAT, O_OUTDIR };
+enum { O_HELP = 1, O_FORMAT, O_OUTDIR, O_NO_STORE, O_NO_CACHE, O_KEEP_AUDIO, O_TITLE };
 
 static const cli_opt own_opts[] = {
     { "-h|--help", 0, O_HELP, "", "show this help" },
     { "-f|--format", 1, O_FORMAT, "FMT[,FMT]", "txt (default), srt, vtt, json, tsv" },
     { "-o|--output-dir", 1, O_OUTDIR, "DIR", "write DIR/<name>.<fmt> per file instead of stdout" },
+    { "--no-store", 0, O_NO_STORE, "", "do not keep the transcript in the database" },
+    { "--no-cache", 0, O_NO_CACHE, "", "neither use nor fill the result cache" },
+    { "--keep-audio", 0, O_KEEP_AUDIO, "",
+      "archive the decoded audio as FLAC next to the database" },
+    { "--title", 1, O_TITLE, "TEXT", "title of the stored recording (default: file name)" },
 };
 
 typedef struct args {
@@ -34,6 +39,9 @@ typedef struct args {
     hark_format formats[MAX_FORMATS];
     int n_formats;
     const char *outdir;
+    int no_store, no_cache, keep_audio;
+    const char *title;
+    cli_store_args db;
     char **files;
     int n_files;
     int help;
@@ -86,9 +94,23 @@ static int on_opt(void *ctx, int id, const char *v)
     int rc = cli_engine_option(CMD, &a->eng, id, v);
     if (rc)
         return rc < 0 ? -rc : 0;
+    if ((rc = cli_store_option(&a->db, id, v)) != 0)
+        return rc < 0 ? -rc : 0;
     switch (id) {
     case O_HELP:
         a->help = 1;
+        return 0;
+    case O_NO_STORE:
+        a->no_store = 1;
+        return 0;
+    case O_NO_CACHE:
+        a->no_cache = 1;
+        return 0;
+    case O_KEEP_AUDIO:
+        a->keep_audio = 1;
+        return 0;
+    case O_TITLE:
+        a->title = v;
         return 0;
     case O_FORMAT:
         return parse_formats(a, v);
@@ -182,47 +204,50 @@ static int name_clash(const args *a, int i)
     return 0;
 }
 
-static int transcribe_one(const args *a, hark_engine *engine, int i)
+static int transcribe_one(const args *a, hark_engine *engine, cli_store *st, int i)
 {
     const char *path = a->files[i];
-    hark_decoder *dec = NULL;
+    const char *label = strcmp(path, "-") ? path : "stdin";
     hark_transcript *t = NULL;
-    hark_pipeline_options po = a->eng.pipeline;
+    hark_run_options ro;
+    hark_run_result res;
     cli_progress prog;
-    const char *warn = NULL;
     int rc, wrc;
 
-    if ((rc = hark_decoder_open(&dec, path, NULL)) < 0) {
-        fprintf(stderr, "hark: %s\n", hark_error_last());
-        return rc;
-    }
-    cli_progress_init(&prog, !a->eng.quiet, strcmp(path, "-") ? path : "stdin");
-    po.progress = cli_progress_cb;
-    po.abort = cli_abort_cb;
-    po.payload = &prog;
-    rc = hark_transcribe(&t, engine, dec, &po);
+    hark_run_options_default(&ro);
+    ro.pipeline = a->eng.pipeline;
+    ro.store = st->store;
+    ro.cache = st->cache;
+    ro.title = a->title;
+    ro.audio_dir = a->keep_audio ? st->audio_dir : NULL;
+    cli_progress_init(&prog, !a->eng.quiet, label);
+    ro.pipeline.progress = cli_progress_cb;
+    ro.pipeline.abort = cli_abort_cb;
+    ro.pipeline.payload = &prog;
+    rc = hark_run_file(&t, &res, engine, path, &ro);
     cli_progress_done(&prog);
-    if (hark_decoder_warnings(dec, &warn) && warn)
-        fprintf(stderr, "hark: warning: %s: %s\n", strcmp(path, "-") ? path : "stdin", warn);
     if (rc < 0 && rc != HARK_ECANCELED) {
         if (rc == HARK_EEMPTY)
-            fprintf(stderr, "hark: %s: no audio samples (zero-length audio)\n", path);
+            fprintf(stderr, "hark: %s: no audio samples (zero-length audio)\n", label);
         else
-            fprintf(stderr, "hark: %s: %s\n", path, hark_error_last());
+            fprintf(stderr, "hark: %s\n", hark_error_last());
     }
-    if (t && (rc == 0 || rc == HARK_ECANCELED)) {
-        hark_transcript_set_meta(t, "source", path);
+    if (rc == 0 || rc == HARK_ECANCELED) {
+        if (res.warning[0])
+            fprintf(stderr, "hark: warning: %s: %s\n", label, res.warning);
         if (rc == HARK_ECANCELED)
-            fprintf(stderr, "hark: %s: interrupted: writing the %zu segments done so far\n", path,
+            fprintf(stderr, "hark: %s: interrupted: writing the %zu segments done so far\n", label,
                     hark_transcript_count(t));
         if ((wrc = write_outputs(a, t, path, name_clash(a, i))) < 0) {
             fprintf(stderr, "hark: %s\n", hark_error_last());
             if (rc == 0)
                 rc = wrc;
         }
+        if (rc == 0 && !a->eng.quiet && res.recording_id)
+            fprintf(stderr, "hark: %s: recording %lld%s\n", label, (long long)res.recording_id,
+                    res.cached ? " (answered from the cache)" : "");
     }
     hark_transcript_free(t);
-    hark_decoder_free(dec);
     return rc;
 }
 
@@ -230,9 +255,11 @@ int cmd_transcribe(int argc, char **argv)
 {
     args a;
     hark_engine *engine = NULL;
+    cli_store st;
     int i, rc, first_fail = 0;
 
     memset(&a, 0, sizeof(a));
+    memset(&st, 0, sizeof(st));
     cli_engine_args_init(&a.eng);
     a.formats[0] = HARK_FORMAT_TXT;
     a.n_formats = 1;
@@ -246,6 +273,8 @@ int cmd_transcribe(int argc, char **argv)
             all[n++] = own_opts[k];
         for (k = 0; k < cli_n_engine_opts; k++)
             all[n++] = cli_engine_opts[k];
+        for (k = 0; k < cli_n_store_opts; k++)
+            all[n++] = cli_store_opts[k];
         rc = cli_parse(CMD, argc, argv, all, n, on_opt, on_arg, &a);
     }
     if (rc)
@@ -265,13 +294,13 @@ int cmd_transcribe(int argc, char **argv)
         goto out;
     }
     if (a.outdir) {
-        struct stat st;
+        struct stat sb;
         if (mkdir(a.outdir, 0777) != 0 && errno != EEXIST) {
             fprintf(stderr, "hark " CMD ": cannot create %s: %s\n", a.outdir, strerror(errno));
             rc = EXIT_NOINPUT;
             goto out;
         }
-        if (stat(a.outdir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        if (stat(a.outdir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
             fprintf(stderr, "hark " CMD ": %s is not a directory\n", a.outdir);
             rc = EXIT_USAGE;
             goto out;
@@ -281,14 +310,17 @@ int cmd_transcribe(int argc, char **argv)
         rc = EXIT_USAGE;
         goto out;
     }
+    if ((rc = cli_store_open(CMD, &a.db, &st, !a.no_store, !a.no_cache, a.keep_audio)) != 0)
+        goto out;
     cli_signals_install();
     for (i = 0; i < a.n_files && !cli_interrupted(); i++) {
-        int frc = transcribe_one(&a, engine, i);
+        int frc = transcribe_one(&a, engine, &st, i);
         if (frc < 0 && !first_fail)
             first_fail = cli_exit_code(frc);
     }
     rc = cli_interrupted() ? EXIT_INTERRUPT : first_fail;
 out:
+    cli_store_close(&st);
     hark_engine_free(engine);
     free(a.files);
     return rc;

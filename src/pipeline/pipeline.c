@@ -130,12 +130,14 @@ static int merge_ready_locked(run *r)
         slot *s = &r->slots[r->merged];
         hark_transcript *res = s->result;
         uint32_t idx = r->merged;
+        size_t first = hark_transcript_count(r->out);
         int rc;
         s->result = NULL;
         pthread_mutex_unlock(&r->mu);
         rc = hark_transcript_append(r->out, res, s->start, idx);
         if (rc == 0 && r->hooks && r->hooks->merged)
-            rc = r->hooks->merged(r->hooks->payload, idx, s->start, res);
+            rc = r->hooks->merged(r->hooks->payload, idx, r->out, first,
+                                  hark_transcript_count(r->out) - first);
         hark_transcript_free(res);
         pthread_mutex_lock(&r->mu);
         if (rc < 0) {
@@ -614,6 +616,40 @@ static int set_meta(run *r, const hark_chunker_config *c)
         rc = options_json(r->opts, c, &b);
     if (rc == 0)
         rc = hark_transcript_set_meta(r->out, "options", b.ptr);
+    hark_buf_dispose(&b);
+    return rc;
+}
+
+int hark__pipeline_options_json(hark_engine *engine, const hark_pipeline_options *opts,
+                                hark_buf *out)
+{
+    hark_chunker_config c;
+    resolve_chunking(hark__engine_ops(engine), &opts->chunk, &c);
+    return options_json(opts, &c, out);
+}
+
+int hark__pipeline_config_key(hark_engine *engine, const hark_pipeline_options *opts,
+                              uint8_t out[32])
+{
+    const hark_engine_ops *ops = hark__engine_ops(engine);
+    hark_chunker_config c;
+    hark_buf b = HARK_BUF_INIT;
+    int rc;
+
+    resolve_chunking(ops, &opts->chunk, &c);
+    rc = hark_buf_puts(&b, "hark-chunk-config-v1\n");
+    if (rc == 0)
+        rc = hark_engine_identity(engine, &b);
+    if (rc == 0)
+        rc = hark_buf_putc(&b, '\n');
+    if (rc == 0)
+        rc = ops->options_key ? ops->options_key(&opts->decode, &b) : hark_buf_puts(&b, "{}");
+    if (rc == 0)
+        rc = hark_buf_printf(&b, "\nmin=%lld max=%lld vad=%d thr=%.4f skip=%lld",
+                             (long long)c.min, (long long)c.max, !c.no_vad, (double)c.vad_threshold,
+                             (long long)c.skip_silence);
+    if (rc == 0)
+        rc = hark_sha256_buf(out, b.ptr, b.len);
     hark_buf_dispose(&b);
     return rc;
 }

@@ -267,6 +267,11 @@ static int run_one(const test_entry *t, int nofork)
         current = t->name;
         signal(SIGALRM, on_alarm);
         alarm(timeout_s);
+        /* every test gets private data, cache and model folders: nothing
+         * touches the user's real database or models */
+        setenv("XDG_DATA_HOME", harness_path("xdg-data"), 1);
+        setenv("XDG_CACHE_HOME", harness_path("xdg-cache"), 1);
+        setenv("HARK_MODELS_DIR", harness_path("models"), 1);
         t->fn();
         if (tmpdir[0]) {
             snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);

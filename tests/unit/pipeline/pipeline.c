@@ -222,12 +222,14 @@ static int bp_audio(void *payload, const float *pcm, size_t n)
     return 0;
 }
 
-static int bp_merged(void *payload, uint32_t index, int64_t start, const hark_transcript *r)
+static int bp_merged(void *payload, uint32_t index, const hark_transcript *out, size_t first,
+                     size_t count)
 {
     bp_ctx *c = payload;
-    (void)index;
-    (void)r;
-    c->merged_end = start + SEC;
+    (void)out;
+    (void)first;
+    (void)count;
+    c->merged_end = ((int64_t)index + 1) * SEC;
     return 0;
 }
 

@@ -1,0 +1,106 @@
+/*
+ * store_args.c: opening the database and the result cache for a command
+ * (--db, --cache-db), with one clear message when that fails.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "../util/util.h"
+
+#define L1_CACHE_BYTES (64u << 20)
+
+enum { O_DB = 2000, O_CACHE_DB };
+
+const cli_opt cli_store_opts[] = {
+    { "--db", 1, O_DB, "PATH", "database file (default: $XDG_DATA_HOME/hark/hark.db)" },
+    { "--cache-db", 1, O_CACHE_DB, "PATH",
+      "result cache file (default: $XDG_CACHE_HOME/hark/cache.db)" },
+};
+const size_t cli_n_store_opts = sizeof(cli_store_opts) / sizeof(cli_store_opts[0]);
+
+int cli_store_option(cli_store_args *a, int id, const char *value)
+{
+    switch (id) {
+    case O_DB:
+        a->db = value;
+        return 1;
+    case O_CACHE_DB:
+        a->cache_db = value;
+        return 1;
+    }
+    return 0;
+}
+
+static int open_fail(const char *cmd, int rc, const char *what)
+{
+    fprintf(stderr, "hark %s: cannot open the %s: %s%s\n", cmd, what, hark_error_last(),
+            rc == HARK_EREADONLY ? " (read-only: use --no-store, or --db another file)" : "");
+    return cli_exit_code(rc) == EXIT_FAIL ? EXIT_STORE : cli_exit_code(rc);
+}
+
+int cli_store_open(const char *cmd, const cli_store_args *a, cli_store *out, int want_store,
+                   int want_cache, int want_audio_dir)
+{
+    hark_buf path = HARK_BUF_INIT;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (want_store && (rc = hark_store_open(&out->store, a->db)) < 0) {
+        rc = open_fail(cmd, rc, "database");
+        goto fail;
+    }
+    if (want_cache) {
+        if (!a->cache_db && (rc = hark_cache_default_path(&path)) < 0) {
+            rc = open_fail(cmd, rc, "result cache");
+            goto fail;
+        }
+        if ((rc = hark_store_open(&out->cache_store, a->cache_db ? a->cache_db : path.ptr)) < 0 ||
+            (rc = hark_cache_new(&out->cache, out->cache_store, L1_CACHE_BYTES)) < 0) {
+            rc = open_fail(cmd, rc, "result cache");
+            goto fail;
+        }
+    }
+    if (want_audio_dir && out->store) {
+        char *slash;
+        hark_buf_clear(&path);
+        if (a->db)
+            rc = hark_buf_puts(&path, a->db);
+        else
+            rc = hark_store_default_path(&path);
+        if (rc < 0) {
+            rc = open_fail(cmd, rc, "database");
+            goto fail;
+        }
+        slash = strrchr(path.ptr, '/');
+        if (slash)
+            *slash = '\0';
+        else
+            hark_buf_clear(&path), hark_buf_puts(&path, ".");
+        path.len = strlen(path.ptr);
+        hark_buf_puts(&path, "/audio");
+        if (mkdir(path.ptr, 0700) != 0 && errno != EEXIST) {
+            fprintf(stderr, "hark %s: cannot create %s: %s\n", cmd, path.ptr, strerror(errno));
+            rc = EXIT_STORE;
+            goto fail;
+        }
+        out->audio_dir = hark_buf_detach(&path);
+    }
+    hark_buf_dispose(&path);
+    return 0;
+fail:
+    hark_buf_dispose(&path);
+    cli_store_close(out);
+    return rc;
+}
+
+void cli_store_close(cli_store *s)
+{
+    hark_cache_free(s->cache);
+    hark_store_free(s->cache_store);
+    hark_store_free(s->store);
+    hark__free(s->audio_dir);
+    memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,461 @@
+/*
+ * run.c: hark_run_file, the pipeline plus result cache, store and audio
+ * archive, as used by `hark transcribe` and (later) the server's job workers.
+ *
+ * DESIGN
+ * 1. Hash the file's bytes (unless it is standard input) and derive the
+ *    configuration key C from the engine/model identity, the engine's
+ *    options key and the chunking (hark__pipeline_config_key).
+ * 2. Fast path: the cache entry H("file" C filehash) holds the whole
+ *    transcript: no decoding, no engine.
+ * 3. Otherwise find the recording in the store by (content hash, engine,
+ *    model, options), or create it, and run the pipeline with hooks:
+ *    - before a chunk is transcribed, look up H("chunk" C pcm); after, store
+ *      the result there (durable at once: this is how an interrupted run
+ *      resumes);
+ *    - after each chunk is merged, upsert its segments as (recording, seq);
+ *    - hash every decoded block (the recording's audio hash) and append it
+ *      to the FLAC archive when asked.
+ * 4. On success, store the whole transcript under the file and audio keys,
+ *    drop segments beyond the final count (a longer earlier attempt), and
+ *    mark the recording done.
+ * Cache writes that fail are logged and ignored (the cache is an
+ * accelerator); store failures fail the run (the store is the record).
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hark/run.h"
+#include "../asr/asr.h"
+#include "../audio/audio.h"
+#include "../util/util.h"
+#include "pipeline_int.h"
+
+#define FILE_BLOCK (1u << 20)
+
+typedef struct run_ctx {
+    hark_store *store;
+    hark_cache *cache;
+    uint8_t config[32];     /* configuration key */
+    const char *group;      /* cache group: the file hash, NULL for stdin */
+    int64_t rec;            /* recording id, 0 = not stored */
+    hark_sha256 audio_hash; /* over the decoded PCM */
+    int hashing;            /* audio_hash is initialised */
+    hark_flac_writer *flac; /* archive being written, or NULL */
+    _Atomic uint32_t hits;  /* chunks found in the cache */
+    uint32_t merged;        /* chunks merged so far */
+} run_ctx;
+
+void hark_run_options_default(hark_run_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->version = HARK_RUN_OPTIONS_VERSION;
+    hark_pipeline_options_default(&o->pipeline);
+}
+
+static int key_of(uint8_t out[32], const char *kind, const uint8_t config[32], const void *data,
+                  size_t len)
+{
+    hark_sha256 h = { NULL };
+    int rc = hark_sha256_init(&h);
+    if (rc == 0)
+        rc = hark_sha256_update(&h, kind, strlen(kind) + 1);
+    if (rc == 0)
+        rc = hark_sha256_update(&h, config, 32);
+    if (rc == 0)
+        rc = hark_sha256_update(&h, data, len);
+    if (rc == 0)
+        return hark_sha256_final(&h, out);
+    hark_sha256_dispose(&h);
+    return rc;
+}
+
+/* ---- pipeline hooks (lookup/store run on worker threads) --------------------------------- */
+
+static int hook_lookup(void *payload, uint32_t index, const float *pcm, size_t n,
+                       hark_transcript **out)
+{
+    run_ctx *c = payload;
+    uint8_t key[32];
+    int rc;
+    HARK_UNUSED(index);
+    if ((rc = key_of(key, "chunk", c->config, pcm, n * sizeof(float))) < 0)
+        return rc;
+    rc = hark_cache_get(c->cache, key, out);
+    if (rc == 0)
+        atomic_fetch_add(&c->hits, 1);
+    return rc;
+}
+
+static int hook_store(void *payload, uint32_t index, const float *pcm, size_t n,
+                      const hark_transcript *result)
+{
+    run_ctx *c = payload;
+    uint8_t key[32];
+    int rc;
+    HARK_UNUSED(index);
+    if ((rc = key_of(key, "chunk", c->config, pcm, n * sizeof(float))) < 0)
+        return rc;
+    return hark_cache_put(c->cache, key, c->group, result);
+}
+
+static int hook_merged(void *payload, uint32_t index, const hark_transcript *out, size_t first,
+                       size_t count)
+{
+    run_ctx *c = payload;
+    c->merged = index + 1;
+    if (!c->rec || count == 0)
+        return 0;
+    return hark_store_segments_put(c->store, c->rec, out, first, count, (int64_t)first);
+}
+
+static int hook_audio(void *payload, const float *pcm, size_t n)
+{
+    run_ctx *c = payload;
+    int rc = hark_sha256_update(&c->audio_hash, pcm, n * sizeof(float));
+    if (rc == 0 && c->flac)
+        rc = hark__flac_writer_write(c->flac, pcm, n);
+    return rc;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static int hash_file(const char *path, char hex[65])
+{
+    uint8_t d[32];
+    hark_sha256 h = { NULL };
+    unsigned char *buf = NULL;
+    FILE *f = NULL;
+    int rc;
+
+    if (!(f = fopen(path, "rb"))) /* the decoder gives the precise message */
+        return HARK_ENOTFOUND;
+    if (!(buf = hark__malloc(FILE_BLOCK))) {
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = hark_sha256_init(&h)) < 0)
+        goto out;
+    for (;;) {
+        size_t n = fread(buf, 1, FILE_BLOCK, f);
+        if (n && (rc = hark_sha256_update(&h, buf, n)) < 0)
+            goto out;
+        if (n < FILE_BLOCK)
+            break;
+    }
+    if (ferror(f)) {
+        rc = hark_error_set(HARK_EIO, "%s: read error", path);
+        goto out;
+    }
+    if ((rc = hark_sha256_final(&h, d)) == 0)
+        hark_hex(hex, d, 32);
+out:
+    hark_sha256_dispose(&h);
+    hark__free(buf);
+    if (f)
+        fclose(f);
+    return rc;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return strcmp(path, "-") == 0 ? "stdin" : s ? s + 1 : path;
+}
+
+static void set_meta(hark_transcript *t, hark_engine *engine, const char *path, const char *options)
+{
+    const char *model = hark__engine_model_name(engine);
+    hark_transcript_set_meta(t, "source", path);
+    hark_transcript_set_meta(t, "engine", hark_engine_name(engine));
+    hark_transcript_set_meta(t, "model", model ? model : "default");
+    hark_transcript_set_meta(t, "options", options);
+}
+
+/* Decode `path` into a FLAC archive (a cache hit that must still keep the audio). */
+static int archive_only(const char *path, const char *dest, uint64_t *bytes)
+{
+    hark_decoder *dec = NULL;
+    hark_flac_writer *w = NULL;
+    float *buf = NULL;
+    size_t n;
+    int rc;
+
+    if (!(buf = hark__malloc(16384 * sizeof(float)))) {
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = hark_decoder_open(&dec, path, NULL)) < 0 ||
+        (rc = hark__flac_writer_open(&w, dest)) < 0)
+        goto out;
+    while ((rc = hark_decoder_read(dec, buf, 16384, &n)) == 0 && n > 0)
+        if ((rc = hark__flac_writer_write(w, buf, n)) < 0)
+            goto out;
+    if (rc < 0)
+        goto out;
+    rc = hark__flac_writer_close(w);
+    w = NULL;
+    if (rc == 0) {
+        FILE *f = fopen(dest, "rb");
+        if (f) {
+            fseek(f, 0, SEEK_END);
+            *bytes = (uint64_t)ftell(f);
+            fclose(f);
+        }
+    }
+out:
+    hark__flac_writer_discard(w);
+    hark_decoder_free(dec);
+    hark__free(buf);
+    return rc;
+}
+
+/* Store a whole transcript (from the cache) as a finished recording. */
+static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *t, const char *path,
+                        const char *audio_dir, hark_run_result *res)
+{
+    hark_recording *found = NULL;
+    hark_buf apath = HARK_BUF_INIT;
+    int rc = hark_store_recording_find(c->store, rec->content_hash, rec->engine, rec->model,
+                                       rec->options, &found);
+    if (rc == 0 && found->status == HARK_STATUS_DONE &&
+        found->n_segments == (int64_t)hark_transcript_count(t) &&
+        (!audio_dir || found->audio_path)) {
+        res->recording_id = found->id; /* the same transcription is already there */
+        hark_recording_free(found);
+        return 0;
+    }
+    if (rc == 0) {
+        c->rec = found->id;
+        if (found->audio_path && !audio_dir) /* keep an archive made earlier */
+            rc = hark_buf_puts(&apath, found->audio_path);
+        hark_recording_free(found);
+    } else if (rc == HARK_ENOTFOUND) {
+        rc = hark_store_recording_create(c->store, rec, &c->rec);
+    }
+    if (rc < 0)
+        goto out;
+    if (audio_dir) {
+        if ((rc = hark_buf_printf(&apath, "%s/%lld.flac", audio_dir, (long long)c->rec)) < 0 ||
+            (rc = archive_only(path, apath.ptr, &res->audio_bytes)) < 0)
+            goto out;
+    }
+    rec->audio_path = apath.ptr;
+    if (hark_transcript_count(t) &&
+        (rc = hark_store_segments_put(c->store, c->rec, t, 0, hark_transcript_count(t), 0)) < 0)
+        goto out;
+    rc = hark_store_segments_truncate(c->store, c->rec, (int64_t)hark_transcript_count(t));
+    if (rc < 0)
+        goto out;
+    rec->id = c->rec;
+    rec->status = HARK_STATUS_DONE;
+    if ((rc = hark_store_recording_update(c->store, rec)) < 0)
+        goto out;
+    res->recording_id = c->rec;
+out:
+    rec->audio_path = NULL;
+    hark_buf_dispose(&apath);
+    return rc;
+}
+
+/* ---- the run ------------------------------------------------------------------------------ */
+
+int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *engine,
+                  const char *path, const hark_run_options *opts)
+{
+    run_ctx c;
+    hark_run_result res;
+    hark_run_options defaults;
+    hark_pipeline_hooks hooks;
+    hark_recording rec = HARK_RECORDING_INIT;
+    hark_recording *found = NULL;
+    hark_decoder *dec = NULL;
+    hark_transcript *t = NULL;
+    hark_buf options = HARK_BUF_INIT, model_id = HARK_BUF_INIT, apath = HARK_BUF_INIT;
+    uint8_t key[32];
+    int rc = 0, is_stdin;
+    double t0;
+
+    HARK_ASSERT_ARG(out && engine && path);
+    *out = NULL;
+    if (!opts) {
+        hark_run_options_default(&defaults);
+        opts = &defaults;
+    }
+    if (opts->version != HARK_RUN_OPTIONS_VERSION)
+        return hark_error_set(HARK_EVERSION, "hark_run_options version %u not supported",
+                              opts->version);
+    memset(&c, 0, sizeof(c));
+    memset(&res, 0, sizeof(res));
+    c.store = opts->store;
+    c.cache = opts->cache;
+    is_stdin = strcmp(path, "-") == 0;
+
+    if ((rc = hark__pipeline_options_json(engine, &opts->pipeline, &options)) < 0 ||
+        (rc = hark__pipeline_config_key(engine, &opts->pipeline, c.config)) < 0)
+        goto out;
+    {
+        const char *m = hark__engine_model_name(engine);
+        if ((rc = hark_buf_puts(&model_id, m ? m : "default")) < 0)
+            goto out;
+    }
+
+    /* 1-2: hash the file, try the whole-file cache entry */
+    if (!is_stdin && (c.store || c.cache)) {
+        t0 = hark__now_ms();
+        rc = hash_file(path, res.file_hash);
+        res.hash_ms = hark__now_ms() - t0;
+        if (rc == HARK_ENOTFOUND)
+            res.file_hash[0] = '\0'; /* let the decoder report it */
+        else if (rc < 0)
+            goto out;
+        rc = 0;
+    }
+    c.group = res.file_hash[0] ? res.file_hash : NULL;
+    rec.title = opts->title ? opts->title : base_name(path);
+    rec.source = path;
+    rec.content_hash = c.group;
+    rec.engine = hark_engine_name(engine);
+    rec.model = model_id.ptr;
+    rec.options = options.ptr;
+    rec.language = opts->pipeline.decode.language;
+    if (c.cache && c.group) {
+        if ((rc = key_of(key, "file", c.config, res.file_hash, 64)) < 0)
+            goto out;
+        rc = hark_cache_get(c.cache, key, &t);
+        if (rc == 0) {
+            res.cached = 1;
+            set_meta(t, engine, path, options.ptr);
+            rec.duration_ms = hark_transcript_duration(t) / (HARK_SAMPLE_RATE / 1000);
+            if (c.store && (rc = store_cached(&c, &rec, t, path, opts->audio_dir, &res)) < 0)
+                goto out;
+            goto out;
+        }
+        if (rc != HARK_ENOTFOUND)
+            hark_warn("cache lookup failed: %s", hark_error_last());
+        rc = 0;
+    }
+
+    /* 3: the recording, the archive, the pipeline */
+    if ((rc = hark_decoder_open(&dec, path, NULL)) < 0)
+        goto out;
+    if (c.store) {
+        rc = c.group ? hark_store_recording_find(c.store, rec.content_hash, rec.engine, rec.model,
+                                                 rec.options, &found)
+                     : HARK_ENOTFOUND;
+        if (rc == 0) {
+            c.rec = found->id;
+            res.resumed = found->status != HARK_STATUS_DONE;
+        } else if (rc == HARK_ENOTFOUND) {
+            rec.status = HARK_STATUS_RUNNING;
+            if ((rc = hark_store_recording_create(c.store, &rec, &c.rec)) < 0)
+                goto out;
+        } else {
+            goto out;
+        }
+        if (found && found->status != HARK_STATUS_RUNNING &&
+            (rc = hark_store_recording_set_status(c.store, c.rec, HARK_STATUS_RUNNING)) < 0)
+            goto out;
+        res.recording_id = c.rec;
+        if (opts->audio_dir) {
+            if ((rc = hark_buf_printf(&apath, "%s/%lld.flac", opts->audio_dir, (long long)c.rec)) <
+                    0 ||
+                (rc = hark__flac_writer_open(&c.flac, apath.ptr)) < 0)
+                goto out;
+        }
+    }
+    if ((rc = hark_sha256_init(&c.audio_hash)) < 0)
+        goto out;
+    c.hashing = 1;
+    memset(&hooks, 0, sizeof(hooks));
+    hooks.lookup = c.cache ? hook_lookup : NULL;
+    hooks.store = c.cache ? hook_store : NULL;
+    hooks.merged = hook_merged;
+    hooks.audio = hook_audio;
+    hooks.payload = &c;
+    rc = hark__pipeline_run(&t, engine, dec, NULL, 0, &opts->pipeline, &hooks);
+    if (rc < 0 && rc != HARK_ECANCELED && rc != HARK_EEMPTY)
+        hark_error_prefix("%s", path);
+    {
+        const char *w = NULL;
+        if (hark_decoder_warnings(dec, &w) && w)
+            snprintf(res.warning, sizeof(res.warning), "%s", w);
+    }
+    if (t) {
+        hark_transcript_set_meta(t, "source", path);
+    }
+    res.chunks = c.merged;
+    res.chunks_cached = atomic_load(&c.hits);
+    if (rc < 0)
+        goto finish;
+
+    /* 4: whole-transcript cache entries, final state of the recording */
+    {
+        uint8_t digest[32];
+        c.hashing = 0;
+        if ((rc = hark_sha256_final(&c.audio_hash, digest)) < 0)
+            goto finish;
+        hark_hex(res.audio_hash, digest, 32);
+        if (!c.group)
+            c.group = rec.content_hash = res.audio_hash;
+    }
+    if (c.cache) {
+        if (res.file_hash[0] && key_of(key, "file", c.config, res.file_hash, 64) == 0 &&
+            hark_cache_put(c.cache, key, c.group, t) < 0)
+            hark_warn("cache store failed: %s", hark_error_last());
+        if (key_of(key, "audio", c.config, res.audio_hash, 64) == 0 &&
+            hark_cache_put(c.cache, key, c.group, t) < 0)
+            hark_warn("cache store failed: %s", hark_error_last());
+    }
+    if (c.flac) {
+        hark_flac_writer *w = c.flac;
+        c.flac = NULL;
+        if ((rc = hark__flac_writer_close(w)) < 0)
+            goto finish;
+        rec.audio_path = apath.ptr;
+        {
+            FILE *f = fopen(apath.ptr, "rb");
+            if (f) {
+                fseek(f, 0, SEEK_END);
+                res.audio_bytes = (uint64_t)ftell(f);
+                fclose(f);
+            }
+        }
+    }
+finish:
+    if (c.rec) {
+        int src = 0;
+        rec.id = c.rec;
+        rec.duration_ms = t ? hark_transcript_duration(t) / (HARK_SAMPLE_RATE / 1000) : 0;
+        rec.status = rc == 0                ? HARK_STATUS_DONE
+                     : rc == HARK_ECANCELED ? HARK_STATUS_CANCELED
+                                            : HARK_STATUS_FAILED;
+        if (rc == 0 && t)
+            src = hark_store_segments_truncate(c.store, c.rec, (int64_t)hark_transcript_count(t));
+        if (src == 0) {
+            int saved = rc;
+            char msg[512];
+            snprintf(msg, sizeof(msg), "%s", hark_error_last());
+            src = hark_store_recording_update(c.store, &rec);
+            if (saved < 0) /* keep the run's own error as the one reported */
+                hark_error_set(saved, "%s", msg);
+        }
+        if (rc == 0 && src < 0)
+            rc = src;
+    }
+out:
+    if (c.flac)
+        hark__flac_writer_discard(c.flac);
+    if (c.hashing)
+        hark_sha256_dispose(&c.audio_hash);
+    hark_recording_free(found);
+    hark_decoder_free(dec);
+    hark_buf_dispose(&options);
+    hark_buf_dispose(&model_id);
+    hark_buf_dispose(&apath);
+    if (res_out)
+        *res_out = res;
+    *out = t;
+    return rc;
+}
