@@ -243,9 +243,17 @@ static int transcribe_one(const args *a, hark_engine *engine, cli_store *st, int
             if (rc == 0)
                 rc = wrc;
         }
-        if (rc == 0 && !a->eng.quiet && res.recording_id)
-            fprintf(stderr, "hark: %s: recording %lld%s\n", label, (long long)res.recording_id,
-                    res.cached ? " (answered from the cache)" : "");
+        if (rc == 0 && !a->eng.quiet && res.recording_id) {
+            if (res.cached)
+                fprintf(stderr, "hark: %s: recording %lld (answered from the cache)\n", label,
+                        (long long)res.recording_id);
+            else if (res.chunks_cached)
+                fprintf(stderr, "hark: %s: recording %lld (%u of %u chunks from the cache%s)\n",
+                        label, (long long)res.recording_id, res.chunks_cached, res.chunks,
+                        res.resumed ? ", resumed" : "");
+            else
+                fprintf(stderr, "hark: %s: recording %lld\n", label, (long long)res.recording_id);
+        }
     }
     hark_transcript_free(t);
     return rc;

@@ -76,9 +76,9 @@ const char *harness_tmpdir(void)
 
 const char *harness_path(const char *name)
 {
-    static char bufs[8][1024];
+    static char bufs[64][1024];
     static int next;
-    char *b = bufs[next++ & 7];
+    char *b = bufs[next++ & 63];
     snprintf(b, 1024, "%s/%s", harness_tmpdir(), name);
     return b;
 }

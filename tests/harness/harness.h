@@ -136,7 +136,8 @@ void harness_timeout(unsigned seconds); /* change this test's timeout (default 1
 
 /* A fresh empty directory for this test (removed after the test passes). */
 const char *harness_tmpdir(void);
-/* harness_tmpdir()/name, in a static rotating buffer. */
+/* harness_tmpdir()/name, in a static ring of 64 buffers: copy a path you
+ * keep across many later calls. */
 const char *harness_path(const char *name);
 /* ../shared (HARK_SHARED_DIR env, else the configured path); SKIPs when absent. */
 const char *harness_shared(void);
