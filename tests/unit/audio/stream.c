@@ -229,11 +229,13 @@ TEST(audio_load_returns_the_whole_file)
     ASSERT(pcm == NULL && n == 0);
 }
 
+#ifndef HARK_SANITIZED
 static int under_valgrind(void)
 {
     const char *p = getenv("LD_PRELOAD");
     return p && strstr(p, "vgpreload");
 }
+#endif
 
 /*
  * Decode `path` in a child process; report the child's peak RSS (bytes) and
