@@ -193,6 +193,7 @@ const hark__kimpl hark__kernels_avx2 = {
     .layout = HARK_LAYOUT_AVX2,
     .supported = avx2_supported,
     .pack = avx2_pack,
+    .packed_bytes = avx2_packed_bytes,
     .matmul = avx2_matmul_any,
     .gemm_f32 = avx2_gemm_f32,
     .gemm_f16b = avx2_gemm_f16b,

@@ -226,6 +226,7 @@ const hark__kimpl hark__kernels_avx512 = {
     .layout = HARK_LAYOUT_AVX512,
     .supported = avx512_supported,
     .pack = avx512_pack,
+    .packed_bytes = avx512_packed_bytes,
     .matmul = avx512_matmul_any,
     .gemm_f32 = avx512_gemm_f32,
     .gemm_f16b = avx512_gemm_f16b,

@@ -380,13 +380,22 @@ static void KPREFIX(matmul)(hark_pool *pool, const hark_wmat *w, const float *x,
     hark_pool_run(pool, j.nmb * j.nnc, KPREFIX(mm_task), &j);
 }
 
-/* Repack f32/f16 weights into panels (see DESIGN). */
+/* Bytes of the packed copy (both kinds of packing). */
+static size_t KPREFIX(qblk_bytes)(int type);
+static size_t KPREFIX(packed_bytes)(int type, int rows, int cols)
+{
+    if (type == HARK_GGML_F32 || type == HARK_GGML_F16)
+        return (size_t)((rows + NR - 1) / NR) * cols * NR * (type == HARK_GGML_F16 ? 2 : 4);
+    return (size_t)((rows + VLEN - 1) / VLEN) * (cols / HARK_QK) * KPREFIX(qblk_bytes)(type);
+}
+
+/* Repack f32/f16 weights into panels (see DESIGN): out[k][l] = row (p*NR + l), column k. */
 static int KPREFIX(pack_float)(hark_wmat *w)
 {
     int f16 = w->type == HARK_GGML_F16;
     size_t esz = f16 ? 2 : 4;
     int n_panels = (w->rows + NR - 1) / NR, p, k, l;
-    size_t bytes = (size_t)n_panels * w->cols * NR * esz;
+    size_t bytes = KPREFIX(packed_bytes)(w->type, w->rows, w->cols);
     const unsigned char *src = w->src;
     unsigned char *dst;
 
@@ -394,13 +403,22 @@ static int KPREFIX(pack_float)(hark_wmat *w)
     if (!dst)
         return hark_error_set(HARK_ENOMEM, "out of memory packing a %d x %d %s matrix", w->rows,
                               w->cols, hark_ggml_type_name(w->type));
-    for (p = 0; p < n_panels; p++)
-        for (l = 0; l < NR && p * NR + l < w->rows; l++) {
-            const unsigned char *row = src + (size_t)(p * NR + l) * w->cols * esz;
-            unsigned char *out = dst + ((size_t)p * w->cols * NR + (size_t)l) * esz;
+    for (p = 0; p < n_panels; p++) {
+        int nl = HARK_MIN(NR, w->rows - p * NR);
+        const unsigned char *rows = src + (size_t)p * NR * w->cols * esz;
+        size_t rb = (size_t)w->cols * esz; /* bytes per source row */
+        if (f16) {
+            uint16_t *out = (uint16_t *)(void *)(dst + (size_t)p * w->cols * NR * 2);
             for (k = 0; k < w->cols; k++)
-                memcpy(out + (size_t)k * NR * esz, row + (size_t)k * esz, esz);
+                for (l = 0; l < nl; l++)
+                    memcpy(&out[(size_t)k * NR + l], rows + l * rb + (size_t)k * 2, 2);
+        } else {
+            float *out = (float *)(void *)(dst + (size_t)p * w->cols * NR * 4);
+            for (k = 0; k < w->cols; k++)
+                for (l = 0; l < nl; l++)
+                    memcpy(&out[(size_t)k * NR + l], rows + l * rb + (size_t)k * 4, 4);
         }
+    }
     w->packed = dst;
     return 0;
 }
@@ -576,11 +594,12 @@ static void KPREFIX(gemm_f16b)(hark_pool *pool, int m, int n, int k, float alpha
  * vpmaddubsw.
  */
 
-#define QKCB_BIG   8    /* 32-blocks per k block for large m */
-#define QKCB_SMALL 64   /* 32-blocks per k block for few rows */
-#define QMB        48   /* rows quantised at a time (>= BIG_M) */
-#define QBUF_BLKS  1024 /* row-blocks of the activation buffer (>= QMB*QKCB_BIG, BIG_M*QKCB_SMALL) \
-                         */
+#define QKCB_BIG   8  /* 32-blocks per k block for large m */
+#define QKCB_SMALL 64 /* 32-blocks per k block for few rows */
+#define QMB        48 /* rows quantised at a time (>= BIG_M) */
+#define QBUF_BLKS                                                                                  \
+    1024 /* row-blocks of the activation buffer (>= QMB*QKCB_BIG, BIG_M*QKCB_SMALL)                \
+          */
 
 static int KPREFIX(qoff)(int type)
 {
