@@ -354,13 +354,17 @@ static double decoder(const model *md, int type, const char *impl, hark_pool *po
     line("mlp fc2", tn, impl, threads, m, d, 4 * d, t_fc2, 1);
     t_vocab = bench_matmul(pool, type, m, N_VOCAB, d);
     line("vocab logits", tn, impl, threads, m, N_VOCAB, d, t_vocab, 1);
-    /* cross attention against 1500 encoder frames, K cached as f16 rows */
+    /* cross attention against 1500 encoder frames with f16 caches: keys
+     * stored transposed (state x frames, hark_f32_to_f16_transposed) so that
+     * B is k-major; keys stored as rows (b_trans = 1) shown for comparison */
     t_qk = bench_gemm(pool, 1, m, 1500, 64, 1);
-    line("cross Q.K^T per head", "f16", impl, threads, m, 1500, 64, t_qk, 1);
+    line("cross Q.K^T, K rows", "f16", impl, threads, m, 1500, 64, t_qk, 1);
+    t_qk = bench_gemm(pool, 1, m, 1500, 64, 0);
+    line("cross Q.K^T, K^T", "f16", impl, threads, m, 1500, 64, t_qk, 1);
     t_pv = bench_gemm(pool, 1, m, 64, 1500, 0);
     line("cross P.V per head", "f16", impl, threads, m, 64, 1500, t_pv, 1);
     /* self attention over ~100 earlier tokens */
-    t_sqk = bench_gemm(pool, 1, m, 100, 64, 1);
+    t_sqk = bench_gemm(pool, 1, m, 100, 64, 0);
     t_spv = bench_gemm(pool, 1, m, 64, 100, 0);
     /* per layer: self q,k,v,out + cross q,out = 6 projections (cross k/v once per window) */
     total = md->layers * (6 * t_proj + t_fc1 + t_fc2 + md->heads * (t_qk + t_pv + t_sqk + t_spv)) +

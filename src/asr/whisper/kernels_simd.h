@@ -37,8 +37,12 @@
  * n values) and a panel is whole; otherwise (b_trans = 1, or the last
  * partial panel) a slice of panels is packed to f32 on the stack.
  *
- * Stack use: a packed A block (MB x AST floats, 52 KB) and a B packing
- * buffer (PACK_FLOATS floats, 128 KB) per task.
+ * Large m with f16 weights: each KC x NR panel slice is widened to f32 once
+ * per packed A block (4 row tiles) instead of in every tile's inner loop.
+ *
+ * Stack use per task: matmul 84 KB (a packed A block of MB x AST floats and
+ * a widened panel slice), gemm 180 KB (the A block and a B packing buffer of
+ * PACK_FLOATS floats), quantised matmul 44 KB.
  */
 
 #define NR          (2 * VLEN)    /* columns per panel */
@@ -48,7 +52,7 @@
 #define AST         (KC_BIG + 16) /* packed A row stride (floats): a constant, padded off 4 KB */
 #define PACK_FLOATS 32768         /* gemm B packing buffer (floats) */
 #define BIG_M       16            /* m above which the large-m strategy is used */
-#define PF_DIST     1024          /* prefetch distance (bytes) for streamed weights */
+#define PF_DIST     4096          /* prefetch distance (bytes) for streamed weights */
 
 /* What to do with a finished tile. */
 typedef struct KPREFIX(epi) {
@@ -236,6 +240,7 @@ typedef struct KPREFIX(bsrc) {
     const void *base; /* panel p0 at this k block */
     int f16;
     size_t bk, bp; /* k stride, panel stride (elements) */
+    float *conv;   /* KC_BIG x NR floats of scratch to widen f16 slices, or NULL */
 } KPREFIX(bsrc);
 
 /*
@@ -260,6 +265,24 @@ static void KPREFIX(run_tiles)(int i0, int i1, int p0, int p1, int mr, int np, i
         bb = (const char *)bs->base +
              (size_t)(p - p0) * bs->bp * (bs->f16 ? sizeof(uint16_t) : sizeof(float));
         e.bias = bias ? bias + (size_t)p * NR : NULL;
+        if (apack && bs->f16 && bs->conv && nv == 2 && kc <= KC_BIG) {
+            /* large m: widen the f16 panel slice once for all row tiles */
+            float *bconv = bs->conv;
+            int kk;
+            for (kk = 0; kk < kc; kk++) {
+                const uint16_t *h = (const uint16_t *)(const void *)bb + (size_t)kk * bs->bk;
+                VSTORE(bconv + kk * NR, VLOADH(h));
+                VSTORE(bconv + kk * NR + VLEN, VLOADH(h + VLEN));
+            }
+            for (i = i0; i < i1; i += mr) {
+                int m = HARK_MIN(mr, i1 - i);
+                KPREFIX(mk_any)
+                (m, nv, 0, apack, kc, a + (size_t)(i - i0) * ars, lda, bconv, NR, 0,
+                 c + (size_t)i * ldc + (size_t)p * NR, ldc, ncols, &e);
+            }
+            p += npp;
+            continue;
+        }
         for (i = i0; i < i1; i += mr) {
             int m = HARK_MIN(mr, i1 - i);
             KPREFIX(mk_any)
@@ -326,6 +349,7 @@ static void KPREFIX(mm_task)(void *payload, int task, int worker)
     int f16 = w->type == HARK_GGML_F16;
     size_t esz = f16 ? sizeof(uint16_t) : sizeof(float);
     size_t pstride = (size_t)w->cols * NR; /* elements per panel */
+    float bconv[KC_BIG * NR] __attribute__((aligned(64)));
     HARK_UNUSED(worker);
 
     hark__split(j->n_panels, j->nnc, nc, &p0, &p1);
@@ -337,6 +361,7 @@ static void KPREFIX(mm_task)(void *payload, int task, int worker)
         bs.f16 = f16;
         bs.bk = NR;
         bs.bp = pstride;
+        bs.conv = f16 ? bconv : NULL;
         KPREFIX(run_block)
         (i0, i1, p0, p1, j->mr, j->np, kc, j->x + k0, (size_t)j->ldx, &bs, j->y, (size_t)j->ldy,
          w->rows, j->bias, &e);
@@ -493,7 +518,7 @@ static void KPREFIX(gemm_task)(void *payload, int task, int worker)
     if (g->k == 0) {
         /* empty sum: C = alpha * 0 */
         KPREFIX(epi) e = { 1, 1, NULL, g->alpha, 1 };
-        KPREFIX(bsrc) bs = { buf, 0, NR, 0 };
+        KPREFIX(bsrc) bs = { buf, 0, NR, 0, NULL };
         KPREFIX(run_tiles)
         (i0, i1, p0, p1, HARK_MIN(g->mr, 6), 1, 0, g->a, (size_t)g->lda, 0, &bs, g->c,
          (size_t)g->ldc, g->n, NULL, e);
@@ -511,6 +536,7 @@ static void KPREFIX(gemm_task)(void *payload, int task, int worker)
             bs.f16 = g->f16;
             bs.bk = (size_t)g->ldb;
             bs.bp = NR;
+            bs.conv = NULL;
             KPREFIX(run_block)
             (i0, i1, p0, direct_end, g->mr, g->np, kc, g->a + k0, (size_t)g->lda, &bs, g->c,
              (size_t)g->ldc, g->n, NULL, &e);
@@ -524,6 +550,7 @@ static void KPREFIX(gemm_task)(void *payload, int task, int worker)
             bs.f16 = 0;
             bs.bk = NR;
             bs.bp = (size_t)kc * NR;
+            bs.conv = NULL;
             KPREFIX(run_block)
             (i0, i1, q0, q1, g->mr, g->np, kc, g->a + k0, (size_t)g->lda, &bs, g->c, (size_t)g->ldc,
              g->n, NULL, &e);
