@@ -45,6 +45,9 @@
  * PACK_FLOATS floats), quantised matmul 44 KB.
  */
 
+#ifndef KERNELS_FALLBACK_ONLY
+#define KERNELS_FALLBACK_ONLY 0 /* 1: route every tile through mk_rows (testing) */
+#endif
 #define NR          (2 * VLEN)    /* columns per panel */
 #define KC_BIG      256           /* k block for large m (f16 weights; f32: half) */
 #define MB          48            /* rows per packed A block for large m */
@@ -161,49 +164,76 @@ KPREFIX(mk)(const int mr, const int nv, const int f16, const int apack, int kc, 
     return
 
 #define MK_SMALL(F16)                                                                              \
-    switch (nv * 32 + mr) {                                                                        \
-    case 2 * 32 + 1:                                                                               \
-        MK_CALL(1, 2, F16, 0);                                                                     \
-    case 2 * 32 + 2:                                                                               \
-        MK_CALL(2, 2, F16, 0);                                                                     \
-    case 2 * 32 + 3:                                                                               \
-        MK_CALL(3, 2, F16, 0);                                                                     \
-    case 2 * 32 + 4:                                                                               \
-        MK_CALL(4, 2, F16, 0);                                                                     \
-    case 2 * 32 + 5:                                                                               \
-        MK_CALL(5, 2, F16, 0);                                                                     \
-    case 2 * 32 + 6:                                                                               \
-        MK_CALL(6, 2, F16, 0);                                                                     \
-    case 4 * 32 + 1:                                                                               \
-        MK_CALL(1, 4, F16, 0);                                                                     \
-    case 4 * 32 + 2:                                                                               \
-        MK_CALL(2, 4, F16, 0);                                                                     \
-        MK_CASES_SMALL(F16)                                                                        \
-    case 8 * 32 + 1:                                                                               \
-        MK_CALL(1, 8, F16, 0);                                                                     \
-        MK_CASES_8_WIDE(F16)                                                                       \
-    default:                                                                                       \
-        break;                                                                                     \
-    }
+    if (!KERNELS_FALLBACK_ONLY)                                                                    \
+        switch (nv * 32 + mr) {                                                                    \
+        case 2 * 32 + 1:                                                                           \
+            MK_CALL(1, 2, F16, 0);                                                                 \
+        case 2 * 32 + 2:                                                                           \
+            MK_CALL(2, 2, F16, 0);                                                                 \
+        case 2 * 32 + 3:                                                                           \
+            MK_CALL(3, 2, F16, 0);                                                                 \
+        case 2 * 32 + 4:                                                                           \
+            MK_CALL(4, 2, F16, 0);                                                                 \
+        case 2 * 32 + 5:                                                                           \
+            MK_CALL(5, 2, F16, 0);                                                                 \
+        case 2 * 32 + 6:                                                                           \
+            MK_CALL(6, 2, F16, 0);                                                                 \
+        case 4 * 32 + 1:                                                                           \
+            MK_CALL(1, 4, F16, 0);                                                                 \
+        case 4 * 32 + 2:                                                                           \
+            MK_CALL(2, 4, F16, 0);                                                                 \
+            MK_CASES_SMALL(F16)                                                                    \
+        case 8 * 32 + 1:                                                                           \
+            MK_CALL(1, 8, F16, 0);                                                                 \
+            MK_CASES_8_WIDE(F16)                                                                   \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    KPREFIX(mk_rows)(mr, nv, F16, 0, kc, a, lda, b, bk, bp, c, ldc, ncols, e);
 
 #define MK_PACKED(F16)                                                                             \
-    switch (mr) {                                                                                  \
-    case 1:                                                                                        \
-        MK_CALL(1, 2, F16, 1);                                                                     \
-    case 2:                                                                                        \
-        MK_CALL(2, 2, F16, 1);                                                                     \
-    case 3:                                                                                        \
-        MK_CALL(3, 2, F16, 1);                                                                     \
-    case 4:                                                                                        \
-        MK_CALL(4, 2, F16, 1);                                                                     \
-    case 5:                                                                                        \
-        MK_CALL(5, 2, F16, 1);                                                                     \
-    case 6:                                                                                        \
-        MK_CALL(6, 2, F16, 1);                                                                     \
-        MK_CASES_PACKED(F16)                                                                       \
-    default:                                                                                       \
-        break;                                                                                     \
-    }
+    if (!KERNELS_FALLBACK_ONLY)                                                                    \
+        switch (mr) {                                                                              \
+        case 1:                                                                                    \
+            MK_CALL(1, 2, F16, 1);                                                                 \
+        case 2:                                                                                    \
+            MK_CALL(2, 2, F16, 1);                                                                 \
+        case 3:                                                                                    \
+            MK_CALL(3, 2, F16, 1);                                                                 \
+        case 4:                                                                                    \
+            MK_CALL(4, 2, F16, 1);                                                                 \
+        case 5:                                                                                    \
+            MK_CALL(5, 2, F16, 1);                                                                 \
+        case 6:                                                                                    \
+            MK_CALL(6, 2, F16, 1);                                                                 \
+            MK_CASES_PACKED(F16)                                                                   \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    KPREFIX(mk_rows)(mr, nv, F16, 1, kc, a, lda, b, bk, bp, c, ldc, ncols, e);
+
+/* Any other shape (none is planned): one row and one panel at a time. Same
+ * arithmetic per output, so the same bits. */
+static void KPREFIX(mk_rows)(int mr, int nv, int f16, int apack, int kc, const float *a, size_t lda,
+                             const void *b, size_t bk, size_t bp, float *c, size_t ldc, int ncols,
+                             const KPREFIX(epi) * e)
+{
+    size_t ars = apack ? AST : lda, esz = f16 ? 2 : 4;
+    int r, v;
+    for (r = 0; r < mr; r++)
+        for (v = 0; v < nv && v * VLEN < ncols; v += 2) {
+            KPREFIX(epi) ev = *e;
+            const char *bv = (const char *)b + (size_t)(v / 2) * bp * esz;
+            if (ev.bias)
+                ev.bias += v * VLEN;
+            if (f16)
+                KPREFIX(mk)
+            (1, 2, 1, apack, kc, a + r * ars, lda, bv, bk, bp, c + r * ldc + v * VLEN, ldc,
+             ncols - v * VLEN, &ev);
+            else KPREFIX(mk)(1, 2, 0, apack, kc, a + r * ars, lda, bv, bk, bp,
+                             c + r * ldc + v * VLEN, ldc, ncols - v * VLEN, &ev);
+        }
+}
 
 static void KPREFIX(mk_any)(int mr, int nv, int f16, int apack, int kc, const float *a, size_t lda,
                             const void *b, size_t bk, size_t bp, float *c, size_t ldc, int ncols,
@@ -369,19 +399,23 @@ static void KPREFIX(mm_task)(void *payload, int task, int worker)
 }
 
 /* Split m rows x n_panels into tasks for `threads` threads. */
-static void KPREFIX(plan)(int m, int n_panels, int threads, int *mblk, int *nmb, int *nnc)
+static void KPREFIX(plan)(int m, int n_panels, int np, int threads, int *mblk, int *nmb, int *nnc)
 {
     int want = threads > 1 ? 4 * threads : 1;
     if (m > BIG_M) {
         *mblk = MBT;
         *nmb = (m + MBT - 1) / MBT;
+        *nnc = *nmb < want ? HARK_MIN(n_panels, (want + *nmb - 1) / *nmb) : 1;
     } else {
+        /* few rows: split the panels, but keep whole tiles (np panels) per
+         * task, and a multiple of the thread count when tasks are few */
+        int tiles = HARK_MAX(1, n_panels / np);
         *nmb = 1;
         *mblk = m;
+        *nnc = HARK_MIN(want, tiles);
+        if (*nnc > threads)
+            *nnc -= *nnc % threads;
     }
-    *nnc = 1;
-    if (*nmb < want)
-        *nnc = HARK_MIN(n_panels, (want + *nmb - 1) / *nmb);
 }
 
 static void KPREFIX(matmul)(hark_pool *pool, const hark_wmat *w, const float *x, int m, int ldx,
@@ -397,7 +431,7 @@ static void KPREFIX(matmul)(hark_pool *pool, const hark_wmat *w, const float *x,
     j.ldy = ldy;
     j.n_panels = (w->rows + NR - 1) / NR;
     KPREFIX(strategy)(m, &j.mr, &j.np);
-    KPREFIX(plan)(m, j.n_panels, hark_pool_threads(pool), &j.mblk, &j.nmb, &j.nnc);
+    KPREFIX(plan)(m, j.n_panels, j.np, hark_pool_threads(pool), &j.mblk, &j.nmb, &j.nnc);
     if (m <= BIG_M)
         j.kc = w->cols;
     else
@@ -574,7 +608,7 @@ static void KPREFIX(gemm)(hark_pool *pool, KPREFIX(gemm_job) * g)
         g->mblk = g->m;
         g->nnc = HARK_MIN(g->n_panels, threads > 1 ? 4 * threads : 1);
     } else {
-        KPREFIX(plan)(g->m, g->n_panels, threads, &g->mblk, &g->nmb, &g->nnc);
+        KPREFIX(plan)(g->m, g->n_panels, g->np, threads, &g->mblk, &g->nmb, &g->nnc);
     }
     hark_pool_run(pool, g->nmb * g->nnc, KPREFIX(gemm_task), g);
 }
@@ -785,21 +819,50 @@ KPREFIX(qmk)(const int mr, const int nv, const int has_min, const int s8w, int n
     return
 
 #define QMK_SWITCH(HM, S8)                                                                         \
-    switch (nv * 16 + mr) {                                                                        \
-    case 1 * 16 + 1:                                                                               \
-        QMK_CALL(1, 1, HM, S8);                                                                    \
-    case 1 * 16 + 2:                                                                               \
-        QMK_CALL(2, 1, HM, S8);                                                                    \
-    case 2 * 16 + 1:                                                                               \
-        QMK_CALL(1, 2, HM, S8);                                                                    \
-    case 2 * 16 + 2:                                                                               \
-        QMK_CALL(2, 2, HM, S8);                                                                    \
-    case 4 * 16 + 1:                                                                               \
-        QMK_CALL(1, 4, HM, S8);                                                                    \
-        QMK_CASES(HM, S8)                                                                          \
-    default:                                                                                       \
-        break;                                                                                     \
-    }
+    if (!KERNELS_FALLBACK_ONLY)                                                                    \
+        switch (nv * 16 + mr) {                                                                    \
+        case 1 * 16 + 1:                                                                           \
+            QMK_CALL(1, 1, HM, S8);                                                                \
+        case 1 * 16 + 2:                                                                           \
+            QMK_CALL(2, 1, HM, S8);                                                                \
+        case 2 * 16 + 1:                                                                           \
+            QMK_CALL(1, 2, HM, S8);                                                                \
+        case 2 * 16 + 2:                                                                           \
+            QMK_CALL(2, 2, HM, S8);                                                                \
+        case 4 * 16 + 1:                                                                           \
+            QMK_CALL(1, 4, HM, S8);                                                                \
+            QMK_CASES(HM, S8)                                                                      \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
+    KPREFIX(qmk_rows)(mr, nv, HM, S8, nb, qa, w, wpanel, wblk, c, ldc, ncols, e);
+
+/* Any other shape (none is planned): one row and one panel at a time. */
+static void KPREFIX(qmk_rows)(int mr, int nv, int has_min, int s8w, int nb,
+                              const KPREFIX(qact) * qa, const unsigned char *w, size_t wpanel,
+                              size_t wblk, float *c, size_t ldc, int ncols, const KPREFIX(epi) * e)
+{
+    int r, v;
+    for (r = 0; r < mr; r++)
+        for (v = 0; v < nv && v * VLEN < ncols; v++) {
+            KPREFIX(qact) q1 = *qa;
+            KPREFIX(epi) ev = *e;
+            q1.q += r * qa->qst;
+            q1.dx += r * qa->sst;
+            q1.corr += r * qa->sst;
+            q1.sx += r * qa->sst;
+            if (ev.bias)
+                ev.bias += v * VLEN;
+            if (has_min)
+                KPREFIX(qmk)
+            (1, 1, 1, 0, nb, &q1, w + v * wpanel, wpanel, wblk, c + r * ldc + v * VLEN, ldc,
+             ncols - v * VLEN, &ev);
+            else if (s8w) KPREFIX(qmk)(1, 1, 0, 1, nb, &q1, w + v * wpanel, wpanel, wblk,
+                                       c + r * ldc + v * VLEN, ldc, ncols - v * VLEN, &ev);
+            else KPREFIX(qmk)(1, 1, 0, 0, nb, &q1, w + v * wpanel, wpanel, wblk,
+                              c + r * ldc + v * VLEN, ldc, ncols - v * VLEN, &ev);
+        }
+}
 
 static void KPREFIX(qmk_any)(int mr, int nv, int has_min, int s8w, int nb, const KPREFIX(qact) * qa,
                              const unsigned char *w, size_t wpanel, size_t wblk, float *c,
@@ -907,8 +970,13 @@ static void KPREFIX(qmatmul)(hark_pool *pool, const hark_wmat *w, const float *x
         j.nmb = 1;
         j.kcb = QKCB_SMALL;
     }
-    j.nnc = 1;
-    if (j.nmb < want)
-        j.nnc = HARK_MIN(j.n_panels, (want + j.nmb - 1) / j.nmb);
+    if (m > BIG_M) {
+        j.nnc = j.nmb < want ? HARK_MIN(j.n_panels, (want + j.nmb - 1) / j.nmb) : 1;
+    } else {
+        int tiles = HARK_MAX(1, j.n_panels / j.nv);
+        j.nnc = HARK_MIN(want, tiles);
+        if (j.nnc > threads)
+            j.nnc -= j.nnc % threads;
+    }
     hark_pool_run(pool, j.nmb * j.nnc, KPREFIX(qmm_task), &j);
 }
