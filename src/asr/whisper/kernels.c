@@ -408,6 +408,12 @@ void hark_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, u
     float tile[T * T];
     const hark__kimpl *k = impl();
     int r0, c0, r, c;
+    if (rows == 1) {
+        /* one new key (a KV cache column): plain strided stores */
+        for (c = 0; c < cols; c++)
+            dst[(size_t)c * ldd] = hark_f32_to_f16(src[c]);
+        return;
+    }
     for (r0 = 0; r0 < rows; r0 += T)
         for (c0 = 0; c0 < cols; c0 += T) {
             int nr = HARK_MIN(T, rows - r0), nc = HARK_MIN(T, cols - c0);
