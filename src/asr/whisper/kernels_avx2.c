@@ -1,7 +1,7 @@
 /*
  * kernels_avx2.c: the AVX2 + FMA + F16C implementation: 8-float vectors,
- * 6 x 16 micro-tiles for large products, 1 x 64 and 2..3 x 32 tiles for the
- * decoder's few rows (see kernels_simd.h for the design). Compiled with
+ * 6 x 16 micro-tiles for large products, 1 x 64, 2 x 32 and 3..6 x 16 tiles
+ * for the decoder's few rows (see kernels_simd.h for the design). Compiled with
  * -mavx2 -mfma -mf16c (src/CMakeLists.txt) and only called after
  * avx2_supported() said yes.
  *

@@ -1,11 +1,11 @@
 /*
  * kernels_avx512.c: the AVX-512 implementation (F, BW, DQ, VL, VNNI, with
  * FMA and F16C): 16-float vectors, 12 x 32 micro-tiles for the encoder's large
- * products and 1..3 x 128 / 4..6 x 64 tiles for the decoder's few rows (see
+ * products and 1..2 x 128 / 3..6 x 64 tiles for the decoder's few rows (see
  * kernels_simd.h for the design). Compiled with -mavx512f -mavx512bw
- * -mavx512dq -mavx512vl -mavx512vnni -mfma -mf16c (src/CMakeLists.txt); only called after
- * avx512_supported() said yes, so the rest of the library stays runnable on
- * any x86-64.
+ * -mavx512dq -mavx512vl -mavx512vnni -mfma -mf16c (src/CMakeLists.txt); only
+ * called after avx512_supported() said yes, so the rest of the library stays
+ * runnable on any x86-64.
  *
  * Packed layouts (HARK_LAYOUT_AVX512): f32 and f16 weights as panels of 32
  * rows, [k][32], in their own type: the same bytes as the file plus the

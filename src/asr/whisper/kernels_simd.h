@@ -1,8 +1,9 @@
 /*
- * kernels_simd.h: the f32/f16 kernels written once for any SIMD width. Not
+ * kernels_simd.h: the kernels written once for any SIMD width. Not
  * a normal header: kernels_avx2.c and kernels_avx512.c each define the
  * vector macros below and include it, compiling it for their instruction
- * set.
+ * set. Covers f32/f16 weights (matmul), the gemms, quantised weights (integer
+ * dot products, further down) and the softmax row.
  *
  * Required macros: VLEN (floats per vector), vf (the vector type), VZERO(),
  * VLOAD(p), VLOADH(p) (VLEN halves -> floats), VBCAST(p), VFMA(a, b, c) =
@@ -29,9 +30,10 @@
  * columns of X stay in L2 while all panels use them). Partial sums wait in Y
  * between k blocks; reloading an f32 and continuing the chain is exact.
  * Large m (encoder): 12x2 (AVX-512) or 6x2 (AVX2) tiles, tasks over m blocks.
- * Small m (decoder, 1..10 rows): tiles span 2-4 panels so that enough fma
- * chains are in flight, tasks over panel ranges, no k blocking: each weight
- * is streamed from memory once per call for all m rows.
+ * Small m (decoder, up to BIG_M rows): tiles span 1-4 panels so that enough
+ * fma chains are in flight, tasks over panel ranges, no k blocking: each
+ * weight is streamed from memory once per call for all m rows (twice for
+ * 7..16 rows), with software prefetch PF_DIST bytes ahead.
  *
  * gemm: B is read in place when it is k-major (b_trans = 0: row k holds the
  * n values) and a panel is whole; otherwise (b_trans = 1, or the last
