@@ -467,24 +467,14 @@ void hark_softmax_row(float *x, int n, float scale)
 void hark_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst,
                                 int ldd)
 {
-    /* 32 x 32 tiles: transpose into a small buffer, then convert its rows */
-    enum { T = 32 };
-    float tile[T * T];
-    const hark__kimpl *k = impl();
-    int r0, c0, r, c;
+    int c;
+    if (rows <= 0 || cols <= 0)
+        return;
     if (rows == 1) {
         /* one new key (a KV cache column): plain strided stores */
         for (c = 0; c < cols; c++)
             dst[(size_t)c * ldd] = hark_f32_to_f16(src[c]);
         return;
     }
-    for (r0 = 0; r0 < rows; r0 += T)
-        for (c0 = 0; c0 < cols; c0 += T) {
-            int nr = HARK_MIN(T, rows - r0), nc = HARK_MIN(T, cols - c0);
-            for (r = 0; r < nr; r++)
-                for (c = 0; c < nc; c++)
-                    tile[c * T + r] = src[(size_t)(r0 + r) * lds + (size_t)(c0 + c)];
-            for (c = 0; c < nc; c++)
-                k->f32_to_f16_row(tile + c * T, dst + (size_t)(c0 + c) * ldd + (size_t)r0, nr);
-        }
+    impl()->f32_to_f16_transposed(src, rows, cols, lds, dst, ldd);
 }

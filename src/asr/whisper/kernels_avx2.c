@@ -226,6 +226,7 @@ const hark__kimpl hark__kernels_avx2 = {
     .f32_to_f16_row = cvt_f32_to_f16_row,
     .f16_to_f32_row = cvt_f16_to_f32_row,
     .softmax_row = avx2_softmax_row,
+    .f32_to_f16_transposed = avx2_f32_to_f16_transposed,
 };
 
 #else /* built without the AVX2 flags (another architecture): never selected */

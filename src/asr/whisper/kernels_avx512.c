@@ -259,6 +259,7 @@ const hark__kimpl hark__kernels_avx512 = {
     .f32_to_f16_row = cvt_f32_to_f16_row,
     .f16_to_f32_row = cvt_f16_to_f32_row,
     .softmax_row = avx512_softmax_row,
+    .f32_to_f16_transposed = avx512_f32_to_f16_transposed,
 };
 
 #else /* built without the AVX-512 flags (another architecture): never selected */

@@ -67,6 +67,8 @@ typedef struct hark__kimpl {
     void (*f32_to_f16_row)(const float *src, uint16_t *dst, int64_t n);
     void (*f16_to_f32_row)(const uint16_t *src, float *dst, int64_t n);
     void (*softmax_row)(float *x, int n, float scale);
+    void (*f32_to_f16_transposed)(const float *src, int rows, int cols, int lds, uint16_t *dst,
+                                  int ldd);
 } hark__kimpl;
 
 extern const hark__kimpl hark__kernels_ref;

@@ -220,6 +220,19 @@ static void ref_softmax_row(float *x, int n, float scale)
         x[i] = x[i] * inv;
 }
 
+static void ref_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst,
+                                      int ldd)
+{
+    /* 32 x 32 tiles keep both sides in cache */
+    int r0, c0, r, c;
+    for (r0 = 0; r0 < rows; r0 += 32)
+        for (c0 = 0; c0 < cols; c0 += 32)
+            for (c = c0; c < HARK_MIN(cols, c0 + 32); c++)
+                for (r = r0; r < HARK_MIN(rows, r0 + 32); r++)
+                    dst[(size_t)c * ldd + (size_t)r] =
+                        hark_f32_to_f16(src[(size_t)r * lds + (size_t)c]);
+}
+
 static int ref_supported(void)
 {
     return 1;
@@ -251,4 +264,5 @@ const hark__kimpl hark__kernels_ref = {
     .f32_to_f16_row = ref_f32_to_f16_row,
     .f16_to_f32_row = ref_f16_to_f32_row,
     .softmax_row = ref_softmax_row,
+    .f32_to_f16_transposed = ref_f32_to_f16_transposed,
 };

@@ -32,8 +32,8 @@
  * Large m (encoder): 12x2 (AVX-512) or 6x2 (AVX2) tiles, tasks over m blocks.
  * Small m (decoder, up to BIG_M rows): tiles span 1-4 panels so that enough
  * fma chains are in flight, tasks over panel ranges, no k blocking: each
- * weight is streamed from memory once per call for all m rows (twice for
- * 7..16 rows), with software prefetch PF_DIST bytes ahead.
+ * weight is streamed from memory once per call for all m rows (once per
+ * row tile for 7..16 rows), with software prefetch PF_DIST bytes ahead.
  *
  * gemm: B is read in place when it is k-major (b_trans = 0: row k holds the
  * n values) and a panel is whole; otherwise (b_trans = 1, or the last
@@ -1028,4 +1028,31 @@ static void KPREFIX(softmax_row)(float *x, int n, float scale)
         VSTORE(x + i, VMUL(VLOAD(x + i), vinv));
     for (; i < n; i++)
         x[i] = x[i] * inv;
+}
+
+/* ---- transposed f16 copies ----------------------------------------------------------------------
+ */
+
+/* hark_f32_to_f16_transposed: VLEN x VLEN blocks transposed in registers,
+ * then narrowed a row at a time; the edges element by element. */
+static void KPREFIX(f32_to_f16_transposed)(const float *src, int rows, int cols, int lds,
+                                           uint16_t *dst, int ldd)
+{
+    float tile[VLEN * VLEN] __attribute__((aligned(64)));
+    int r0, c0, r, c;
+    for (c0 = 0; c0 + VLEN <= cols; c0 += VLEN) {
+        for (r0 = 0; r0 + VLEN <= rows; r0 += VLEN) {
+            transpose_block(src + (size_t)r0 * lds + (size_t)c0, (size_t)lds, 0, tile, VLEN);
+            for (c = 0; c < VLEN; c++)
+                cvt_f32_to_f16_row(tile + c * VLEN, dst + (size_t)(c0 + c) * ldd + (size_t)r0,
+                                   VLEN);
+        }
+        for (r = r0; r < rows; r++)
+            for (c = c0; c < c0 + VLEN; c++)
+                dst[(size_t)c * ldd + (size_t)r] =
+                    hark_f32_to_f16(src[(size_t)r * lds + (size_t)c]);
+    }
+    for (c = c0; c < cols; c++)
+        for (r = 0; r < rows; r++)
+            dst[(size_t)c * ldd + (size_t)r] = hark_f32_to_f16(src[(size_t)r * lds + (size_t)c]);
 }
