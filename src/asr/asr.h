@@ -28,4 +28,14 @@ void hark__engine_release(hark_engine *e);
 /* Number of times the model has been loaded (tests of lazy load / idle unload). */
 unsigned hark__engine_load_count(const hark_engine *e);
 
+/*
+ * A PocketSphinx state with extra decoder settings, for comparing them
+ * (bench_pocketsphinx -ps): `argv` holds `argc` strings, flag/value pairs as
+ * pocketsphinx_continuous takes them ("-fwdflat", "no"), applied over the
+ * engine's own settings. The strings must stay valid until the state is
+ * freed. HARK_EINVAL for an unknown flag or a bad value.
+ */
+int hark__pocketsphinx_state_new_args(void **out, const void *model, int argc,
+                                      const char *const *argv);
+
 #endif
