@@ -283,6 +283,9 @@ int cmd_bench(int argc, char **argv)
 
     memset(&a, 0, sizeof(a));
     cli_engine_args_init(&a.eng);
+    memset(m, 0, sizeof(m));
+    memset(&small, 0, sizeof(small));
+    memset(&baseline, 0, sizeof(baseline));
     a.repeat = 3;
     a.prefix_s = 60;
     a.max_jobs = (long)sysconf(_SC_NPROCESSORS_ONLN);

@@ -32,7 +32,7 @@ void cli_progress_cb(const hark_progress *pr, void *payload)
 {
     cli_progress *p = payload;
     double now = hark__now_ms(), frac, done_s, total_s, speed, eta;
-    char bar[21], done[16], total[16], etas[16];
+    char bar[21], done[48], total[48], etas[48];
     int i, fill;
 
     if (!p->enabled ||
