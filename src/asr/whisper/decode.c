@@ -704,6 +704,18 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
                     continue;
                 t = hark__whisper_sample(m, st->dec[j].probs, st->dec[j].logprobs, &d->rng,
                                          t_cur < 1e-6f);
+                if (j == 0 && p->force_cb) {
+                    int32_t f = p->force_cb(p->step_payload, seek, d->n_tok);
+                    if (f >= 0 && f < n_vocab) {
+                        t.id = f;
+                        t.p = st->dec[0].probs[f];
+                        t.plog = st->dec[0].logprobs[f];
+                        if (f >= m->sp.beg) {
+                            t.tid = f;
+                            t.pt = t.p;
+                        }
+                    }
+                }
                 d->tok[d->n_tok++] = t;
                 d->sum_logprobs_all += t.plog;
             }

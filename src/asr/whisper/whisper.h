@@ -361,9 +361,12 @@ typedef struct hark_whisper_params {
     uint64_t seed;        /* sampling RNG seed (decoder j uses seed + j) */
     int (*abort)(void *payload);
     void *payload;
-    /* debug: called after each logit-processing step with the logits after suppression 1-3 */
+    /* debug: called after each logit-processing step of decoder 0 with the logits after
+     * suppression steps 1-3 (FORMAT.md 8.1) */
     void (*step_cb)(void *payload, int window_seek, int n_prev, const float *logits, int n);
     void *step_payload;
+    /* debug (teacher forcing): a token id >= 0 replaces decoder 0's greedy choice */
+    int32_t (*force_cb)(void *payload, int window_seek, int n_prev);
 } hark_whisper_params;
 
 /* whisper_full_default_params(GREEDY) plus hark's choices (carry_context = 1). */
