@@ -239,6 +239,8 @@ void hark__quantize_q8_ref(const float *x, int nblocks, int8_t *q, float *dx, in
 
 /* In order of preference. */
 static const hark__kimpl *const impls[] = {
+    &hark__kernels_avx512,
+    &hark__kernels_avx2,
     &hark__kernels_ref,
 };
 

@@ -87,8 +87,9 @@ static void matmul_shapes(int type, const shape *shapes, int n)
 /* m = 1, single rows and columns, sizes that are not multiples of any tile
  * or vector width, and sizes that need more than one k block. */
 static const shape float_shapes[] = {
-    { 1, 1, 1 },    { 1, 7, 3 },    { 2, 33, 31 },  { 3, 17, 64 },  { 5, 64, 65 },
-    { 13, 40, 97 }, { 1, 130, 40 }, { 25, 70, 33 }, { 7, 96, 300 }, { 4, 20, 1100 },
+    { 1, 1, 1 },    { 1, 7, 3 },     { 2, 33, 31 },   { 3, 17, 64 },
+    { 5, 64, 65 },  { 13, 40, 97 },  { 1, 130, 40 },  { 25, 70, 33 },
+    { 7, 96, 300 }, { 4, 20, 1100 }, { 40, 70, 600 },
 };
 static const shape quant_shapes[] = {
     { 1, 1, 32 },   { 1, 7, 64 },    { 2, 33, 96 },   { 13, 17, 32 },
