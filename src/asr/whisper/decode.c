@@ -675,8 +675,8 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
             if (lg[i] > mx)
                 mx = lg[i];
         for (i = 0; i < n_vocab; i++)
-            sum += expf(lg[i] - mx);
-        *no_speech_prob = expf(lg[m->sp.nosp] - (logf(sum) + mx));
+            sum += hark__whisper_exp(lg[i] - mx);
+        *no_speech_prob = hark__whisper_exp(lg[m->sp.nosp] - (logf(sum) + mx));
     }
     memcpy(st->dec[0].logits, st->logits + (size_t)(rows - 1) * n_vocab,
            (size_t)n_vocab * sizeof(float));

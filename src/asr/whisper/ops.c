@@ -86,7 +86,7 @@ void hark__whisper_softmax(float *x, int n)
         if (x[i] > max)
             max = x[i];
     for (i = 0; i < n; i++) {
-        float e = expf(x[i] - max);
+        float e = hark__whisper_exp(x[i] - max);
         x[i] = e;
         sum += (double)e;
     }

@@ -101,7 +101,7 @@ static void compute_logprobs(const float *logits, int n, float *logprobs)
             max = logits[i];
     for (i = 0; i < n; i++)
         if (logits[i] > -INFINITY)
-            sum += expf(logits[i] - max);
+            sum += hark__whisper_exp(logits[i] - max);
     lse = logf(sum) + max;
     for (i = 0; i < n; i++)
         logprobs[i] = logits[i] > -INFINITY ? logits[i] - lse : -INFINITY;
@@ -188,7 +188,7 @@ void hark__whisper_process_logits(const hark_whisper_model *m, const hark_whispe
                 ts_max = logprobs[i];
         for (i = sp->beg; i < n; i++)
             if (logprobs[i] > -INFINITY)
-                lse += expf(logprobs[i] - ts_max);
+                lse += hark__whisper_exp(logprobs[i] - ts_max);
         if (lse > 0.0f)
             ts_logprob = logf(lse) + ts_max;
         for (i = 0; i < sp->beg; i++)
@@ -206,7 +206,7 @@ void hark__whisper_probs(const float *logits, const float *logprobs, float *prob
 {
     int i;
     for (i = 0; i < n; i++)
-        probs[i] = logits[i] == -INFINITY ? 0.0f : expf(logprobs[i]);
+        probs[i] = logits[i] == -INFINITY ? 0.0f : hark__whisper_exp(logprobs[i]);
 }
 
 hark_whisper_token hark__whisper_sample(const hark_whisper_model *m, const float *probs,

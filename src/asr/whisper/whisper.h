@@ -169,6 +169,39 @@ void hark__whisper_mel_dispose(hark_whisper_mel *mel);
 /* ---- small ops (ops.c) ------------------------------------------------------------------------
  */
 
+/*
+ * exp(x) for x <= 0 (softmax terms), branch-free so that loops calling it
+ * vectorise: Cephes' expf (range reduction by ln 2 in two parts, degree-6
+ * polynomial), about 1 ulp; 0 below -87 (where expf is denormal or 0 and
+ * cannot change a sum that reaches 1). libm's expf takes a slow path for
+ * every underflowing term, which dominated sampling at high temperatures.
+ */
+static inline float hark__whisper_exp(float x)
+{
+    union {
+        float f;
+        int32_t i;
+    } u;
+    float fx, z, y, xc = x < -87.0f ? -87.0f : x;
+    int32_t n;
+    fx = xc * 1.44269504088896341f + 0.5f;
+    n = (int32_t)fx;
+    n -= (float)n > fx; /* floor */
+    fx = (float)n;
+    xc = xc - fx * 0.693359375f;
+    xc = xc - fx * -2.12194440e-4f;
+    z = xc * xc;
+    y = 1.9875691500e-4f;
+    y = y * xc + 1.3981999507e-3f;
+    y = y * xc + 8.3334519073e-3f;
+    y = y * xc + 4.1665795894e-2f;
+    y = y * xc + 1.6666665459e-1f;
+    y = y * xc + 5.0000001201e-1f;
+    y = y * z + xc + 1.0f;
+    u.i = (n + 127) * (1 << 23);
+    return x < -87.0f ? 0.0f : y * u.f;
+}
+
 /* y = LN(x) * w + b over rows of n floats (ggml_norm numerics: double sums, eps 1e-5) */
 void hark__whisper_layernorm(float *y, const float *x, int n, const float *w, const float *b);
 /* GELU (tanh form) through ggml's f16 table: f16(gelu(f16(x))), identity >= 10, 0 <= -10 */

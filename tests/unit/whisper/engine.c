@@ -250,7 +250,7 @@ TEST(beam_search_and_sampling_are_deterministic)
     hark_buf a = HARK_BUF_INIT, b = HARK_BUF_INIT;
     hark_transcript *t;
     harness_timeout(300);
-    fx_open(&f, tiny_path(51864, 1), 8);
+    fx_open(&f, tiny_path(51864, 1), 2);
     /* defaults: beam 5, best-of 5, fallback */
     t = fx_run(&f);
     check_wellformed(t, f.n);
@@ -418,7 +418,7 @@ TEST(quantised_models_transcribe)
     for (i = 0; i < HARK_ARRAY_SIZE(ftypes); i++) {
         fixture f;
         hark_transcript *t;
-        fx_open(&f, tiny_path(51864, ftypes[i]), 4);
+        fx_open(&f, tiny_path(51864, ftypes[i]), 2);
         f.opts.beam_size = 1;
         f.opts.best_of = 1;
         f.opts.no_fallback = 1;
