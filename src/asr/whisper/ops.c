@@ -71,33 +71,83 @@ void hark__whisper_gelu(float *x, size_t n)
 
 void hark__whisper_round_f16(float *x, size_t n)
 {
+    uint16_t h[256];
     size_t i;
+    for (i = 0; i < n; i += 256) {
+        size_t k = HARK_MIN((size_t)256, n - i);
+        hark_f32_to_f16_row(x + i, h, (int64_t)k);
+        hark_f16_to_f32_row(h, x + i, (int64_t)k);
+    }
+}
+
+/*
+ * The exp loop is the one hot loop here that vectorises as written; with GCC
+ * it is compiled at -O3 without FP-trap semantics (so the clamps become
+ * blends) and cloned for AVX-512/AVX2 with a run-time choice. Each clone
+ * does the same float operations lane by lane (no FMA contraction in ISO C
+ * mode), so the result is the same on every CPU.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VEC_FN                                                                                     \
+    __attribute__((optimize("O3", "no-trapping-math"), target_clones("avx512f", "avx2", "default")))
+#else
+#define VEC_FN
+#endif
+
+VEC_FN void hark__whisper_exp_sub(float *y, const float *x, float sub, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        float v = x[i] - sub;
+        HARK__WHISPER_EXP_BODY(v, y[i]);
+    }
+}
+
+VEC_FN static float vec_max(const float *x, int n)
+{
+    float m = -INFINITY;
+    int i;
     for (i = 0; i < n; i++)
-        x[i] = hark_f16_to_f32(hark_f32_to_f16(x[i]));
+        m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+VEC_FN static void vec_scale(float *x, int n, float s)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        x[i] *= s;
+}
+
+/* Sum of x in double over blocks of 16 summed in float as a fixed tree, the order of ggml's
+ * AVX-512 soft_max (_mm512_reduce_add_ps per 16 values, accumulated in double). */
+VEC_FN static double sum16(const float *x, int n)
+{
+    double sum = 0;
+    int i, j;
+    for (i = 0; i + 16 <= n; i += 16) {
+        float t[8];
+        for (j = 0; j < 8; j++)
+            t[j] = x[i + j] + x[i + 8 + j];
+        for (j = 0; j < 4; j++)
+            t[j] += t[j + 4];
+        t[0] += t[2];
+        t[1] += t[3];
+        sum += (double)(t[0] + t[1]);
+    }
+    for (; i < n; i++)
+        sum += (double)x[i];
+    return sum;
 }
 
 void hark__whisper_softmax(float *x, int n)
 {
-    float max = -INFINITY;
-    double sum = 0;
-    float inv;
-    int i;
-    for (i = 0; i < n; i++)
-        if (x[i] > max)
-            max = x[i];
-    for (i = 0; i < n; i++) {
-        float e = hark__whisper_exp(x[i] - max);
-        x[i] = e;
-        sum += (double)e;
-    }
-    inv = (float)(1.0 / sum);
-    for (i = 0; i < n; i++)
-        x[i] *= inv;
+    float max = vec_max(x, n);
+    hark__whisper_exp_sub(x, x, max, (size_t)n);
+    vec_scale(x, n, (float)(1.0 / sum16(x, n)));
 }
 
 void hark__whisper_to_f16(uint16_t *dst, const float *src, size_t n)
 {
-    size_t i;
-    for (i = 0; i < n; i++)
-        dst[i] = hark_f32_to_f16(src[i]);
+    hark_f32_to_f16_row(src, dst, (int64_t)n);
 }

@@ -92,6 +92,8 @@ static void suppress_str(const hark_whisper_model *m, float *logits, const char 
         logits[id] = -INFINITY;
 }
 
+/* whisper_compute_logprobs: the exponentials are vectorised into logprobs first, then summed
+ * in index order in float as whisper.cpp does. */
 static void compute_logprobs(const float *logits, int n, float *logprobs)
 {
     float max = -INFINITY, sum = 0.0f, lse;
@@ -99,9 +101,9 @@ static void compute_logprobs(const float *logits, int n, float *logprobs)
     for (i = 0; i < n; i++)
         if (logits[i] > max)
             max = logits[i];
+    hark__whisper_exp_sub(logprobs, logits, max, (size_t)n); /* -inf gives 0 */
     for (i = 0; i < n; i++)
-        if (logits[i] > -INFINITY)
-            sum += hark__whisper_exp(logits[i] - max);
+        sum += logprobs[i];
     lse = logf(sum) + max;
     for (i = 0; i < n; i++)
         logprobs[i] = logits[i] > -INFINITY ? logits[i] - lse : -INFINITY;
@@ -205,8 +207,10 @@ void hark__whisper_process_logits(const hark_whisper_model *m, const hark_whispe
 void hark__whisper_probs(const float *logits, const float *logprobs, float *probs, int n)
 {
     int i;
+    hark__whisper_exp_sub(probs, logprobs, 0.0f, (size_t)n);
     for (i = 0; i < n; i++)
-        probs[i] = logits[i] == -INFINITY ? 0.0f : hark__whisper_exp(logprobs[i]);
+        if (logits[i] == -INFINITY)
+            probs[i] = 0.0f;
 }
 
 hark_whisper_token hark__whisper_sample(const hark_whisper_model *m, const float *probs,

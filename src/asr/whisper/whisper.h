@@ -176,32 +176,46 @@ void hark__whisper_mel_dispose(hark_whisper_mel *mel);
  * cannot change a sum that reaches 1). libm's expf takes a slow path for
  * every underflowing term, which dominated sampling at high temperatures.
  */
+#define HARK__WHISPER_EXP_BODY(x, out)                                                             \
+    do {                                                                                           \
+        union {                                                                                    \
+            float f;                                                                               \
+            int32_t i;                                                                             \
+        } in_, u_;                                                                                 \
+        float fx_, z_, y_, xc_;                                                                    \
+        int32_t n_, under_;                                                                        \
+        /* x < -87 (also -inf), decided on the bits so that the loop has no float selects */       \
+        in_.f = (x);                                                                               \
+        under_ = (in_.i < 0) & (in_.i > -1028784128 /* bits of -87.0f */);                         \
+        in_.i ^= (in_.i ^ -1028784128) & -under_; /* select without a branch */                    \
+        xc_ = in_.f;                                                                               \
+        fx_ = xc_ * 1.44269504088896341f + 0.5f;                                                   \
+        n_ = (int32_t)fx_;                                                                         \
+        n_ -= (float)n_ > fx_; /* floor */                                                         \
+        fx_ = (float)n_;                                                                           \
+        xc_ = xc_ - fx_ * 0.693359375f;                                                            \
+        xc_ = xc_ - fx_ * -2.12194440e-4f;                                                         \
+        z_ = xc_ * xc_;                                                                            \
+        y_ = 1.9875691500e-4f;                                                                     \
+        y_ = y_ * xc_ + 1.3981999507e-3f;                                                          \
+        y_ = y_ * xc_ + 8.3334519073e-3f;                                                          \
+        y_ = y_ * xc_ + 4.1665795894e-2f;                                                          \
+        y_ = y_ * xc_ + 1.6666665459e-1f;                                                          \
+        y_ = y_ * xc_ + 5.0000001201e-1f;                                                          \
+        y_ = y_ * z_ + xc_ + 1.0f;                                                                 \
+        u_.i = ((n_ + 127) * (1 << 23)) & (under_ - 1); /* 0.0f when under */                      \
+        (out) = y_ * u_.f;                                                                         \
+    } while (0)
+
 static inline float hark__whisper_exp(float x)
 {
-    union {
-        float f;
-        int32_t i;
-    } u;
-    float fx, z, y, xc = x < -87.0f ? -87.0f : x;
-    int32_t n;
-    fx = xc * 1.44269504088896341f + 0.5f;
-    n = (int32_t)fx;
-    n -= (float)n > fx; /* floor */
-    fx = (float)n;
-    xc = xc - fx * 0.693359375f;
-    xc = xc - fx * -2.12194440e-4f;
-    z = xc * xc;
-    y = 1.9875691500e-4f;
-    y = y * xc + 1.3981999507e-3f;
-    y = y * xc + 8.3334519073e-3f;
-    y = y * xc + 4.1665795894e-2f;
-    y = y * xc + 1.6666665459e-1f;
-    y = y * xc + 5.0000001201e-1f;
-    y = y * z + xc + 1.0f;
-    u.i = (n + 127) * (1 << 23);
-    return x < -87.0f ? 0.0f : y * u.f;
+    float r;
+    HARK__WHISPER_EXP_BODY(x, r);
+    return r;
 }
 
+/* y[i] = hark__whisper_exp(x[i] - sub), vectorised (y may be x) */
+void hark__whisper_exp_sub(float *y, const float *x, float sub, size_t n);
 /* y = LN(x) * w + b over rows of n floats (ggml_norm numerics: double sums, eps 1e-5) */
 void hark__whisper_layernorm(float *y, const float *x, int n, const float *w, const float *b);
 /* GELU (tanh form) through ggml's f16 table: f16(gelu(f16(x))), identity >= 10, 0 <= -10 */
