@@ -429,3 +429,40 @@ TEST(quantised_models_transcribe)
         fx_close(&f);
     }
 }
+
+TEST(no_speech_windows_give_no_text)
+{
+    fixture f;
+    hark_transcript *t;
+    fx_open(&f, tiny_path(51864, 1), 8);
+    f.opts.beam_size = 1;
+    f.opts.best_of = 1;
+    f.opts.no_fallback = 1;
+    /* every window counts as silence: p(no speech) > 0 and avg logprob < +1000 */
+    f.opts.no_speech_thold = 0.0f;
+    f.opts.logprob_thold = 1000.0f;
+    t = fx_run(&f);
+    ASSERT_EQ(hark_transcript_count(t), 0);
+    hark_transcript_free(t);
+    fx_close(&f);
+}
+
+TEST(fallback_raises_the_temperature_of_failed_windows)
+{
+    fixture f;
+    hark_transcript *t;
+    size_t i;
+    fx_open(&f, tiny_path(51864, 1), 2);
+    f.opts.beam_size = 1;
+    f.opts.best_of = 2;
+    /* random weights never end a window: every temperature fails until the last (1.0) */
+    t = fx_run(&f);
+    ASSERT(hark_transcript_count(t) > 0);
+    for (i = 0; i < hark_transcript_count(t); i++) {
+        const hark_segment *s = hark_transcript_segment(t, i);
+        ASSERT_NEAR(s->temperature, 1.0, 1e-6);
+        ASSERT(s->compression_ratio > 0.0f);
+    }
+    hark_transcript_free(t);
+    fx_close(&f);
+}
