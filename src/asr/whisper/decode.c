@@ -630,7 +630,7 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
         if ((rc = il_push(&c->prompt, c->init.v[i])) < 0)
             return rc;
     n_prompt = c->prompt.n;
-    if (n_prompt > st->n_batch_max || n_prompt + n_max > m->hp.n_text_ctx)
+    if (n_prompt > st->n_batch_max || n_prompt >= m->hp.n_text_ctx)
         return hark_error_set(HARK_EINVAL, "prompt of %d tokens is too long", n_prompt);
 
     for (j = 0; j < n_dec; j++) {
@@ -773,6 +773,11 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
             n_live++;
         }
         if (n_live == 0)
+            break;
+        /* A 229-token prompt (multilingual, no timestamps) plus 220 tokens would need position
+         * 448 = n_text_ctx on the last step, where whisper.cpp reads past its positional
+         * embedding; those logits are never used (the loop ends), so stop here instead. */
+        if (n_prompt + i >= m->hp.n_text_ctx)
             break;
         b.n = n_live;
         if ((rc = hark__whisper_decode(st, &b, st->logits)) < 0)
