@@ -165,6 +165,8 @@ static int cmp_double(const void *a, const void *b)
  * the minimum is the better estimate of the kernel's own speed). */
 static int use_min, use_cpu;
 
+static int cpu_threads = 1;
+
 static double cpu_ms(void)
 {
     struct timespec ts;
@@ -172,8 +174,10 @@ static double cpu_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* With --cpu (single thread only) the time is this thread's CPU time, which
- * leaves out the time other processes held the core. */
+/* With --cpu a single-threaded run is timed with the thread's CPU time,
+ * which leaves out the time other processes held the core. Runs with more
+ * threads are always timed by the wall clock (CPU time says nothing about
+ * how well the threads overlapped). */
 static double time_ms(bench_fn fn, void *ctx)
 {
     double t[64], total = 0;
@@ -181,9 +185,10 @@ static double time_ms(bench_fn fn, void *ctx)
     double min_total = quick ? 150.0 : 400.0;
     fn(ctx);
     while (n < 64 && (n < min_runs || total < min_total)) {
-        double t0 = use_cpu ? cpu_ms() : hark__now_ms();
+        int cpu = use_cpu && cpu_threads == 1;
+        double t0 = cpu ? cpu_ms() : hark__now_ms();
         fn(ctx);
-        t[n] = (use_cpu ? cpu_ms() : hark__now_ms()) - t0;
+        t[n] = (cpu ? cpu_ms() : hark__now_ms()) - t0;
         total += t[n++];
         if (total > 4 * min_total && n >= 3)
             break;
@@ -349,13 +354,17 @@ static double decoder(const model *md, int type, const char *impl, hark_pool *po
     line("mlp fc2", tn, impl, threads, m, d, 4 * d, t_fc2, 1);
     t_vocab = bench_matmul(pool, type, m, N_VOCAB, d);
     line("vocab logits", tn, impl, threads, m, N_VOCAB, d, t_vocab, 1);
-    /* cross attention against 1500 encoder frames, K cached as f16 rows */
+    /* cross attention against 1500 encoder frames with f16 caches: keys
+     * stored transposed (state x frames, hark_f32_to_f16_transposed) so that
+     * B is k-major; keys stored as rows (b_trans = 1) shown for comparison */
     t_qk = bench_gemm(pool, 1, m, 1500, 64, 1);
-    line("cross Q.K^T per head", "f16", impl, threads, m, 1500, 64, t_qk, 1);
+    line("cross Q.K^T, K rows", "f16", impl, threads, m, 1500, 64, t_qk, 1);
+    t_qk = bench_gemm(pool, 1, m, 1500, 64, 0);
+    line("cross Q.K^T, K^T", "f16", impl, threads, m, 1500, 64, t_qk, 1);
     t_pv = bench_gemm(pool, 1, m, 64, 1500, 0);
     line("cross P.V per head", "f16", impl, threads, m, 64, 1500, t_pv, 1);
     /* self attention over ~100 earlier tokens */
-    t_sqk = bench_gemm(pool, 1, m, 100, 64, 1);
+    t_sqk = bench_gemm(pool, 1, m, 100, 64, 0);
     t_spv = bench_gemm(pool, 1, m, 64, 100, 0);
     /* per layer: self q,k,v,out + cross q,out = 6 projections (cross k/v once per window) */
     total = md->layers * (6 * t_proj + t_fc1 + t_fc2 + md->heads * (t_qk + t_pv + t_sqk + t_spv)) +
@@ -410,6 +419,76 @@ static void accuracy(const char *impl, int type, int m, int n, int k)
     free(y);
     free(wrow);
     free(wd);
+}
+
+/* Round to bfloat16 (8-bit significand), ties to even. */
+static float to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u = (u + 0x7fff + ((u >> 16) & 1)) & 0xffff0000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/*
+ * What other arithmetic would cost in accuracy, emulated in scalar code on
+ * the same f16 weights: bf16 activations and weights (vdpbf16ps), f16
+ * activations (ggml's f16 x f16 dot products without AMX); f32 accumulation.
+ */
+static void accuracy_alternatives(int m, int n, int k)
+{
+    void *wb = rand_weights(HARK_GGML_F16, n, k);
+    float *x = rand_floats((size_t)m * k, 1.0), *w = malloc((size_t)n * k * sizeof(float));
+    double se[2] = { 0, 0 }, sr = 0, mx[2] = { 0, 0 };
+    int i, r, kk, v;
+    hark_dequantize_row(HARK_GGML_F16, wb, w, (int64_t)n * k);
+    for (i = 0; i < m; i++)
+        for (r = 0; r < n; r++) {
+            double exact = 0;
+            float acc[2] = { 0, 0 };
+            for (kk = 0; kk < k; kk++) {
+                float xv = x[(size_t)i * k + kk], wv = w[(size_t)r * k + kk];
+                exact += (double)xv * wv;
+                acc[0] = fmaf(to_bf16(xv), to_bf16(wv), acc[0]);
+                acc[1] = fmaf(hark_f16_to_f32(hark_f32_to_f16(xv)), wv, acc[1]);
+            }
+            for (v = 0; v < 2; v++) {
+                se[v] += (acc[v] - exact) * (acc[v] - exact);
+                mx[v] = fmax(mx[v], fabs(acc[v] - exact));
+            }
+            sr += exact * exact;
+        }
+    printf("  emulated bf16 x bf16     m=%-4d n=%-4d k=%-4d  max|err| %.3g  rel RMS %.3g\n", m, n,
+           k, mx[0], sqrt(se[0] / sr));
+    printf("  emulated f16 activations m=%-4d n=%-4d k=%-4d  max|err| %.3g  rel RMS %.3g\n", m, n,
+           k, mx[1], sqrt(se[1] / sr));
+    free(wb);
+    free(x);
+    free(w);
+}
+
+/* ---- memory
+ * --------------------------------------------------------------------------------------- */
+
+static void memory_cost(const char *impl, int type)
+{
+    int rows = 51865, cols = 512; /* base's token embedding: the largest matrix */
+    void *wb = rand_weights(type, rows, cols);
+    size_t file = hark_ggml_row_size(type, cols) * (size_t)rows, packed;
+    hark_wmat w;
+    double t0 = hark__now_ms(), ms;
+    if (hark_wmat_init(&w, type, rows, cols, wb) < 0)
+        exit(1);
+    ms = hark__now_ms() - t0;
+    packed = hark_wmat_packed_bytes(&w);
+    printf("  %-7s %-5s file %6.2f MB (%.3f B/weight)  packed %6.2f MB (%.3f B/weight, %.2fx), "
+           "init %.1f ms, file pages %s\n",
+           impl, hark_ggml_type_name(type), (double)file / 1e6, (double)file / rows / cols,
+           (double)packed / 1e6, (double)packed / rows / cols, (double)packed / (double)file, ms,
+           hark_wmat_needs_src(&w) ? "still read" : "no longer read");
+    hark_wmat_dispose(&w);
+    free(wb);
 }
 
 /* ---- main
@@ -475,6 +554,14 @@ int main(int argc, char **argv)
     n_types = split_list(type_buf, tnames);
     printf("bench_kernels: default implementation on this CPU: %s\n", best);
 
+    printf("\nmemory of the packed weights (51865 x 512 matrix)\n");
+    for (ii = 0; ii < n_impls; ii++) {
+        if (hark_kernels_force(impls[ii]) != 0)
+            continue;
+        for (ty = 0; ty < n_types; ty++)
+            memory_cost(impls[ii], type_by_name(tnames[ty]));
+    }
+
     if (do_acc) {
         printf("\naccuracy vs float64 (weights: the values the file holds)\n");
         for (ii = 0; ii < n_impls; ii++) {
@@ -487,6 +574,9 @@ int main(int argc, char **argv)
                 accuracy(impls[ii], type, 1, 1536, 384);
             }
         }
+        printf("\nalternatives not used (f16 weights; for comparison)\n");
+        accuracy_alternatives(300, 384, 384);
+        accuracy_alternatives(100, 512, 2048);
     }
 
     for (ii = 0; ii < n_impls; ii++) {
@@ -497,10 +587,7 @@ int main(int argc, char **argv)
         for (ti = 0; ti < n_thr; ti++) {
             int threads = atoi(thrs[ti]);
             hark_pool *pool = NULL;
-            if (use_cpu && threads > 1) {
-                printf("\n--cpu measures one thread: %d threads skipped\n", threads);
-                continue;
-            }
+            cpu_threads = threads;
             if (hark_pool_new(&pool, threads) < 0)
                 return 1;
             for (ty = 0; ty < n_types; ty++) {

@@ -343,6 +343,13 @@ int hark_wmat_needs_src(const hark_wmat *w)
     return w->packed == NULL;
 }
 
+size_t hark_wmat_packed_bytes(const hark_wmat *w)
+{
+    if (!w->packed)
+        return 0;
+    return impl_for_layout(w->layout)->packed_bytes(w->type, w->rows, w->cols);
+}
+
 void hark_matmul(hark_pool *pool, const hark_wmat *w, const float *x, int m, int ldx,
                  const float *bias, float *y, int ldy)
 {
@@ -377,4 +384,23 @@ void hark_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
 {
     if (n > 0)
         impl()->f16_to_f32_row(src, dst, n);
+}
+
+void hark_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst,
+                                int ldd)
+{
+    /* 32 x 32 tiles: transpose into a small buffer, then convert its rows */
+    enum { T = 32 };
+    float tile[T * T];
+    const hark__kimpl *k = impl();
+    int r0, c0, r, c;
+    for (r0 = 0; r0 < rows; r0 += T)
+        for (c0 = 0; c0 < cols; c0 += T) {
+            int nr = HARK_MIN(T, rows - r0), nc = HARK_MIN(T, cols - c0);
+            for (r = 0; r < nr; r++)
+                for (c = 0; c < nc; c++)
+                    tile[c * T + r] = src[(size_t)(r0 + r) * lds + (size_t)(c0 + c)];
+            for (c = 0; c < nc; c++)
+                k->f32_to_f16_row(tile + c * T, dst + (size_t)(c0 + c) * ldd + (size_t)r0, nr);
+        }
 }

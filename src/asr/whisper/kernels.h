@@ -25,6 +25,9 @@
  * The environment variable HARK_KERNELS=scalar|avx2|avx512 overrides the
  * choice made at the first call (debugging; unknown or unsupported names are
  * ignored).
+ *
+ * The kernels allocate nothing while they run; they use up to about 190 KB
+ * of stack on the calling thread and on each pool thread.
  */
 #ifndef HARK_WHISPER_KERNELS_H
 #define HARK_WHISPER_KERNELS_H
@@ -64,6 +67,15 @@ void hark_dequantize_row(int type, const void *src, float *dst, int64_t n);
 void hark_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n);
 void hark_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n);
 
+/*
+ * dst[c * ldd + r] = f16(src[r * lds + c]) for r < rows, c < cols: a
+ * transposed f16 copy, e.g. of the cross-attention keys (frames x state) into
+ * state x frames, so that Q·Kᵀ runs with b_trans = 0 (B read in place,
+ * several times faster than transposing it on every call).
+ */
+void hark_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst,
+                                int ldd);
+
 /* A weight matrix: `rows` outputs of `cols` inputs each, PyTorch (out, in). */
 typedef struct hark_wmat {
     int type;        /* HARK_GGML_* of the source data */
@@ -89,6 +101,10 @@ void hark_wmat_dispose(hark_wmat *w);
  * the file's pages. 1 when the kernels read src directly.
  */
 int hark_wmat_needs_src(const hark_wmat *w);
+/* Bytes of w->packed (0 when the kernels read src). See kernels_impl.h for
+ * the cost per type; it never exceeds 1.25 x the file's bytes for f16/f32
+ * (only panel padding) and 1.25 bytes per weight for the quantised types. */
+size_t hark_wmat_packed_bytes(const hark_wmat *w);
 
 /*
  * Y = X · Wᵀ (+ bias): for each of the m input rows x_i (cols floats, rows of X
@@ -100,7 +116,9 @@ void hark_matmul(hark_pool *pool, const hark_wmat *w, const float *x, int m, int
                  const float *bias, float *y, int ldy);
 
 /*
- * General f32 product for attention: C[i][j] = alpha · Σ_k A[i][k] · B(j, k)
+ * General f32 product for attention (prefer k-major B, b_trans = 0: a
+ * transposed B is repacked on every call, which costs about as much as the
+ * product itself when m is small): C[i][j] = alpha · Σ_k A[i][k] · B(j, k)
  * where B(j, k) = B[j][k] when b_trans (B is n × k, row-major, e.g. K for
  * Q·Kᵀ) or B[k][j] otherwise (B is k × n, e.g. V for P·V). Leading
  * dimensions in floats. C is overwritten (and must not overlap A or B);

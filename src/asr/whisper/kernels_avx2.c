@@ -6,8 +6,9 @@
  * avx2_supported() said yes.
  *
  * Packed layouts (HARK_LAYOUT_AVX2): f32 and f16 weights as panels of 16
- * rows, [k][16], in their own type. Quantised weights are not packed yet
- * (the reference reads them in place).
+ * rows, [k][16], in their own type. Quantised weights: panels of 8 rows of
+ * byte codes for vpmaddubsw plus f32 scales (kernels_simd.h), 1.125 bytes
+ * per weight (1.25 for q4_1/q5_1); q8_0 codes stay signed (sign trick).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -38,6 +39,67 @@ typedef __m256 vf;
 #define MK_CASES_SMALL(F16)
 #define MK_CASES_8_WIDE(F16)
 #define MK_CASES_PACKED(F16)
+
+typedef __m256i vi;
+#define VI_SET1(x)  _mm256_set1_epi32(x)
+#define VI_LOADU(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define VI_CVT(v)   _mm256_cvtepi32_ps(v)
+/* acc += Σ4 u8 w * s8 a: pairs to s16 (no saturation: w <= 31, |a| <= 127), then s32 */
+#define QDOT(acc, w, a)                                                                            \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)))
+/* the same for signed codes: |w| * (a with the sign of w) */
+#define QDOT_S8(acc, w, a)                                                                         \
+    _mm256_add_epi32(                                                                              \
+        acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)),   \
+                               _mm256_set1_epi16(1)))
+#define QS8     1
+#define QMR_MAX 2
+#define QMK_CASES(HM, S8)
+
+/* Quantised tiles within 16 registers: 1 x 4 panels of 8, or 2 x 2. */
+static void q_strategy(int m, int *mr, int *nv)
+{
+    if (m == 1)
+        *mr = 1, *nv = 4;
+    else
+        *mr = 2, *nv = 2;
+}
+
+/* One 32-block of activations to q8 (the contract in kernels_impl.h). */
+static void quant_block(const float *x, int8_t *q, float *dx, int32_t *qsum)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
+    __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
+    __m256 mx =
+        _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+                      _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    __m256 vid;
+    __m256i i0, i1, i2, i3, p;
+    __m128i s4;
+    float amax, d, id;
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    amax = _mm_cvtss_f32(m4);
+    d = amax / 127.0f;
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    vid = _mm256_set1_ps(id);
+    i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, vid));
+    i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, vid));
+    i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, vid));
+    i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, vid));
+    /* 32 x int32 -> 32 x int8 in order (the packs work within 128-bit lanes) */
+    p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)(void *)q, p);
+    i0 = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    s4 = _mm_add_epi32(_mm256_castsi256_si128(i0), _mm256_extracti128_si256(i0, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    *qsum = _mm_cvtsi128_si32(s4);
+    *dx = d;
+}
 
 /* Tiles for m <= 16 rows within 16 registers: 1 x 64 columns, 2 x 32, or up
  * to 6 x 16. */
@@ -114,7 +176,16 @@ static int avx2_pack(hark_wmat *w)
 {
     if (w->type == HARK_GGML_F32 || w->type == HARK_GGML_F16)
         return avx2_pack_float(w);
-    return 0;
+    return avx2_pack_quant(w);
+}
+
+static void avx2_matmul_any(hark_pool *pool, const hark_wmat *w, const float *x, int m, int ldx,
+                            const float *bias, float *y, int ldy)
+{
+    if (hark__type_is_quant(w->type))
+        avx2_qmatmul(pool, w, x, m, ldx, bias, y, ldy);
+    else
+        avx2_matmul(pool, w, x, m, ldx, bias, y, ldy);
 }
 
 const hark__kimpl hark__kernels_avx2 = {
@@ -122,7 +193,8 @@ const hark__kimpl hark__kernels_avx2 = {
     .layout = HARK_LAYOUT_AVX2,
     .supported = avx2_supported,
     .pack = avx2_pack,
-    .matmul = avx2_matmul,
+    .packed_bytes = avx2_packed_bytes,
+    .matmul = avx2_matmul_any,
     .gemm_f32 = avx2_gemm_f32,
     .gemm_f16b = avx2_gemm_f16b,
     .f32_to_f16_row = cvt_f32_to_f16_row,

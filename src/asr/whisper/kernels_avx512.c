@@ -1,16 +1,18 @@
 /*
- * kernels_avx512.c: the AVX-512 implementation (F, BW, DQ, VL, with FMA and
- * F16C): 16-float vectors, 12 x 32 micro-tiles for the encoder's large
+ * kernels_avx512.c: the AVX-512 implementation (F, BW, DQ, VL, VNNI, with
+ * FMA and F16C): 16-float vectors, 12 x 32 micro-tiles for the encoder's large
  * products and 1..3 x 128 / 4..6 x 64 tiles for the decoder's few rows (see
  * kernels_simd.h for the design). Compiled with -mavx512f -mavx512bw
- * -mavx512dq -mavx512vl -mfma -mf16c (src/CMakeLists.txt); only called after
+ * -mavx512dq -mavx512vl -mavx512vnni -mfma -mf16c (src/CMakeLists.txt); only called after
  * avx512_supported() said yes, so the rest of the library stays runnable on
  * any x86-64.
  *
  * Packed layouts (HARK_LAYOUT_AVX512): f32 and f16 weights as panels of 32
  * rows, [k][32], in their own type: the same bytes as the file plus the
- * padding of the last panel. Quantised weights are not packed yet (the
- * reference reads them in place).
+ * padding of the last panel. Quantised weights: panels of 16 rows of
+ * unsigned byte codes for vpdpbusd plus f32 scales (kernels_simd.h),
+ * 1.125 bytes per weight (1.25 for q4_1/q5_1). CPUs with AVX-512 but no
+ * VNNI (Skylake-X) use the AVX2 implementation.
  */
 #include <immintrin.h>
 #include <string.h>
@@ -60,6 +62,67 @@ typedef __m512 vf;
         MK_CALL(11, 2, F16, 1);                                                                    \
     case 12:                                                                                       \
         MK_CALL(12, 2, F16, 1);
+
+typedef __m512i vi;
+#define VI_SET1(x)         _mm512_set1_epi32(x)
+#define VI_LOADU(p)        _mm512_loadu_si512((const void *)(p))
+#define VI_CVT(v)          _mm512_cvtepi32_ps(v)
+#define QDOT(acc, w, a)    _mm512_dpbusd_epi32(acc, w, a) /* += u8 w * s8 a, 4 per lane */
+#define QDOT_S8(acc, w, a) QDOT(acc, w, a)                /* unused: q8_0 codes go + 128 */
+#define QS8                0
+#define QMR_MAX            6
+
+#define QMK_CASES(HM, S8)                                                                          \
+    case 1 * 16 + 3:                                                                               \
+        QMK_CALL(3, 1, HM, S8);                                                                    \
+    case 1 * 16 + 4:                                                                               \
+        QMK_CALL(4, 1, HM, S8);                                                                    \
+    case 1 * 16 + 5:                                                                               \
+        QMK_CALL(5, 1, HM, S8);                                                                    \
+    case 1 * 16 + 6:                                                                               \
+        QMK_CALL(6, 1, HM, S8);                                                                    \
+    case 2 * 16 + 3:                                                                               \
+        QMK_CALL(3, 2, HM, S8);                                                                    \
+    case 2 * 16 + 4:                                                                               \
+        QMK_CALL(4, 2, HM, S8);                                                                    \
+    case 2 * 16 + 5:                                                                               \
+        QMK_CALL(5, 2, HM, S8);                                                                    \
+    case 2 * 16 + 6:                                                                               \
+        QMK_CALL(6, 2, HM, S8);                                                                    \
+    case 4 * 16 + 2:                                                                               \
+        QMK_CALL(2, 4, HM, S8);                                                                    \
+    case 4 * 16 + 3:                                                                               \
+        QMK_CALL(3, 4, HM, S8);
+
+/* Quantised tiles: rows x panels of 16 (int and float accumulators both in
+ * registers: 2 * rows * panels <= 24). */
+static void q_strategy(int m, int *mr, int *nv)
+{
+    if (m > 16) {
+        *mr = 6, *nv = 2;
+    } else if (m <= 3) {
+        *mr = m, *nv = 4;
+    } else if (m <= 6) {
+        *mr = m, *nv = 2;
+    } else {
+        int tiles = (m + 5) / 6;
+        *mr = (m + tiles - 1) / tiles, *nv = 2;
+    }
+}
+
+/* One 32-block of activations to q8 (the contract in kernels_impl.h). */
+static void quant_block(const float *x, int8_t *q, float *dx, int32_t *qsum)
+{
+    __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+    __m512i ia = _mm512_cvtps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(id)));
+    __m512i ib = _mm512_cvtps_epi32(_mm512_mul_ps(b, _mm512_set1_ps(id)));
+    _mm_storeu_si128((__m128i *)(void *)q, _mm512_cvtepi32_epi8(ia));
+    _mm_storeu_si128((__m128i *)(void *)(q + 16), _mm512_cvtepi32_epi8(ib));
+    *qsum = _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ib));
+    *dx = d;
+}
 
 /* Tiles for m <= 16 rows: enough independent fma chains (16-24 accumulators)
  * with every weight vector loaded once per tile. */
@@ -138,20 +201,24 @@ static int avx512_supported(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
 }
 
 static int avx512_pack(hark_wmat *w)
 {
     if (w->type == HARK_GGML_F32 || w->type == HARK_GGML_F16)
         return avx512_pack_float(w);
-    return 0;
+    return avx512_pack_quant(w);
 }
 
 static void avx512_matmul_any(hark_pool *pool, const hark_wmat *w, const float *x, int m, int ldx,
                               const float *bias, float *y, int ldy)
 {
-    avx512_matmul(pool, w, x, m, ldx, bias, y, ldy);
+    if (hark__type_is_quant(w->type))
+        avx512_qmatmul(pool, w, x, m, ldx, bias, y, ldy);
+    else
+        avx512_matmul(pool, w, x, m, ldx, bias, y, ldy);
 }
 
 const hark__kimpl hark__kernels_avx512 = {
@@ -159,6 +226,7 @@ const hark__kimpl hark__kernels_avx512 = {
     .layout = HARK_LAYOUT_AVX512,
     .supported = avx512_supported,
     .pack = avx512_pack,
+    .packed_bytes = avx512_packed_bytes,
     .matmul = avx512_matmul_any,
     .gemm_f32 = avx512_gemm_f32,
     .gemm_f16b = avx512_gemm_f16b,

@@ -56,6 +56,8 @@ typedef struct hark__kimpl {
      * w->packed NULL to have the reference read src; negative HARK_E* on
      * failure (the message is set). w->type/rows/cols/src are valid. */
     int (*pack)(hark_wmat *w);
+    /* bytes that pack allocates for this matrix (0: none) */
+    size_t (*packed_bytes)(int type, int rows, int cols);
     hark__matmul_fn matmul; /* used for wmats with w->layout == layout */
     hark__gemm_f32_fn gemm_f32;
     hark__gemm_f16b_fn gemm_f16b;

@@ -212,11 +212,20 @@ static int ref_pack(hark_wmat *w)
     return 0;
 }
 
+static size_t ref_packed_bytes(int type, int rows, int cols)
+{
+    HARK_UNUSED(type);
+    HARK_UNUSED(rows);
+    HARK_UNUSED(cols);
+    return 0;
+}
+
 const hark__kimpl hark__kernels_ref = {
     .name = "scalar",
     .layout = HARK_LAYOUT_NONE,
     .supported = ref_supported,
     .pack = ref_pack,
+    .packed_bytes = ref_packed_bytes,
     .matmul = ref_matmul,
     .gemm_f32 = ref_gemm_f32,
     .gemm_f16b = ref_gemm_f16b,

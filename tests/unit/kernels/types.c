@@ -396,3 +396,22 @@ TEST(kernels_force_and_name)
     ASSERT_EQ(hark_kernels_force(best), 0);
     ASSERT_STREQ(hark_kernels_name(), best);
 }
+
+TEST(f32_to_f16_transposed_any_shape)
+{
+    static const int shapes[][2] = { { 1, 1 }, { 1, 64 }, { 45, 70 }, { 64, 33 }, { 100, 3 } };
+    size_t s;
+    for (s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+        int rows = shapes[s][0], cols = shapes[s][1], lds = cols + 3, ldd = rows + 5, r, c;
+        float *src = rand_floats((size_t)rows * lds, s);
+        uint16_t *dst = malloc((size_t)cols * ldd * sizeof(uint16_t));
+        for (r = 0; r < cols * ldd; r++)
+            dst[r] = 0x1234;
+        hark_f32_to_f16_transposed(src, rows, cols, lds, dst, ldd);
+        for (c = 0; c < cols; c++)
+            for (r = 0; r < ldd; r++)
+                ASSERT_EQ(dst[c * ldd + r], r < rows ? hark_f32_to_f16(src[r * lds + c]) : 0x1234);
+        free(src);
+        free(dst);
+    }
+}
