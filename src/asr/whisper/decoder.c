@@ -48,12 +48,12 @@ static void self_task(void *payload, int task, int worker)
     int seq = j->b->seq[r0], n_kv = j->b->pos[r0 + rows - 1] + 1;
     int slot = st->seq_slot[seq];
     size_t loff = (size_t)j->layer * j->n_ctx * j->S;
-    const uint16_t *K = st->slot_k[slot] + loff + (size_t)h * j->d;
-    const uint16_t *V = st->slot_v[slot] + loff + (size_t)h * j->d;
+    const uint16_t *K = st->slot_k[slot] + loff + (size_t)h * j->d * j->n_ctx; /* [S][n_ctx] */
+    const uint16_t *V = st->slot_v[slot] + loff + (size_t)h * j->d;            /* [n_ctx][S] */
     float *s = st->scores + (size_t)worker * SCORE_ROWS * st->scores_cols;
 
     hark_gemm_f16b(NULL, rows, n_kv, j->d, 1.0f, st->dq + (size_t)r0 * j->S + h * j->d, j->S, K,
-                   j->S, 1, s, st->scores_cols);
+                   j->n_ctx, 0, s, st->scores_cols);
     for (r = 0; r < rows; r++) {
         float *row = s + (size_t)r * st->scores_cols;
         int p = j->b->pos[r0 + r];
@@ -83,7 +83,7 @@ static void cross_task(void *payload, int task, int worker)
     float *s = st->scores + (size_t)worker * SCORE_ROWS * st->scores_cols;
 
     hark_gemm_f16b(NULL, rows, j->A, j->d, j->scale, st->dq + (size_t)r0 * j->S + h * j->d, j->S,
-                   st->cross_k + loff + (size_t)h * j->d, j->S, 1, s, st->scores_cols);
+                   st->cross_k + loff + (size_t)h * j->d * j->A, j->A, 0, s, st->scores_cols);
     for (r = 0; r < rows; r++) {
         float *row = s + (size_t)r * st->scores_cols;
         hark__whisper_softmax(row, j->A);
@@ -193,7 +193,8 @@ int hark__whisper_decode(hark_whisper_state *st, const hark_whisper_batch *b, fl
                 k[c] *= kq_scale;
             }
             hark__whisper_round_f16(q, (size_t)S);
-            hark__whisper_to_f16(st->slot_k[slot] + off, k, (size_t)S);
+            /* K transposed ([S][n_ctx]: column pos), V by rows */
+            hark_f32_to_f16_transposed(k, 1, S, S, st->slot_k[slot] + loff + b->pos[i], n_ctx);
             hark__whisper_to_f16(st->slot_v[slot] + off, st->dv + (size_t)i * S, (size_t)S);
         }
         sj.layer = l;
@@ -236,28 +237,35 @@ int hark__whisper_decode(hark_whisper_state *st, const hark_whisper_batch *b, fl
     return 0;
 }
 
-void hark__whisper_kv_copy(hark_whisper_state *st, int dst, int src, int n_pos)
+/* Copy positions [0, n_pos) of every layer from slot ss to slot ds (K is [S][n_ctx], V [n_ctx][S]).
+ */
+static void copy_slot(hark_whisper_state *st, int ds, int ss, int n_pos)
 {
     const hark_whisper_hparams *hp = &st->m->hp;
-    const size_t S = (size_t)hp->n_text_state, per_layer = (size_t)hp->n_text_ctx * S;
-    int ds = st->seq_slot[dst], ss = st->seq_slot[src], l;
-    if (ds == ss || n_pos <= 0)
-        return;
-    for (l = 0; l < hp->n_text_layer; l++) {
-        memcpy(st->slot_k[ds] + l * per_layer, st->slot_k[ss] + l * per_layer,
-               (size_t)n_pos * S * sizeof(uint16_t));
+    const size_t S = (size_t)hp->n_text_state, T = (size_t)hp->n_text_ctx, per_layer = T * S;
+    size_t l, c;
+    for (l = 0; l < (size_t)hp->n_text_layer; l++) {
+        for (c = 0; c < S; c++)
+            memcpy(st->slot_k[ds] + l * per_layer + c * T, st->slot_k[ss] + l * per_layer + c * T,
+                   (size_t)n_pos * sizeof(uint16_t));
         memcpy(st->slot_v[ds] + l * per_layer, st->slot_v[ss] + l * per_layer,
                (size_t)n_pos * S * sizeof(uint16_t));
     }
 }
 
+void hark__whisper_kv_copy(hark_whisper_state *st, int dst, int src, int n_pos)
+{
+    int ds = st->seq_slot[dst], ss = st->seq_slot[src];
+    if (ds == ss || n_pos <= 0)
+        return;
+    copy_slot(st, ds, ss, n_pos);
+}
+
 int hark__whisper_kv_reorder(hark_whisper_state *st, const int *src, int n_seq, int n_pos)
 {
-    const hark_whisper_hparams *hp = &st->m->hp;
-    const size_t S = (size_t)hp->n_text_state, per_layer = (size_t)hp->n_text_ctx * S;
     int new_slot[HARK_WHISPER_MAX_DECODERS + 1];
     unsigned char used[2 * (HARK_WHISPER_MAX_DECODERS + 1)];
-    int j, l, s;
+    int j, s;
 
     if (n_seq > st->n_seq_cap || n_seq > HARK_WHISPER_MAX_DECODERS + 1)
         return hark_error_set(HARK_EINVAL, "reorder of %d sequences", n_seq);
@@ -275,12 +283,8 @@ int hark__whisper_kv_reorder(hark_whisper_state *st, const int *src, int n_seq, 
             return hark_error_set(HARK_EINVAL, "no free KV slot for a beam reorder");
         used[s] = 1;
         new_slot[j] = s;
-        for (l = 0; l < hp->n_text_layer; l++) {
-            memcpy(st->slot_k[s] + l * per_layer, st->slot_k[st->seq_slot[src[j]]] + l * per_layer,
-                   (size_t)n_pos * S * sizeof(uint16_t));
-            memcpy(st->slot_v[s] + l * per_layer, st->slot_v[st->seq_slot[src[j]]] + l * per_layer,
-                   (size_t)n_pos * S * sizeof(uint16_t));
-        }
+        if (n_pos > 0)
+            copy_slot(st, s, st->seq_slot[src[j]], n_pos);
     }
     for (j = 0; j < n_seq; j++)
         st->seq_slot[j] = new_slot[j];

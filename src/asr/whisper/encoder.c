@@ -107,10 +107,11 @@ static void rows_gelu(hark_pool *pool, float *x, int n, int width)
 }
 
 typedef struct attn_job {
-    const float *q;        /* [n][S] (already f16-rounded) */
-    const uint16_t *k, *v; /* [n_kv][S] f16 */
-    float *out;            /* [n][S] */
-    float *scores;         /* per worker SCORE_ROWS x cols */
+    const float *q;    /* [n][S] (already f16-rounded) */
+    const uint16_t *k; /* [S][n_kv] f16: keys transposed (k-major for the product) */
+    const uint16_t *v; /* [n_kv][S] f16 */
+    float *out;        /* [n][S] */
+    float *scores;     /* per worker SCORE_ROWS x cols */
     int cols;
     int n, n_kv, S, d, n_head;
     float scale;
@@ -125,7 +126,7 @@ static void attn_task(void *payload, int task, int worker)
     float *s = j->scores + (size_t)worker * SCORE_ROWS * j->cols;
 
     hark_gemm_f16b(NULL, rows, j->n_kv, j->d, j->scale, j->q + (size_t)r0 * j->S + h * j->d, j->S,
-                   j->k + h * j->d, j->S, 1, s, j->cols);
+                   j->k + (size_t)h * j->d * j->n_kv, j->n_kv, 0, s, j->cols);
     for (r = 0; r < rows; r++) {
         float *row = s + (size_t)r * j->cols;
         hark__whisper_softmax(row, j->n_kv);
@@ -161,6 +162,27 @@ static void to_f16(hark_pool *pool, uint16_t *dst, const float *src, size_t n, f
 {
     cvt_job j = { src, dst, n, scale };
     hark_pool_run(pool, (int)((n + CVT_CHUNK - 1) / CVT_CHUNK), cvt_task, &j);
+}
+
+typedef struct scale_job {
+    float *x;
+    size_t n;
+    float s;
+} scale_job;
+
+static void scale_task(void *payload, int task, int worker)
+{
+    const scale_job *j = payload;
+    size_t i0 = (size_t)task * CVT_CHUNK, i1 = HARK_MIN(i0 + CVT_CHUNK, j->n), i;
+    HARK_UNUSED(worker);
+    for (i = i0; i < i1; i++)
+        j->x[i] *= j->s;
+}
+
+static void scale_rows(hark_pool *pool, float *x, size_t n, float s)
+{
+    scale_job j = { x, n, s };
+    hark_pool_run(pool, (int)((n + CVT_CHUNK - 1) / CVT_CHUNK), scale_task, &j);
 }
 
 typedef struct round_job {
@@ -255,7 +277,7 @@ int hark__whisper_encode(hark_whisper_state *st, const hark_whisper_mel *mel, in
         hark_matmul(pool, &L->attn.k, st->enc_h, A, S, NULL, st->enc_k, S);
         hark_matmul(pool, &L->attn.v, st->enc_h, A, S, L->attn.v_b, st->enc_v, S);
         round_f16(pool, st->enc_q, AS);
-        to_f16(pool, st->enc_kh, st->enc_k, AS, 1.0f);
+        hark_f32_to_f16_transposed(st->enc_k, A, S, S, st->enc_kh, A);
         to_f16(pool, st->enc_vh, st->enc_v, AS, 1.0f);
         aj.q = st->enc_q;
         aj.k = st->enc_kh;
@@ -282,7 +304,8 @@ int hark__whisper_encode(hark_whisper_state *st, const hark_whisper_mel *mel, in
         const hark_whisper_layer *L = &m->dec[l];
         hark_matmul(pool, &L->cross.k, st->enc_h, A, S, NULL, st->enc_k, S);
         hark_matmul(pool, &L->cross.v, st->enc_h, A, S, L->cross.v_b, st->enc_v, S);
-        to_f16(pool, st->cross_k + (size_t)l * AS, st->enc_k, AS, k_scale);
+        scale_rows(pool, st->enc_k, AS, k_scale);
+        hark_f32_to_f16_transposed(st->enc_k, A, S, S, st->cross_k + (size_t)l * AS, A);
         to_f16(pool, st->cross_v + (size_t)l * AS, st->enc_v, AS, 1.0f);
     }
     st->encoded = 1;

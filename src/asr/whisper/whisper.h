@@ -254,11 +254,12 @@ typedef struct hark_whisper_state {
     float *enc_x;    /* residual stream, then the encoder output */
     float *enc_h, *enc_q, *enc_k, *enc_v, *enc_attn;
     float *enc_mlp;            /* [A][4S] */
-    uint16_t *enc_kh, *enc_vh; /* f16 copies of K and V for attention */
+    uint16_t *enc_kh, *enc_vh; /* f16 K transposed ([S][A]) and V ([A][S]) for attention */
     float *scores;             /* per worker: SCORE_ROWS x max(A, n_text_ctx) */
     int scores_cols;
-    uint16_t *cross_k, *cross_v; /* [n_text_layer][A][S], K pre-scaled by d^-1/4 */
-    int encoded;                 /* an encode has run */
+    uint16_t *cross_k,
+        *cross_v; /* [layer][S][A] (K transposed, pre-scaled by d^-1/4), [layer][A][S] */
+    int encoded;  /* an encode has run */
 
     /* decoder */
     int n_batch_max;                       /* token rows of the decoder buffers */
@@ -267,7 +268,7 @@ typedef struct hark_whisper_state {
     float *dlog_in;                        /* [n_logit_rows][S] rows that want logits */
     int n_logit_rows;
     size_t kv_floats;            /* halves per slot per K or V: n_text_layer * n_text_ctx * S */
-    uint16_t **slot_k, **slot_v; /* 2 * n_seq_cap slots */
+    uint16_t **slot_k, **slot_v; /* 2 * n_seq_cap slots: K [layer][S][n_ctx], V [layer][n_ctx][S] */
     int *seq_slot;               /* [n_seq_cap] slot of each sequence */
     int n_seq_cap;
 
