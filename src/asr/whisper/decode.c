@@ -568,8 +568,12 @@ static int beam_step(full_ctx *c, int n_dec, int n_pos)
         if (!dup)
             pick[n_pick++] = a;
     }
-    if (n_pick == 0)
+    if (n_pick == 0) { /* every continuation suppressed: nothing can be sampled */
+        for (j = 0; j < n_dec; j++)
+            if (!c->decs[j].completed)
+                c->decs[j].failed = 1;
         return 0;
+    }
     /* assign to the live decoders; copies of sources go through the alternate buffers */
     a = 0;
     for (j = 0; j < n_dec; j++) {
@@ -727,6 +731,10 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
             const hark_whisper_token *t;
             if (d->completed || d->failed)
                 continue;
+            if (d->n_tok == 0) {
+                d->failed = 1;
+                continue;
+            }
             t = &d->tok[d->n_tok - 1];
             if (t->id > m->sp.beg) {
                 int seek_delta_new = 2 * (t->id - m->sp.beg);
