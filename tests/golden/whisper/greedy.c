@@ -200,8 +200,32 @@ static void greedy_case(const char *model, const char *wav, int timestamps, int 
             json_t *s = json_array_get(gsegs, (size_t)i);
             size_t len;
             char *text = seg_text(s, &len);
+            /* P(no speech) at SOT: whisper.cpp reads it from the right row only when the
+             * prompt is [SOT] alone (timestamps on, first window) */
+            if (timestamps && r.seg[i].seek == 0) {
+                double gp = json_real_value(json_object_get(s, "no_speech_prob"));
+                ASSERT_NEAR(r.seg[i].no_speech_prob, gp, gp * 0.02);
+            }
             ASSERT_EQ(r.seg[i].t0, json_integer_value(json_object_get(s, "t0")));
             ASSERT_EQ(r.seg[i].t1, json_integer_value(json_object_get(s, "t1")));
+            {
+                json_t *gt = json_object_get(s, "tokens");
+                double worst = 0;
+                int k, tid_diff = 0;
+                ASSERT_EQ(r.seg[i].n_tokens, json_array_size(gt));
+                for (k = 0; k < r.seg[i].n_tokens; k++) {
+                    json_t *t = json_array_get(gt, (size_t)k);
+                    double gp = json_real_value(json_object_get(t, "p"));
+                    double d = fabs(r.seg[i].tokens[k].p - gp) / (gp + 1e-6);
+                    worst = d > worst ? d : worst;
+                    tid_diff +=
+                        r.seg[i].tokens[k].tid != json_integer_value(json_object_get(t, "tid"));
+                }
+                printf("  segment %d: token p max relative difference %.3g, %d tid differ\n", i,
+                       worst, tid_diff);
+                ASSERT_LE(worst, 0.02);
+                ASSERT_EQ(tid_diff, 0);
+            }
             ASSERT_EQ(r.seg[i].text_len, len);
             ASSERT(memcmp(r.seg[i].text, text, len) == 0);
             free(text);
