@@ -58,14 +58,19 @@ static void gelu_init(void)
 
 void hark__whisper_gelu(float *x, size_t n)
 {
-    size_t i;
+    uint16_t h[256];
+    size_t i, k;
     pthread_once(&gelu_once, gelu_init);
-    for (i = 0; i < n; i++) {
-        float v = x[i];
-        if (v <= -10.0f)
-            x[i] = 0.0f;
-        else if (v < 10.0f)
-            x[i] = gelu_table[hark_f32_to_f16(v)];
+    for (i = 0; i < n; i += 256) {
+        size_t c = HARK_MIN((size_t)256, n - i);
+        float *v = x + i;
+        hark_f32_to_f16_row(v, h, (int64_t)c); /* SIMD conversion, same bits as the scalar one */
+        for (k = 0; k < c; k++) {
+            if (v[k] <= -10.0f)
+                v[k] = 0.0f;
+            else if (v[k] < 10.0f)
+                v[k] = gelu_table[h[k]];
+        }
     }
 }
 
@@ -103,12 +108,21 @@ VEC_FN void hark__whisper_exp_sub(float *y, const float *x, float sub, size_t n)
     }
 }
 
+/* max of x: 16 independent running maxima (a reduction GCC would not vectorise without
+ * -ffinite-math-only), then their max; the result does not depend on the order */
 VEC_FN static float vec_max(const float *x, int n)
 {
-    float m = -INFINITY;
-    int i;
-    for (i = 0; i < n; i++)
+    float mm[16], m = -INFINITY;
+    int i, j;
+    for (j = 0; j < 16; j++)
+        mm[j] = -INFINITY;
+    for (i = 0; i + 16 <= n; i += 16)
+        for (j = 0; j < 16; j++)
+            mm[j] = x[i + j] > mm[j] ? x[i + j] : mm[j];
+    for (; i < n; i++)
         m = x[i] > m ? x[i] : m;
+    for (j = 0; j < 16; j++)
+        m = mm[j] > m ? mm[j] : m;
     return m;
 }
 
