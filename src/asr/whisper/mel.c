@@ -29,41 +29,58 @@
 #define PAD_REFLECT     (N_FFT / 2)
 #define FRAMES_PER_TASK 32
 
+#define N_ODD 25 /* 400 = 16 x 25: the leaves of the decimation are 25-point DFTs */
+
 static double cos_tab[N_FFT], sin_tab[N_FFT], hann[N_FFT];
+static double cos25[N_ODD][N_ODD], sin25[N_ODD][N_ODD]; /* [k][j]: angle 2 pi k j / 25 */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static void tables_init(void)
 {
-    int i;
+    int i, k;
     const double pi = 3.14159265358979323846;
     for (i = 0; i < N_FFT; i++) {
         cos_tab[i] = cos(2.0 * pi * i / N_FFT);
         sin_tab[i] = sin(2.0 * pi * i / N_FFT);
         hann[i] = 0.5 * (1.0 - cos(2.0 * pi * i / N_FFT));
     }
+    for (k = 0; k < N_ODD; k++)
+        for (i = 0; i < N_ODD; i++) {
+            cos25[k][i] = cos_tab[(k * i % N_ODD) * (N_FFT / N_ODD)];
+            sin25[k][i] = sin_tab[(k * i % N_ODD) * (N_FFT / N_ODD)];
+        }
 }
 
 /*
  * DFT of the real sequence x[0], x[stride], ..., x[(n-1)*stride] into
  * re/im[0..n). n divides 400; recursion splits even n.
  */
+/*
+ * DFT of the real sequence x[0], x[stride], ..., x[(n-1)*stride] into
+ * re/im[0..n). n divides 400; recursion splits even n down to 25, whose DFT
+ * is computed directly for k <= 12 and mirrored (real input: X[n-k] =
+ * conj(X[k])).
+ */
 static void fft_rec(const double *x, int stride, int n, double *re, double *im)
 {
     const int step = N_FFT / n;
     int k, j, h;
-    if (n & 1) {
-        for (k = 0; k < n; k++) {
+    if (n == N_ODD) {
+        double v[N_ODD];
+        for (j = 0; j < N_ODD; j++)
+            v[j] = x[j * stride];
+        for (k = 0; k <= N_ODD / 2; k++) {
             double sr = 0, si = 0;
-            int idx = 0, inc = k * step;
-            for (j = 0; j < n; j++) {
-                sr += x[j * stride] * cos_tab[idx];
-                si -= x[j * stride] * sin_tab[idx];
-                idx += inc;
-                if (idx >= N_FFT)
-                    idx -= N_FFT;
+            for (j = 0; j < N_ODD; j++) {
+                sr += v[j] * cos25[k][j];
+                si -= v[j] * sin25[k][j];
             }
             re[k] = sr;
             im[k] = si;
+            if (k > 0) {
+                re[N_ODD - k] = sr;
+                im[N_ODD - k] = -si;
+            }
         }
         return;
     }
@@ -90,6 +107,8 @@ typedef struct mel_job {
     int n_len;        /* frames */
     int n_fft_frames; /* frames that need an FFT */
     float *out;       /* [n_mel][n_len] */
+    int band_lo[256]; /* per mel band: first and one past the last non-zero filter bin */
+    int band_hi[256];
 } mel_job;
 
 /* Sample k of the padded signal P (FORMAT.md 7.1). */
@@ -118,15 +137,24 @@ static void mel_task(void *payload, int task, int worker)
                 j->out[(size_t)m * j->n_len + i] = -10.0f;
             continue;
         }
-        for (k = 0; k < N_FFT; k++)
-            frame[k] = hann[k] * padded(j, (int64_t)i * HARK_WHISPER_HOP + k);
+        {
+            int64_t s0 =
+                (int64_t)i * HARK_WHISPER_HOP - PAD_REFLECT; /* first sample of the frame */
+            if (s0 >= 0 && s0 + N_FFT <= (int64_t)j->n) {
+                for (k = 0; k < N_FFT; k++)
+                    frame[k] = hann[k] * (double)j->pcm[s0 + k];
+            } else {
+                for (k = 0; k < N_FFT; k++)
+                    frame[k] = hann[k] * padded(j, (int64_t)i * HARK_WHISPER_HOP + k);
+            }
+        }
         fft_rec(frame, 1, N_FFT, re, im);
         for (k = 0; k < N_BINS; k++)
             power[k] = re[k] * re[k] + im[k] * im[k];
         for (m = 0; m < j->n_mel; m++) {
             const float *f = j->filters + (size_t)m * N_BINS;
             double sum = 0;
-            for (k = 0; k < N_BINS; k++)
+            for (k = j->band_lo[m]; k < j->band_hi[m]; k++)
                 sum += (double)f[k] * power[k];
             j->out[(size_t)m * j->n_len + i] = (float)log10(sum > 1e-10 ? sum : 1e-10);
         }
@@ -153,6 +181,18 @@ int hark__whisper_mel_compute(hark_whisper_mel *mel, const float *filters, int n
     j.n_len = (int)((n + PAD_END) / HARK_WHISPER_HOP);
     /* whisper.cpp transforms frames i < (n + 200) / 160 + 1; later ones see only zeros */
     j.n_fft_frames = HARK_MIN(j.n_len, (int)((n + PAD_REFLECT) / HARK_WHISPER_HOP + 1));
+    for (i = 0; i < (size_t)n_mel && i < HARK_ARRAY_SIZE(j.band_lo); i++) {
+        const float *f = filters + i * N_BINS;
+        int lo = 0, hi = N_BINS;
+        while (lo < hi && f[lo] == 0.0f)
+            lo++;
+        while (hi > lo && f[hi - 1] == 0.0f)
+            hi--;
+        j.band_lo[i] = lo;
+        j.band_hi[i] = hi;
+    }
+    if (n_mel > (int)HARK_ARRAY_SIZE(j.band_lo))
+        return hark_error_set(HARK_EINVAL, "%d mel bands, at most 256", n_mel);
     need = (size_t)n_mel * (size_t)j.n_len;
     if (need > mel->cap) {
         float *d = hark__realloc(mel->data, need * sizeof(float));
