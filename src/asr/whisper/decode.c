@@ -516,48 +516,87 @@ static void process(full_ctx *c, int seek, const dec *d, hark_whisper_dec_buf *d
         c->p->step_cb(c->p->step_payload, seek, d->n_tok, c->stage, n_vocab);
 }
 
+typedef struct process_job {
+    full_ctx *c;
+    int seek;
+    int dec[HARK_WHISPER_MAX_DECODERS]; /* live decoders; row t of the logits is dec[t]'s */
+    int n;
+} process_job;
+
+static void process_task(void *payload, int task, int worker)
+{
+    const process_job *pj = payload;
+    full_ctx *c = pj->c;
+    const int j = pj->dec[task], n_vocab = c->m->hp.n_vocab;
+    HARK_UNUSED(worker);
+    memcpy(c->st->dec[j].logits, c->st->logits + (size_t)task * n_vocab,
+           (size_t)n_vocab * sizeof(float));
+    process(c, pj->seek, &c->decs[j], &c->st->dec[j], j == 0);
+}
+
 /* Beam step: the n_live best (beam, token) continuations by total log probability. */
+typedef struct topk_job {
+    full_ctx *c;
+    int k;                                /* candidates per decoder */
+    int n_top[HARK_WHISPER_MAX_DECODERS]; /* out: candidates of decoder j at cands[j * k] */
+} topk_job;
+
+/* The k most probable continuations of decoder `task` (ties: lower id first). */
+static void topk_task(void *payload, int task, int worker)
+{
+    topk_job *tj = payload;
+    full_ctx *c = tj->c;
+    const hark_whisper_model *m = c->m;
+    const int j = task, k = tj->k, n_vocab = m->hp.n_vocab;
+    const dec *d = &c->decs[j];
+    const float *lp = c->st->dec[j].logprobs;
+    int top[HARK_WHISPER_MAX_DECODERS], n_top = 0, q, a;
+    hark_whisper_token base;
+    HARK_UNUSED(worker);
+    tj->n_top[j] = 0;
+    if (d->completed || d->failed)
+        return;
+    for (q = 0; q < n_vocab; q++) {
+        if (lp[q] == -INFINITY || (n_top == k && lp[q] <= lp[top[n_top - 1]]))
+            continue;
+        a = n_top < k ? n_top++ : k - 1;
+        while (a > 0 && lp[top[a - 1]] < lp[q]) {
+            top[a] = top[a - 1];
+            a--;
+        }
+        top[a] = q;
+    }
+    base = hark__whisper_sample(m, c->st->dec[j].probs, lp, NULL, 1); /* tid, pt, ptsum */
+    for (a = 0; a < n_top; a++) {
+        cand *cd = &c->cands[j * k + a];
+        cd->src = j;
+        cd->t = base;
+        cd->t.id = top[a];
+        cd->t.p = c->st->dec[j].probs[top[a]];
+        cd->t.plog = lp[top[a]];
+        if (top[a] >= m->sp.beg) {
+            cd->t.tid = top[a];
+            cd->t.pt = cd->t.p;
+        }
+        cd->sum = d->sum_logprobs_all + cd->t.plog;
+    }
+    tj->n_top[j] = n_top;
+}
+
 static int beam_step(full_ctx *c, int n_dec, int n_pos)
 {
     hark_whisper_state *st = c->st;
-    const hark_whisper_model *m = c->m;
-    const int n_vocab = m->hp.n_vocab, k = n_dec;
     int src[HARK_WHISPER_MAX_DECODERS], pick[HARK_WHISPER_MAX_DECODERS];
-    int n_c = 0, n_pick = 0, j, q, a, rc;
+    int n_c = 0, n_pick = 0, j, a, rc;
+    topk_job tj;
 
-    for (j = 0; j < n_dec; j++) {
-        const dec *d = &c->decs[j];
-        const float *lp = st->dec[j].logprobs;
-        int top[HARK_WHISPER_MAX_DECODERS], n_top = 0;
-        hark_whisper_token base;
+    tj.c = c;
+    tj.k = n_dec;
+    hark_pool_run(st->pool, n_dec, topk_task, &tj);
+    for (j = 0; j < n_dec; j++) { /* compact, in decoder order */
         src[j] = j;
-        if (d->completed || d->failed)
-            continue;
-        /* top k by log probability (ties: lower id first) */
-        for (q = 0; q < n_vocab; q++) {
-            if (lp[q] == -INFINITY || (n_top == k && lp[q] <= lp[top[n_top - 1]]))
-                continue;
-            a = n_top < k ? n_top++ : k - 1;
-            while (a > 0 && lp[top[a - 1]] < lp[q]) {
-                top[a] = top[a - 1];
-                a--;
-            }
-            top[a] = q;
-        }
-        base = hark__whisper_sample(m, st->dec[j].probs, lp, NULL, 1); /* tid, pt, ptsum */
-        for (a = 0; a < n_top; a++) {
-            cand *cd = &c->cands[n_c++];
-            cd->src = j;
-            cd->t = base;
-            cd->t.id = top[a];
-            cd->t.p = st->dec[j].probs[top[a]];
-            cd->t.plog = lp[top[a]];
-            if (top[a] >= m->sp.beg) {
-                cd->t.tid = top[a];
-                cd->t.pt = cd->t.p;
-            }
-            cd->sum = d->sum_logprobs_all + cd->t.plog;
-        }
+        for (a = 0; a < tj.n_top[j]; a++)
+            c->cands[n_c++] = c->cands[j * n_dec + a];
     }
     qsort(c->cands, (size_t)n_c, sizeof(cand), cand_cmp);
     /* unique sequences, best first */
@@ -790,15 +829,16 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
         b.n = n_live;
         if ((rc = hark__whisper_decode(st, &b, st->logits)) < 0)
             return rc;
-        rows = 0;
-        for (j = 0; j < n_dec; j++) {
-            const dec *d = &c->decs[j];
-            if (d->completed || d->failed)
-                continue;
-            memcpy(st->dec[j].logits, st->logits + (size_t)rows * n_vocab,
-                   (size_t)n_vocab * sizeof(float));
-            process(c, seek, d, &st->dec[j], j == 0);
-            rows++;
+        {
+            /* filter each live decoder's logits, in parallel (independent per decoder) */
+            process_job pj;
+            pj.c = c;
+            pj.seek = seek;
+            pj.n = 0;
+            for (j = 0; j < n_dec; j++)
+                if (!c->decs[j].completed && !c->decs[j].failed)
+                    pj.dec[pj.n++] = j;
+            hark_pool_run(st->pool, pj.n, process_task, &pj);
         }
     }
     return 0;
