@@ -10,8 +10,8 @@
  * For each implementation and thread count it times (median of several
  * runs, or the fastest with --min) the encoder's products (m = 1500 frames: the four attention
  * projections, the two MLP layers, the convolutions as im2col products, and
- * per head Q·Kᵀ and P·V), the decoder's (m = 1 and m = 5 rows: projections,
- * MLP, the vocabulary projection, attention against a 1500-frame cross
+ * per head Q·Kᵀ, softmax (one thread; heads split over threads) and P·V), the decoder's (m = 1 and
+ * m = 5 rows: projections, MLP, the vocabulary projection, attention against a 1500-frame cross
  * cache), prints GFLOP/s, and sums them into an estimate of one encoder
  * window and of one decoded token, with the ratio to whisper.cpp v1.7.5 on
  * this machine (encoder 658 / 1397 ms, decode 2.63 / 7.24 ms per token one at
@@ -275,6 +275,50 @@ static double bench_gemm(hark_pool *pool, int f16, int m, int n, int k, int tran
     return ms;
 }
 
+/* ---- softmax ----------------------------------------------------------------------------------
+ */
+
+typedef struct sm_ctx {
+    float *x;
+    int rows, n, naive;
+} sm_ctx;
+
+static void run_softmax(void *p)
+{
+    sm_ctx *c = p;
+    int r, i;
+    for (r = 0; r < c->rows; r++) {
+        float *x = c->x + (size_t)r * c->n;
+        if (!c->naive) {
+            hark_softmax_row(x, c->n, 0.125f);
+        } else {
+            /* what a plain loop with libm's expf costs */
+            float mx = -INFINITY, sum = 0;
+            for (i = 0; i < c->n; i++)
+                mx = fmaxf(mx, x[i] * 0.125f);
+            for (i = 0; i < c->n; i++)
+                sum += x[i] = expf(x[i] * 0.125f - mx);
+            for (i = 0; i < c->n; i++)
+                x[i] /= sum;
+        }
+    }
+}
+
+/* One head's softmax over rows x n scores (the scores are refreshed only by
+ * the first run: later runs see probabilities, which costs the same). */
+static double bench_softmax(int rows, int n, int naive)
+{
+    sm_ctx c;
+    double ms;
+    c.x = rand_floats((size_t)rows * n, 4.0);
+    c.rows = rows;
+    c.n = n;
+    c.naive = naive;
+    ms = time_ms(run_softmax, &c);
+    free(c.x);
+    return ms;
+}
+
 /* ---- model shapes ------------------------------------------------------------------------------
  */
 
@@ -308,7 +352,7 @@ static double encoder(const model *md, int type, const char *impl, hark_pool *po
 {
     int threads = hark_pool_threads(pool), d = md->d, T = 1500;
     const char *tn = hark_ggml_type_name(type);
-    double t_conv1, t_conv2, t_proj, t_fc1, t_fc2, t_qk, t_pv, total;
+    double t_conv1, t_conv2, t_proj, t_fc1, t_fc2, t_qk, t_pv, t_sm, total;
 
     /* conv weights stay f16 in quantised models */
     t_conv1 = bench_matmul(pool, HARK_GGML_F16, 2 * T, d, 80 * 3);
@@ -325,14 +369,18 @@ static double encoder(const model *md, int type, const char *impl, hark_pool *po
     line("Q.K^T per head", "f32", impl, threads, T, T, 64, t_qk, 1);
     t_pv = bench_gemm(pool, 0, T, 64, T, 0);
     line("P.V per head", "f32", impl, threads, T, 64, T, t_pv, 1);
-    total =
-        t_conv1 + t_conv2 + md->layers * (4 * t_proj + t_fc1 + t_fc2 + md->heads * (t_qk + t_pv));
+    t_sm = bench_softmax(T, T, 0);
+    printf("  %-22s %-5s %-7s 1T  %d rows of %d       %9.3f ms   (libm expf loop: %.3f ms)\n",
+           "softmax per head", "f32", impl, T, T, t_sm, bench_softmax(T, T, 1));
+    /* heads' softmaxes run in parallel, one per thread */
+    total = t_conv1 + t_conv2 +
+            md->layers * (4 * t_proj + t_fc1 + t_fc2 + md->heads * (t_qk + t_pv + t_sm / threads));
     {
         double flop =
             2.0 * (2 * T * d * 240.0 + T * d * 3.0 * d +
                    md->layers * (4.0 * T * d * d + 8.0 * T * d * d + md->heads * 2.0 * T * T * 64));
-        printf("  => %s encoder (%s, %s, %dT): %.0f ms for the products (%.1f GFLOP/s), "
-               "%.2fx whisper.cpp's %.0f ms\n",
+        printf("  => %s encoder (%s, %s, %dT): %.0f ms for the products and softmax "
+               "(%.1f GFLOP/s), %.2fx whisper.cpp's %.0f ms\n",
                md->name, tn, impl, threads, total, flop / (total * 1e6), total / md->wcpp_enc_ms,
                md->wcpp_enc_ms);
     }

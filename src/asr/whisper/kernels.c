@@ -16,6 +16,7 @@
  * change until hark_wmat_dispose; after a successful init w->packed is NULL
  * only for the reference layout (which reads w->src).
  */
+#include <assert.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -355,6 +356,9 @@ void hark_matmul(hark_pool *pool, const hark_wmat *w, const float *x, int m, int
 {
     if (m <= 0)
         return;
+    /* programming errors (debug builds): an uninitialised wmat, short rows */
+    assert(w && w->rows > 0 && x && y);
+    assert(m == 1 || (ldx >= w->cols && ldy >= w->rows));
     impl_for_layout(w->layout)->matmul(pool, w, x, m, ldx, bias, y, ldy);
 }
 
@@ -363,6 +367,8 @@ void hark_gemm_f32(hark_pool *pool, int m, int n, int k, float alpha, const floa
 {
     if (m <= 0 || n <= 0)
         return;
+    assert(a && b && c && k >= 0 && (m == 1 || (lda >= k && ldc >= n)));
+    assert(b_trans ? (n == 1 || ldb >= k) : (k <= 1 || ldb >= n));
     impl()->gemm_f32(pool, m, n, k, alpha, a, lda, b, ldb, b_trans, c, ldc);
 }
 
@@ -371,6 +377,8 @@ void hark_gemm_f16b(hark_pool *pool, int m, int n, int k, float alpha, const flo
 {
     if (m <= 0 || n <= 0)
         return;
+    assert(a && b && c && k >= 0 && (m == 1 || (lda >= k && ldc >= n)));
+    assert(b_trans ? (n == 1 || ldb >= k) : (k <= 1 || ldb >= n));
     impl()->gemm_f16b(pool, m, n, k, alpha, a, lda, b, ldb, b_trans, c, ldc);
 }
 
@@ -384,6 +392,12 @@ void hark_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
 {
     if (n > 0)
         impl()->f16_to_f32_row(src, dst, n);
+}
+
+void hark_softmax_row(float *x, int n, float scale)
+{
+    if (n > 0)
+        impl()->softmax_row(x, n, scale);
 }
 
 void hark_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst,

@@ -10,8 +10,8 @@
  * Activations are f32. Products are computed with f32 accumulation (or
  * wider); every kernel gives the same bits whatever the thread count,
  * because work is split over output rows/columns, never over the reduction
- * dimension. The best implementation for the CPU (scalar reference, AVX2+FMA,
- * AVX-512, AVX512-BF16/VNNI...) is picked at run time.
+ * dimension. The best implementation for the CPU (scalar reference, AVX2 +
+ * FMA + F16C, AVX-512 F/BW/DQ/VL + VNNI) is picked at run time.
  *
  * Numerics (the full contract is in kernels_impl.h): every implementation
  * computes each output with the same sequence of f32 operations, so results
@@ -101,9 +101,12 @@ void hark_wmat_dispose(hark_wmat *w);
  * the file's pages. 1 when the kernels read src directly.
  */
 int hark_wmat_needs_src(const hark_wmat *w);
-/* Bytes of w->packed (0 when the kernels read src). See kernels_impl.h for
- * the cost per type; it never exceeds 1.25 x the file's bytes for f16/f32
- * (only panel padding) and 1.25 bytes per weight for the quantised types. */
+/*
+ * Bytes of w->packed (0 when the kernels read src). f32/f16: the file's size
+ * with rows rounded up to a multiple of 32 (avx512) or 16 (avx2); quantised:
+ * 1.125 bytes per weight (1.25 for q4_1/q5_1; the files use 0.56-1.06) with
+ * rows rounded up to 16 / 8.
+ */
 size_t hark_wmat_packed_bytes(const hark_wmat *w);
 
 /*
@@ -130,6 +133,16 @@ void hark_gemm_f32(hark_pool *pool, int m, int n, int k, float alpha, const floa
 /* The same with B in f16 (the KV caches are f16, as in whisper.cpp). */
 void hark_gemm_f16b(hark_pool *pool, int m, int n, int k, float alpha, const float *a, int lda,
                     const uint16_t *b, int ldb, int b_trans, float *c, int ldc);
+
+/*
+ * In-place softmax of one row: y_i = scale * x_i, then
+ * x_i = exp(y_i - max y) / Σ exp(y_j - max y), as ggml's soft_max_ext does
+ * (mask by setting entries to -INFINITY first). exp is a polynomial accurate
+ * to about 2 ulp (terms below e^-87 relative to the largest count as 0); the
+ * sum runs over 16 interleaved partial sums in a fixed order, so every
+ * implementation gives the same bits. n >= 1.
+ */
+void hark_softmax_row(float *x, int n, float scale);
 
 /* Which implementation was selected ("avx512", "avx2", "scalar"...). */
 const char *hark_kernels_name(void);

@@ -31,6 +31,8 @@ typedef __m256 vf;
 #define VBCAST(p)         _mm256_broadcast_ss(p)
 #define VSET1(x)          _mm256_set1_ps(x)
 #define VFMA(a, b, c)     _mm256_fmadd_ps(a, b, c)
+#define VSUB(a, b)        _mm256_sub_ps(a, b)
+#define VMAX(a, b)        _mm256_max_ps(a, b)
 #define VADD(a, b)        _mm256_add_ps(a, b)
 #define VMUL(a, b)        _mm256_mul_ps(a, b)
 #define MR_MAX            6
@@ -163,6 +165,29 @@ static void cvt_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
         dst[i] = hark_f16_to_f32(src[i]);
 }
 
+/* exp for softmax: hark__expf's operations on 8 lanes. */
+static inline __m256 vexp(__m256 x)
+{
+    __m256 xc = _mm256_min_ps(x, _mm256_set1_ps(HARK_EXP_MAX)), t, r, p, res;
+    __m256i e;
+    t = _mm256_add_ps(_mm256_mul_ps(xc, _mm256_set1_ps(HARK_LOG2E)),
+                      _mm256_set1_ps(HARK_EXP_MAGIC));
+    t = _mm256_sub_ps(t, _mm256_set1_ps(HARK_EXP_MAGIC));
+    r = _mm256_fmadd_ps(t, _mm256_set1_ps(-HARK_LN2_HI), xc);
+    r = _mm256_fmadd_ps(t, _mm256_set1_ps(-HARK_LN2_LO), r);
+    p = _mm256_fmadd_ps(_mm256_set1_ps(HARK_EXP_C7), r, _mm256_set1_ps(HARK_EXP_C6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(HARK_EXP_C5));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(HARK_EXP_C4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(HARK_EXP_C3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(HARK_EXP_C2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(t), _mm256_set1_epi32(127)), 23);
+    res = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    res = _mm256_and_ps(res, _mm256_cmp_ps(x, _mm256_set1_ps(HARK_EXP_MIN), _CMP_GE_OQ));
+    return _mm256_blendv_ps(res, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
 #include "kernels_simd.h"
 
 static int avx2_supported(void)
@@ -199,4 +224,5 @@ const hark__kimpl hark__kernels_avx2 = {
     .gemm_f16b = avx2_gemm_f16b,
     .f32_to_f16_row = cvt_f32_to_f16_row,
     .f16_to_f32_row = cvt_f16_to_f32_row,
+    .softmax_row = avx2_softmax_row,
 };

@@ -31,6 +31,8 @@ typedef __m512 vf;
 #define VBCAST(p)         _mm512_set1_ps(*(p))
 #define VSET1(x)          _mm512_set1_ps(x)
 #define VFMA(a, b, c)     _mm512_fmadd_ps(a, b, c)
+#define VSUB(a, b)        _mm512_sub_ps(a, b)
+#define VMAX(a, b)        _mm512_max_ps(a, b)
 #define VADD(a, b)        _mm512_add_ps(a, b)
 #define VMUL(a, b)        _mm512_mul_ps(a, b)
 #define MR_MAX            12
@@ -194,6 +196,29 @@ static void cvt_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
         dst[i] = hark_f16_to_f32(src[i]);
 }
 
+/* exp for softmax: hark__expf's operations on 16 lanes. */
+static inline __m512 vexp(__m512 x)
+{
+    __m512 xc = _mm512_min_ps(x, _mm512_set1_ps(HARK_EXP_MAX)), t, r, p, res;
+    __m512i e;
+    t = _mm512_add_ps(_mm512_mul_ps(xc, _mm512_set1_ps(HARK_LOG2E)),
+                      _mm512_set1_ps(HARK_EXP_MAGIC));
+    t = _mm512_sub_ps(t, _mm512_set1_ps(HARK_EXP_MAGIC));
+    r = _mm512_fmadd_ps(t, _mm512_set1_ps(-HARK_LN2_HI), xc);
+    r = _mm512_fmadd_ps(t, _mm512_set1_ps(-HARK_LN2_LO), r);
+    p = _mm512_fmadd_ps(_mm512_set1_ps(HARK_EXP_C7), r, _mm512_set1_ps(HARK_EXP_C6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(HARK_EXP_C5));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(HARK_EXP_C4));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(HARK_EXP_C3));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(HARK_EXP_C2));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(127)), 23);
+    res = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    res = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(HARK_EXP_MIN), _CMP_GE_OQ), res);
+    return _mm512_mask_mov_ps(res, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
 #include "kernels_simd.h"
 
 static int avx512_supported(void)
@@ -232,4 +257,5 @@ const hark__kimpl hark__kernels_avx512 = {
     .gemm_f16b = avx512_gemm_f16b,
     .f32_to_f16_row = cvt_f32_to_f16_row,
     .f16_to_f32_row = cvt_f16_to_f32_row,
+    .softmax_row = avx512_softmax_row,
 };

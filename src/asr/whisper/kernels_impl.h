@@ -28,6 +28,9 @@
 #ifndef HARK_WHISPER_KERNELS_IMPL_H
 #define HARK_WHISPER_KERNELS_IMPL_H
 
+#include <math.h>
+#include <string.h>
+
 #include "kernels.h"
 
 #define HARK_QK 32 /* values per quantisation block */
@@ -63,11 +66,72 @@ typedef struct hark__kimpl {
     hark__gemm_f16b_fn gemm_f16b;
     void (*f32_to_f16_row)(const float *src, uint16_t *dst, int64_t n);
     void (*f16_to_f32_row)(const uint16_t *src, float *dst, int64_t n);
+    void (*softmax_row)(float *x, int n, float scale);
 } hark__kimpl;
 
 extern const hark__kimpl hark__kernels_ref;
 extern const hark__kimpl hark__kernels_avx2;
 extern const hark__kimpl hark__kernels_avx512;
+
+/*
+ * exp for softmax (x <= 0 in practice), the same operations in every
+ * implementation: x < HARK_EXP_MIN gives 0, x > HARK_EXP_MAX counts as
+ * HARK_EXP_MAX, NaN stays NaN; otherwise with
+ * t = x * log2(e) + 1.5*2^23 - 1.5*2^23 (n = round(x log2 e), ties even),
+ * r = fma(t, -LN2_HI, x), r = fma(t, -LN2_LO, r), p = Horner-fma of the
+ * degree-7 Taylor polynomial of exp at r, result = p * 2^n.
+ */
+#define HARK_EXP_MIN   (-87.0f)
+#define HARK_EXP_MAX   88.0f /* larger x are clamped (softmax never has x > 0) */
+#define HARK_LOG2E     1.44269504088896341f
+#define HARK_EXP_MAGIC 12582912.0f /* 1.5 * 2^23 */
+#define HARK_LN2_HI    0.693359375f
+#define HARK_LN2_LO    (-2.12194440e-4f)
+#define HARK_EXP_C7    (1.0f / 5040)
+#define HARK_EXP_C6    (1.0f / 720)
+#define HARK_EXP_C5    (1.0f / 120)
+#define HARK_EXP_C4    (1.0f / 24)
+#define HARK_EXP_C3    (1.0f / 6)
+#define HARK_EXP_C2    0.5f
+
+/* The scalar exp above (also the SIMD kernels' tails). */
+static inline float hark__expf(float x)
+{
+    float t, r, p, two_n;
+    uint32_t bits;
+    if (!(x >= HARK_EXP_MIN))
+        return x != x ? x : 0.0f; /* NaN stays NaN; below the range: 0 */
+    if (x > HARK_EXP_MAX)
+        x = HARK_EXP_MAX;
+    t = x * HARK_LOG2E + HARK_EXP_MAGIC;
+    t = t - HARK_EXP_MAGIC;
+    r = fmaf(t, -HARK_LN2_HI, x);
+    r = fmaf(t, -HARK_LN2_LO, r);
+    p = fmaf(HARK_EXP_C7, r, HARK_EXP_C6);
+    p = fmaf(p, r, HARK_EXP_C5);
+    p = fmaf(p, r, HARK_EXP_C4);
+    p = fmaf(p, r, HARK_EXP_C3);
+    p = fmaf(p, r, HARK_EXP_C2);
+    p = fmaf(p, r, 1.0f);
+    p = fmaf(p, r, 1.0f);
+    bits = (uint32_t)((int32_t)t + 127) << 23;
+    memcpy(&two_n, &bits, sizeof(two_n));
+    return p * two_n;
+}
+
+/* The fixed reduction of 16 partial sums: lanes j + 8, then + 4, + 2, + 1. */
+static inline float hark__sum16(const float acc[16])
+{
+    float h[8];
+    int j;
+    for (j = 0; j < 8; j++)
+        h[j] = acc[j] + acc[j + 8];
+    for (j = 0; j < 4; j++)
+        h[j] = h[j] + h[j + 4];
+    for (j = 0; j < 2; j++)
+        h[j] = h[j] + h[j + 2];
+    return h[0] + h[1];
+}
 
 /* ---- helpers shared by the implementations (kernels.c) ---------------------------------- */
 

@@ -201,6 +201,25 @@ static void ref_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n)
         dst[i] = hark_f16_to_f32(src[i]);
 }
 
+/* ---- softmax ------------------------------------------------------------------------------- */
+
+static void ref_softmax_row(float *x, int n, float scale)
+{
+    float mx = -INFINITY, acc[16] = { 0 }, inv;
+    int i;
+    for (i = 0; i < n; i++) {
+        x[i] = x[i] * scale;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    for (i = 0; i < n; i++) {
+        x[i] = hark__expf(x[i] - mx);
+        acc[i % 16] = acc[i % 16] + x[i];
+    }
+    inv = 1.0f / hark__sum16(acc);
+    for (i = 0; i < n; i++)
+        x[i] = x[i] * inv;
+}
+
 static int ref_supported(void)
 {
     return 1;
@@ -231,4 +250,5 @@ const hark__kimpl hark__kernels_ref = {
     .gemm_f16b = ref_gemm_f16b,
     .f32_to_f16_row = ref_f32_to_f16_row,
     .f16_to_f32_row = ref_f16_to_f32_row,
+    .softmax_row = ref_softmax_row,
 };

@@ -980,3 +980,50 @@ static void KPREFIX(qmatmul)(hark_pool *pool, const hark_wmat *w, const float *x
     }
     hark_pool_run(pool, j.nmb * j.nnc, KPREFIX(qmm_task), &j);
 }
+
+/* ---- softmax ------------------------------------------------------------------------------------
+ */
+
+/* See hark_softmax_row and hark__expf: the same operations, VLEN lanes at a
+ * time; the 16 partial sums are 16 / VLEN vectors. */
+static void KPREFIX(softmax_row)(float *x, int n, float scale)
+{
+    enum { NACC = 16 / VLEN };
+    float acc[16], lanes[VLEN], mx = -INFINITY, inv;
+    vf vs = VSET1(scale), vmx = VSET1(-INFINITY), va[NACC], vm, vinv;
+    int i, j, n16 = n & ~15;
+
+    for (i = 0; i < n16; i += VLEN) {
+        vf v = VMUL(VLOAD(x + i), vs);
+        VSTORE(x + i, v);
+        vmx = VMAX(v, vmx); /* v > vmx ? v : vmx, like the scalar loop */
+    }
+    VSTORE(lanes, vmx);
+    for (j = 0; j < VLEN; j++)
+        mx = lanes[j] > mx ? lanes[j] : mx;
+    for (i = n16; i < n; i++) {
+        x[i] = x[i] * scale;
+        mx = x[i] > mx ? x[i] : mx;
+    }
+    vm = VSET1(mx);
+    for (j = 0; j < NACC; j++)
+        va[j] = VZERO();
+    for (i = 0; i < n16; i += 16)
+        for (j = 0; j < NACC; j++) {
+            vf e = vexp(VSUB(VLOAD(x + i + j * VLEN), vm));
+            VSTORE(x + i + j * VLEN, e);
+            va[j] = VADD(va[j], e);
+        }
+    for (j = 0; j < NACC; j++)
+        VSTORE(acc + j * VLEN, va[j]);
+    for (i = n16; i < n; i++) {
+        x[i] = hark__expf(x[i] - mx);
+        acc[i % 16] = acc[i % 16] + x[i];
+    }
+    inv = 1.0f / hark__sum16(acc);
+    vinv = VSET1(inv);
+    for (i = 0; i + VLEN <= n; i += VLEN)
+        VSTORE(x + i, VMUL(VLOAD(x + i), vinv));
+    for (; i < n; i++)
+        x[i] = x[i] * inv;
+}
