@@ -7,8 +7,8 @@
  *   - GELU through ggml's 64 Ki-entry f16 table (GGML_GELU_FP16): the input
  *     is rounded to f16, the tanh-form GELU of that value is rounded to f16;
  *     identity above 10, zero below -10;
- *   - softmax as ggml_soft_max: max, expf(x - max), double sum, multiply by
- *     the reciprocal.
+ *   - softmax through the kernels' hark_softmax_row (ggml's soft_max: max,
+ *     exp(x - max), sum, multiply by the reciprocal; vectorised, fixed order).
  * Everything here works on one row at a time and is deterministic; callers
  * parallelise over rows. These are the candidates for later vectorisation.
  */
@@ -108,57 +108,9 @@ VEC_FN void hark__whisper_exp_sub(float *y, const float *x, float sub, size_t n)
     }
 }
 
-/* max of x: 16 independent running maxima (a reduction GCC would not vectorise without
- * -ffinite-math-only), then their max; the result does not depend on the order */
-VEC_FN static float vec_max(const float *x, int n)
-{
-    float mm[16], m = -INFINITY;
-    int i, j;
-    for (j = 0; j < 16; j++)
-        mm[j] = -INFINITY;
-    for (i = 0; i + 16 <= n; i += 16)
-        for (j = 0; j < 16; j++)
-            mm[j] = x[i + j] > mm[j] ? x[i + j] : mm[j];
-    for (; i < n; i++)
-        m = x[i] > m ? x[i] : m;
-    for (j = 0; j < 16; j++)
-        m = mm[j] > m ? mm[j] : m;
-    return m;
-}
-
-VEC_FN static void vec_scale(float *x, int n, float s)
-{
-    int i;
-    for (i = 0; i < n; i++)
-        x[i] *= s;
-}
-
-/* Sum of x in double over blocks of 16 summed in float as a fixed tree, the order of ggml's
- * AVX-512 soft_max (_mm512_reduce_add_ps per 16 values, accumulated in double). */
-VEC_FN static double sum16(const float *x, int n)
-{
-    double sum = 0;
-    int i, j;
-    for (i = 0; i + 16 <= n; i += 16) {
-        float t[8];
-        for (j = 0; j < 8; j++)
-            t[j] = x[i + j] + x[i + 8 + j];
-        for (j = 0; j < 4; j++)
-            t[j] += t[j + 4];
-        t[0] += t[2];
-        t[1] += t[3];
-        sum += (double)(t[0] + t[1]);
-    }
-    for (; i < n; i++)
-        sum += (double)x[i];
-    return sum;
-}
-
 void hark__whisper_softmax(float *x, int n)
 {
-    float max = vec_max(x, n);
-    hark__whisper_exp_sub(x, x, max, (size_t)n);
-    vec_scale(x, n, (float)(1.0 / sum16(x, n)));
+    hark_softmax_row(x, n, 1.0f); /* the kernels' vectorised row: ggml's soft_max numerics */
 }
 
 void hark__whisper_to_f16(uint16_t *dst, const float *src, size_t n)
