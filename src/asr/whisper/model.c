@@ -13,12 +13,19 @@
  * block. Nothing is trusted: every count and size is checked against the
  * bytes that remain before it is used, products are computed in 64 bits.
  *
+ * Memory: when the kernels keep their own copy of a matrix (packed layout)
+ * and for the small tensors copied at load, the file's pages are handed
+ * back with madvise(MADV_DONTNEED) (clean file-backed pages: reading them
+ * again would simply fault them back in), so the weights are not resident
+ * twice. The token embedding stays mapped: embedding lookups read it.
+ *
  * INVARIANTS
  * After a successful load the model is immutable. Errors name the file and
  * the reason ("ggml-x.bin: truncated in tensor 'decoder.blocks.3.mlp.0.weight'")
  * with HARK_EMODEL, HARK_EUNSUPPORTED for valid but unsupported files
  * (k-quants), HARK_EIO for files that cannot be read.
  */
+#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): drop the file pages the kernels copied */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -80,6 +87,7 @@ typedef struct tdesc {
     hark_wmat *mat;    /* K_WMAT / K_CONV destination */
     int rows, cols;
     int seen;
+    size_t file_off, file_bytes; /* where the data lies in the file */
 } tdesc;
 
 typedef struct tlist {
@@ -559,6 +567,8 @@ static int parse(hark_whisper_model *m, const uint8_t *data, size_t size)
             goto out;
         }
         m->n_params += nelem;
+        d->file_off = r.off;
+        d->file_bytes = nbytes;
         r.off += nbytes;
         d->seen = 1;
         n_loaded++;
@@ -591,6 +601,17 @@ static int parse(hark_whisper_model *m, const uint8_t *data, size_t size)
                                     m->path, d->name);
                 goto out;
             }
+    }
+    if (m->map) {
+        const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        for (i = 0; i < tl.n; i++) {
+            const tdesc *d = &tl.d[i];
+            size_t a = (d->file_off + page - 1) / page * page, b = d->file_off + d->file_bytes;
+            b = b / page * page;
+            if (d->mat == &m->d_te || (d->mat && hark_wmat_needs_src(d->mat)) || b <= a)
+                continue;
+            madvise((char *)m->map + a, b - a, MADV_DONTNEED); /* advisory: failure is harmless */
+        }
     }
 out:
     hark__free(slots);
