@@ -409,3 +409,39 @@ TEST(forced_jfk3_f32_timestamps)
     harness_timeout(300);
     forced_case("micro-f32.bin", 1);
 }
+
+/* 1, 2 and 3 compute threads give the same bits: tokens, probabilities, times. */
+TEST(thread_count_does_not_change_results)
+{
+    hark_whisper_result r[3];
+    hark_whisper_params p;
+    ctx c;
+    int t, i, k;
+    ctx_open(&c, "micro-f16.bin", "jfk3.wav", 1);
+    params_for(&p, 1);
+    p.token_timestamps = 1;
+    for (t = 0; t < 3; t++) {
+        ASSERT_OK(hark__whisper_state_threads(c.st, t + 1));
+        ASSERT_OK(hark__whisper_full(c.st, &p, c.pcm, c.n, &r[t]));
+    }
+    for (t = 1; t < 3; t++) {
+        ASSERT_EQ(r[t].n_seg, r[0].n_seg);
+        for (i = 0; i < r[0].n_seg; i++) {
+            ASSERT_EQ(r[t].seg[i].n_tokens, r[0].seg[i].n_tokens);
+            ASSERT_EQ(r[t].seg[i].t0, r[0].seg[i].t0);
+            ASSERT_EQ(r[t].seg[i].t1, r[0].seg[i].t1);
+            ASSERT(memcmp(&r[t].seg[i].no_speech_prob, &r[0].seg[i].no_speech_prob,
+                          sizeof(float)) == 0);
+            for (k = 0; k < r[0].seg[i].n_tokens; k++) {
+                const hark_whisper_token *a = &r[t].seg[i].tokens[k], *b = &r[0].seg[i].tokens[k];
+                ASSERT(a->id == b->id && a->tid == b->tid && a->t0 == b->t0 && a->t1 == b->t1);
+                ASSERT(memcmp(&a->p, &b->p, sizeof(float)) == 0);
+                ASSERT(memcmp(&a->plog, &b->plog, sizeof(float)) == 0);
+                ASSERT(memcmp(&a->pt, &b->pt, sizeof(float)) == 0);
+            }
+        }
+    }
+    for (t = 0; t < 3; t++)
+        hark__whisper_result_dispose(&r[t]);
+    ctx_close(&c);
+}
