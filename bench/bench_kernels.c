@@ -103,7 +103,7 @@ static void *rand_weights(int type, int rows, int cols)
                 h = hark_f32_to_f16(d);
                 memcpy(blk, &h, 2);
                 for (j = 0; j < 32; j++)
-                    blk[2 + j] = (unsigned char)(int8_t)lrintf(d ? x[j] / d : 0);
+                    blk[2 + j] = (unsigned char)(int8_t)lrintf(d != 0.0f ? x[j] / d : 0);
                 break;
             case HARK_GGML_Q4_0:
             case HARK_GGML_Q5_0: {
@@ -113,7 +113,7 @@ static void *rand_weights(int type, int rows, int cols)
                 h = hark_f32_to_f16(d);
                 memcpy(blk, &h, 2);
                 for (j = 0; j < 32; j++) {
-                    int v = (int)lrintf(d ? x[j] / d : 0) + lv;
+                    int v = (int)lrintf(d != 0.0f ? x[j] / d : 0) + lv;
                     q[j] = v < 0 ? 0 : v > 2 * lv - 1 ? 2 * lv - 1 : v;
                     qh |= (uint32_t)(q[j] >> 4 & 1) << j;
                 }
@@ -132,7 +132,7 @@ static void *rand_weights(int type, int rows, int cols)
                 h = hark_f32_to_f16(mn);
                 memcpy(blk + 2, &h, 2);
                 for (j = 0; j < 32; j++) {
-                    int v = (int)lrintf(d ? (x[j] - mn) / d : 0);
+                    int v = (int)lrintf(d != 0.0f ? (x[j] - mn) / d : 0);
                     q[j] = v < 0 ? 0 : v > lv ? lv : v;
                     qh |= (uint32_t)(q[j] >> 4 & 1) << j;
                 }

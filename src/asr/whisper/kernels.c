@@ -236,6 +236,70 @@ void hark__quantize_q8_ref(const float *x, int nblocks, int8_t *q, float *dx, in
     }
 }
 
+/* ---- CPU features -----------------------------------------------------------------------------
+ */
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+static uint64_t xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static unsigned detect(void)
+{
+    unsigned a, b, c, d, f = 0;
+    uint64_t xcr0;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return 0;
+    /* OSXSAVE (27), AVX (28): the OS must save the vector registers */
+    if (!(c & (1u << 27)) || !(c & (1u << 28)))
+        return 0;
+    xcr0 = xgetbv0();
+    if ((xcr0 & 0x6) != 0x6) /* SSE and AVX state */
+        return 0;
+    if (c & (1u << 29))
+        f |= HARK_CPU_F16C;
+    {
+        int fma = (c & (1u << 12)) != 0, f16c = (c & (1u << 29)) != 0;
+        if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+            return f;
+        if ((b & (1u << 5)) && fma && f16c)
+            f |= HARK_CPU_AVX2;
+        /* F (16), DQ (17), BW (30), VL (31), and opmask + ZMM state saved */
+        if ((f & HARK_CPU_AVX2) && (b & (1u << 16)) && (b & (1u << 17)) && (b & (1u << 30)) &&
+            (b & (1u << 31)) && (xcr0 & 0xe0) == 0xe0) {
+            f |= HARK_CPU_AVX512;
+            if (c & (1u << 11))
+                f |= HARK_CPU_AVX512VNNI;
+        }
+    }
+    return f;
+}
+#else
+static unsigned detect(void)
+{
+    return 0;
+}
+#endif
+
+static unsigned cpu_features;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+
+static void detect_once(void)
+{
+    cpu_features = detect();
+}
+
+unsigned hark__cpu_features(void)
+{
+    pthread_once(&cpu_once, detect_once);
+    return cpu_features;
+}
+
 /* ---- dispatch ------------------------------------------------------------------------------ */
 
 /* In order of preference. */
@@ -408,6 +472,12 @@ void hark_f32_to_f16_transposed(const float *src, int rows, int cols, int lds, u
     float tile[T * T];
     const hark__kimpl *k = impl();
     int r0, c0, r, c;
+    if (rows == 1) {
+        /* one new key (a KV cache column): plain strided stores */
+        for (c = 0; c < cols; c++)
+            dst[(size_t)c * ldd] = hark_f32_to_f16(src[c]);
+        return;
+    }
     for (r0 = 0; r0 < rows; r0 += T)
         for (c0 = 0; c0 < cols; c0 += T) {
             int nr = HARK_MIN(T, rows - r0), nc = HARK_MIN(T, cols - c0);

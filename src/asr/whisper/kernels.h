@@ -26,7 +26,7 @@
  * choice made at the first call (debugging; unknown or unsupported names are
  * ignored).
  *
- * The kernels allocate nothing while they run; they use up to about 190 KB
+ * The kernels allocate nothing while they run; they use up to about 170 KB
  * of stack on the calling thread and on each pool thread.
  */
 #ifndef HARK_WHISPER_KERNELS_H

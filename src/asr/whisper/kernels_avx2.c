@@ -10,10 +10,13 @@
  * byte codes for vpmaddubsw plus f32 scales (kernels_simd.h), 1.125 bytes
  * per weight (1.25 for q4_1/q5_1); q8_0 codes stay signed (sign trick).
  */
+#include "kernels_impl.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+
 #include <immintrin.h>
 #include <string.h>
 
-#include "kernels_impl.h"
 #include "../../util/util.h"
 
 /* maskload/maskstore masks: the first n lanes are masktab[8 - n .. 16 - n) */
@@ -192,9 +195,7 @@ static inline __m256 vexp(__m256 x)
 
 static int avx2_supported(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return (hark__cpu_features() & HARK_CPU_AVX2) != 0;
 }
 
 static int avx2_pack(hark_wmat *w)
@@ -226,3 +227,18 @@ const hark__kimpl hark__kernels_avx2 = {
     .f16_to_f32_row = cvt_f16_to_f32_row,
     .softmax_row = avx2_softmax_row,
 };
+
+#else /* built without the AVX2 flags (another architecture): never selected */
+
+static int avx2_supported(void)
+{
+    return 0;
+}
+
+const hark__kimpl hark__kernels_avx2 = {
+    .name = "avx2",
+    .layout = HARK_LAYOUT_AVX2,
+    .supported = avx2_supported,
+};
+
+#endif

@@ -14,10 +14,14 @@
  * 1.125 bytes per weight (1.25 for q4_1/q5_1). CPUs with AVX-512 but no
  * VNNI (Skylake-X) use the AVX2 implementation.
  */
+#include "kernels_impl.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) &&                      \
+    defined(__AVX512VL__) && defined(__AVX512VNNI__) && defined(__FMA__) && defined(__F16C__)
+
 #include <immintrin.h>
 #include <string.h>
 
-#include "kernels_impl.h"
 #include "../../util/util.h"
 
 #define VLEN 16
@@ -223,11 +227,8 @@ static inline __m512 vexp(__m512 x)
 
 static int avx512_supported(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    unsigned need = HARK_CPU_AVX2 | HARK_CPU_AVX512 | HARK_CPU_AVX512VNNI;
+    return (hark__cpu_features() & need) == need;
 }
 
 static int avx512_pack(hark_wmat *w)
@@ -259,3 +260,18 @@ const hark__kimpl hark__kernels_avx512 = {
     .f16_to_f32_row = cvt_f16_to_f32_row,
     .softmax_row = avx512_softmax_row,
 };
+
+#else /* built without the AVX-512 flags (another architecture): never selected */
+
+static int avx512_supported(void)
+{
+    return 0;
+}
+
+const hark__kimpl hark__kernels_avx512 = {
+    .name = "avx512",
+    .layout = HARK_LAYOUT_AVX512,
+    .supported = avx512_supported,
+};
+
+#endif

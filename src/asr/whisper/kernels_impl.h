@@ -147,6 +147,16 @@ static inline uint32_t hark__rd32(const void *p)
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+/* CPU features (kernels.c, from cpuid and xgetbv: usable = the CPU has them
+ * and the OS saves their registers). */
+enum {
+    HARK_CPU_AVX2 = 1 << 0,   /* with FMA and F16C */
+    HARK_CPU_AVX512 = 1 << 1, /* F, BW, DQ, VL */
+    HARK_CPU_AVX512VNNI = 1 << 2,
+    HARK_CPU_F16C = 1 << 3,
+};
+unsigned hark__cpu_features(void);
+
 /* Bytes per block for a quantised type (0 otherwise). */
 size_t hark__ggml_block_bytes(int type);
 static inline int hark__type_is_quant(int type)

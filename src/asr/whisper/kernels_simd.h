@@ -38,10 +38,10 @@
  * partial panel) a slice of panels is packed to f32 on the stack.
  *
  * Large m with f16 weights: each KC x NR panel slice is widened to f32 once
- * per packed A block (4 row tiles) instead of in every tile's inner loop.
+ * per packed A block (8 row tiles) instead of in every tile's inner loop.
  *
- * Stack use per task: matmul 84 KB (a packed A block of MB x AST floats and
- * a widened panel slice), gemm 180 KB (the A block and a B packing buffer of
+ * Stack use per task: matmul 136 KB (a packed A block of MB x AST floats and
+ * a widened panel slice), gemm 168 KB (the A block and a B packing buffer of
  * PACK_FLOATS floats), quantised matmul 44 KB.
  */
 
@@ -50,10 +50,10 @@
 #endif
 #define NR          (2 * VLEN)    /* columns per panel */
 #define KC_BIG      256           /* k block for large m (f16 weights; f32: half) */
-#define MB          48            /* rows per packed A block for large m */
+#define MB          96            /* rows per packed A block for large m */
 #define MBT         192           /* rows per task for large m (a multiple of MB) */
 #define AST         (KC_BIG + 16) /* packed A row stride (floats): a constant, padded off 4 KB */
-#define PACK_FLOATS 32768         /* gemm B packing buffer (floats) */
+#define PACK_FLOATS 16384         /* gemm B packing buffer (floats) */
 #define BIG_M       16            /* m above which the large-m strategy is used */
 #define PF_DIST     4096          /* prefetch distance (bytes) for streamed weights */
 

@@ -3,6 +3,8 @@
  * through the generic one-row fallback (KERNELS_FALLBACK_ONLY), which no
  * planned shape reaches; it must give the same bits as the scalar kernels.
  */
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 #define KERNELS_FALLBACK_ONLY 1
@@ -20,3 +22,14 @@ TEST(avx2_fallback_tiles_match_scalar)
         SKIP("no AVX2 on this CPU");
     fallback_check(&fallback_kernels_avx2);
 }
+
+#else
+
+#include "kt.h"
+
+TEST(avx2_fallback_tiles_match_scalar)
+{
+    SKIP("needs GCC on x86 (#pragma GCC target)");
+}
+
+#endif
