@@ -38,6 +38,7 @@ typedef struct hark_decode_options {
         no_speech_thold; /**< a window is silence if P(no speech) is above (and logprob low). 0.6 */
     int word_timestamps; /**< compute per-word times (Whisper: from token timestamps). Default 1 */
     int n_threads;       /**< compute threads per worker, 0 = automatic */
+    int suppress_nst;    /**< suppress non-speech tokens (whisper.cpp --suppress-nst). Default 0 */
 } hark_decode_options;
 
 #define HARK_DECODE_OPTIONS_VERSION 1
