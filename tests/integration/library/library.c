@@ -13,15 +13,17 @@
 
 #define TE "-e test --no-vad --chunk-max 2 --chunk-min 1"
 
-/* A tone of `hz` for `sec` seconds at 16 kHz mono (no resampling: WAV and FLAC
- * of it decode to identical samples). */
+/* A tone of about `hz` for `sec` seconds at 16 kHz mono (no resampling: WAV and
+ * FLAC of it decode to identical samples). The frequency is off the integer by
+ * 0.37 Hz so that no two 2-second chunks hold the same samples (identical
+ * chunks would rightly hit each other in the content-addressed cache). */
 static const char *tone(const char *name, int hz, double sec)
 {
     const char *p = harness_path(name);
     if (!harness_have("ffmpeg"))
         SKIP("ffmpeg not installed");
     ASSERT_EQ(harness_sh("ffmpeg -nostdin -loglevel error -y -f lavfi -i "
-                         "'sine=frequency=%d:sample_rate=16000:duration=%.2f' -ac 1 '%s'",
+                         "'sine=frequency=%d.37:sample_rate=16000:duration=%.2f' -ac 1 '%s'",
                          hz, sec, p),
               0);
     return p;
