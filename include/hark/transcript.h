@@ -53,12 +53,21 @@ typedef struct hark_segment {
     const hark_token *tokens; /**< per-token detail, may be NULL when n_tokens == 0 */
 } hark_segment;
 
-/** Wall-clock timings of a run, in milliseconds. */
+/**
+ * Timings of a run. Times are wall-clock milliseconds; the engine's figures
+ * are summed over chunks and workers, so they can exceed total_ms. Engines
+ * fill the fields that apply to them (zero otherwise).
+ */
 typedef struct hark_timings {
-    double decode_ms; /**< container/codec decoding and resampling */
-    double vad_ms;    /**< voice-activity detection and chunking */
-    double asr_ms;    /**< summed engine time over all chunks (CPU-parallel, may exceed total) */
-    double total_ms;  /**< wall-clock time of the whole run */
+    double decode_ms;   /**< container/codec decoding and resampling */
+    double vad_ms;      /**< voice-activity detection and chunking */
+    double asr_ms;      /**< engine time, summed over chunks */
+    double total_ms;    /**< wall-clock time of the whole run */
+    double encoder_ms;  /**< engine: acoustic encoder (Whisper) */
+    double decoder_ms;  /**< engine: text decoder (Whisper), prompts and beams included */
+    uint32_t windows;   /**< engine: 30-second windows encoded */
+    uint32_t sampled;   /**< engine: tokens sampled, counted per beam or candidate */
+    uint32_t positions; /**< engine: token positions run through the decoder */
 } hark_timings;
 
 typedef struct hark_transcript hark_transcript;

@@ -10,8 +10,13 @@
  * so comparisons are made on the same machine at the same moment; the
  * machine is shared and noisy, so ratios matter more than absolute times.
  *
+ * Row k runs k workers of one compute thread each (k threads in all), unless
+ * -t sets the threads per worker.
+ *
  * Memory: peak RSS of the full file vs its first --prefix seconds (default
  * 60) at the highest worker count shows whether memory grows with length.
+ * The prefix must hold enough chunks to keep every worker busy (for Whisper,
+ * whose chunks reach 120 s, use --prefix 300 with 2 workers).
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
@@ -113,9 +118,12 @@ static int run_child(args *a)
         rc = hark_transcribe(&t, engine, dec, &a->eng.pipeline);
     if (rc < 0)
         fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
-    else
-        printf("%.3f %zu\n", (double)hark_transcript_duration(t) / HARK_SAMPLE_RATE,
-               hark_transcript_count(t));
+    else {
+        const hark_timings *tm = hark_transcript_timings(t);
+        printf("%.3f %zu %.3f %u %.3f %u %u\n",
+               (double)hark_transcript_duration(t) / HARK_SAMPLE_RATE, hark_transcript_count(t),
+               tm->encoder_ms, tm->windows, tm->decoder_ms, tm->positions, tm->sampled);
+    }
     hark_transcript_free(t);
     hark_decoder_free(dec);
     hark_engine_free(engine);
@@ -127,6 +135,9 @@ typedef struct measure {
     double cpu_s;   /* user + system of the median run */
     double rss_mb;  /* peak RSS, max over runs */
     double audio_s; /* audio length the child reported */
+    /* the engine's counters of the median run (Whisper) */
+    double encoder_ms, decoder_ms;
+    unsigned windows, positions, sampled;
 } measure;
 
 static int cmp_double(const void *x, const void *y)
@@ -139,6 +150,7 @@ static int cmp_double(const void *x, const void *y)
 static int measure_runs(char **argv, const char *shell, long repeat, measure *m)
 {
     double walls[MAX_REPEAT], cpus[MAX_REPEAT];
+    measure runs[MAX_REPEAT];
     long r;
     memset(m, 0, sizeof(*m));
     for (r = 0; r < repeat; r++) {
@@ -189,8 +201,13 @@ static int measure_runs(char **argv, const char *shell, long repeat, measure *m)
                     WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
             return -1;
         }
-        if (!shell)
-            m->audio_s = strtod(out, NULL);
+        memset(&runs[r], 0, sizeof(runs[r]));
+        if (!shell) {
+            size_t segs = 0;
+            sscanf(out, "%lf %zu %lf %u %lf %u %u", &runs[r].audio_s, &segs, &runs[r].encoder_ms,
+                   &runs[r].windows, &runs[r].decoder_ms, &runs[r].positions, &runs[r].sampled);
+            m->audio_s = runs[r].audio_s;
+        }
     }
     {
         double sorted[MAX_REPEAT];
@@ -199,8 +216,14 @@ static int measure_runs(char **argv, const char *shell, long repeat, measure *m)
         qsort(sorted, (size_t)repeat, sizeof(double), cmp_double);
         m->wall_s = sorted[mid];
         for (k = 0; k < repeat; k++)
-            if (walls[k] == m->wall_s)
+            if (walls[k] == m->wall_s) {
                 m->cpu_s = cpus[k];
+                m->encoder_ms = runs[k].encoder_ms;
+                m->decoder_ms = runs[k].decoder_ms;
+                m->windows = runs[k].windows;
+                m->positions = runs[k].positions;
+                m->sampled = runs[k].sampled;
+            }
     }
     return 0;
 }
@@ -225,6 +248,10 @@ static char **child_argv(const args *a, long jobs, double limit, char *jbuf, cha
     snprintf(jbuf, 16, "%ld", jobs);
     v[n++] = "-j";
     v[n++] = jbuf;
+    if (a->eng.pipeline.decode.n_threads == 0) { /* row k uses k threads in all */
+        v[n++] = "-t";
+        v[n++] = "1";
+    }
     if (limit > 0) {
         snprintf(lbuf, 32, "%.3f", limit);
         v[n++] = "--limit";
@@ -335,6 +362,15 @@ int cmd_bench(int argc, char **argv)
     }
     printf("audio: %.1f s; speed-up %ld vs 1 worker: %.2fx\n", m[1].audio_s, a.max_jobs,
            m[1].wall_s / m[a.max_jobs].wall_s);
+    if (m[1].windows) {
+        printf("\nengine internals (summed over workers; time per unit is per worker):\n");
+        printf("%-8s %9s %14s %10s %14s %16s\n", "workers", "windows", "encoder_ms/win",
+               "positions", "decoder_ms/pos", "tokens_sampled");
+        for (jobs = 1; jobs <= a.max_jobs; jobs++)
+            printf("%-8ld %9u %14.1f %10u %14.3f %16u\n", jobs, m[jobs].windows,
+                   m[jobs].encoder_ms / m[jobs].windows, m[jobs].positions,
+                   m[jobs].positions ? m[jobs].decoder_ms / m[jobs].positions : 0, m[jobs].sampled);
+    }
     if (m[1].audio_s > a.prefix_s * 1.5) {
         char **cv = child_argv(&a, a.max_jobs, a.prefix_s, jbuf, lbuf);
         if (cv && measure_runs(cv, NULL, 1, &small) == 0)

@@ -135,6 +135,15 @@ static int merge_ready_locked(run *r)
         s->result = NULL;
         pthread_mutex_unlock(&r->mu);
         rc = hark_transcript_append(r->out, res, s->start, idx);
+        if (rc == 0) { /* the engine's own counters, summed over chunks */
+            const hark_timings *ct = hark_transcript_timings(res);
+            hark_timings *ot = hark_transcript_timings(r->out);
+            ot->encoder_ms += ct->encoder_ms;
+            ot->decoder_ms += ct->decoder_ms;
+            ot->windows += ct->windows;
+            ot->sampled += ct->sampled;
+            ot->positions += ct->positions;
+        }
         if (rc == 0 && r->hooks && r->hooks->merged)
             rc = r->hooks->merged(r->hooks->payload, idx, r->out, first,
                                   hark_transcript_count(r->out) - first);
@@ -645,8 +654,8 @@ int hark__pipeline_config_key(hark_engine *engine, const hark_pipeline_options *
     if (rc == 0)
         rc = ops->options_key ? ops->options_key(&opts->decode, &b) : hark_buf_puts(&b, "{}");
     if (rc == 0)
-        rc = hark_buf_printf(&b, "\nmin=%lld max=%lld vad=%d thr=%.4f skip=%lld",
-                             (long long)c.min, (long long)c.max, !c.no_vad, (double)c.vad_threshold,
+        rc = hark_buf_printf(&b, "\nmin=%lld max=%lld vad=%d thr=%.4f skip=%lld", (long long)c.min,
+                             (long long)c.max, !c.no_vad, (double)c.vad_threshold,
                              (long long)c.skip_silence);
     if (rc == 0)
         rc = hark_sha256_buf(out, b.ptr, b.len);

@@ -245,6 +245,18 @@ static int write_json(const hark_transcript *t, hark_buf *out)
     hark_jsonw_fixed(&w, tm->asr_ms, 1);
     hark_jsonw_key(&w, "total_ms");
     hark_jsonw_fixed(&w, tm->total_ms, 1);
+    if (tm->windows || tm->positions) {
+        hark_jsonw_key(&w, "encoder_ms");
+        hark_jsonw_fixed(&w, tm->encoder_ms, 1);
+        hark_jsonw_key(&w, "decoder_ms");
+        hark_jsonw_fixed(&w, tm->decoder_ms, 1);
+        hark_jsonw_key(&w, "windows");
+        hark_jsonw_int(&w, tm->windows);
+        hark_jsonw_key(&w, "tokens_sampled");
+        hark_jsonw_int(&w, tm->sampled);
+        hark_jsonw_key(&w, "decoder_positions");
+        hark_jsonw_int(&w, tm->positions);
+    }
     hark_jsonw_close(&w);
     hark_jsonw_key(&w, "text");
     hark_jsonw_strn(&w, text.ptr, text.len);

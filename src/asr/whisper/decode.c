@@ -567,6 +567,7 @@ static void topk_task(void *payload, int task, int worker)
         top[a] = q;
     }
     base = hark__whisper_sample(m, c->st->dec[j].probs, lp, NULL, 1); /* tid, pt, ptsum */
+    c->st->n_sampled++;
     for (a = 0; a < n_top; a++) {
         cand *cd = &c->cands[j * k + a];
         cd->src = j;
@@ -747,6 +748,7 @@ static int decode_window(full_ctx *c, int seek, int seek_end, float t_cur, int n
                     continue;
                 t = hark__whisper_sample(m, st->dec[j].probs, st->dec[j].logprobs, &d->rng,
                                          t_cur < 1e-6f);
+                st->n_sampled++;
                 if (j == 0 && p->force_cb) {
                     int32_t f = p->force_cb(p->step_payload, seek, d->n_tok);
                     if (f >= 0 && f < n_vocab) {

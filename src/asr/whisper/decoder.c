@@ -109,7 +109,7 @@ static void add_ln(float *x, const float *add, float *out, const float *w, const
     }
 }
 
-int hark__whisper_decode(hark_whisper_state *st, const hark_whisper_batch *b, float *logits)
+static int decode(hark_whisper_state *st, const hark_whisper_batch *b, float *logits)
 {
     const hark_whisper_model *m = st->m;
     const hark_whisper_hparams *hp = &m->hp;
@@ -289,4 +289,14 @@ int hark__whisper_kv_reorder(hark_whisper_state *st, const int *src, int n_seq, 
     for (j = 0; j < n_seq; j++)
         st->seq_slot[j] = new_slot[j];
     return 0;
+}
+
+int hark__whisper_decode(hark_whisper_state *st, const hark_whisper_batch *b, float *logits)
+{
+    double t0 = hark__now_ms();
+    int rc = decode(st, b, logits);
+    st->t_decode_ms += hark__now_ms() - t0;
+    st->n_decode++;
+    st->n_positions += b ? (uint64_t)b->n : 0;
+    return rc;
 }

@@ -204,7 +204,7 @@ static void round_f16(hark_pool *pool, float *x, size_t n)
     hark_pool_run(pool, (int)((n + CVT_CHUNK - 1) / CVT_CHUNK), round_task, &j);
 }
 
-int hark__whisper_encode(hark_whisper_state *st, const hark_whisper_mel *mel, int seek)
+static int encode(hark_whisper_state *st, const hark_whisper_mel *mel, int seek)
 {
     const hark_whisper_model *m = st->m;
     const hark_whisper_hparams *hp = &m->hp;
@@ -320,4 +320,13 @@ const float *hark__whisper_conv_out(const hark_whisper_state *st)
 const float *hark__whisper_enc_out(const hark_whisper_state *st)
 {
     return st->enc_h;
+}
+
+int hark__whisper_encode(hark_whisper_state *st, const hark_whisper_mel *mel, int seek)
+{
+    double t0 = hark__now_ms();
+    int rc = encode(st, mel, seek);
+    st->t_encode_ms += hark__now_ms() - t0;
+    st->n_encode++;
+    return rc;
 }

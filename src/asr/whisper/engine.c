@@ -283,11 +283,21 @@ static int wh_transcribe(void *state, const hark_engine_job *job, hark_transcrip
     hark_buf scratch = HARK_BUF_INIT;
     int rc, i;
 
+    double enc0 = st->t_encode_ms, dec0 = st->t_decode_ms;
+    uint64_t win0 = st->n_encode, pos0 = st->n_positions, smp0 = st->n_sampled;
+    hark_timings *tm = hark_transcript_timings(out);
+
     memset(&r, 0, sizeof(r));
     if ((rc = hark__whisper_state_threads(st, job->n_threads)) < 0)
         return rc;
     map_options(m, job->opts, job, &p);
-    if ((rc = hark__whisper_full(st, &p, job->pcm, job->n, &r)) < 0)
+    rc = hark__whisper_full(st, &p, job->pcm, job->n, &r);
+    tm->encoder_ms += st->t_encode_ms - enc0;
+    tm->decoder_ms += st->t_decode_ms - dec0;
+    tm->windows += (uint32_t)(st->n_encode - win0);
+    tm->positions += (uint32_t)(st->n_positions - pos0);
+    tm->sampled += (uint32_t)(st->n_sampled - smp0);
+    if (rc < 0)
         goto out;
     for (i = 0; i < r.n_seg; i++)
         if ((rc = add_segment(m, &r.seg[i], job, out, &scratch)) < 0)

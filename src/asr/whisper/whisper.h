@@ -277,6 +277,14 @@ typedef struct hark_whisper_state {
     float *logits; /* [(MAX_DECODERS + 1) * n_vocab] batch output */
     float *energy; /* token timestamps: smoothed |x| */
     size_t energy_cap;
+
+    /* counters, for hark_timings and benchmarks (only ever increase) */
+    double t_encode_ms;   /* wall time inside hark__whisper_encode */
+    double t_decode_ms;   /* wall time inside hark__whisper_decode */
+    uint64_t n_encode;    /* windows encoded */
+    uint64_t n_decode;    /* decoder calls */
+    uint64_t n_positions; /* token positions run through the decoder (prompts and beams too) */
+    uint64_t n_sampled;   /* tokens sampled, per decoder (beams, best-of) */
 } hark_whisper_state;
 
 int hark__whisper_state_new(hark_whisper_state **out, const hark_whisper_model *m);
