@@ -25,6 +25,14 @@ const char *hark__engine_model_name(const hark_engine *e);
 int hark__engine_acquire(hark_engine *e, const void **model);
 void hark__engine_release(hark_engine *e);
 
+/*
+ * A worker state for `model` (acquired): an idle one kept from an earlier run,
+ * or a new one. Give it back when done with it; a state that may be damaged
+ * (HARK_EENGINE) must be freed with ops->state_free instead.
+ */
+int hark__engine_state_take(hark_engine *e, const void *model, void **state);
+void hark__engine_state_give(hark_engine *e, void *state);
+
 /* Number of times the model has been loaded (tests of lazy load / idle unload). */
 unsigned hark__engine_load_count(const hark_engine *e);
 

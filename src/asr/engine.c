@@ -18,7 +18,8 @@
 #include "asr.h"
 #include "../util/util.h"
 
-#define MAX_REGISTERED 16
+#define MAX_REGISTERED  16
+#define MAX_IDLE_STATES 64
 
 static const hark_engine_ops *const builtin[] = {
     &hark__engine_whisper,
@@ -35,12 +36,15 @@ struct hark_engine {
     char *model_name;        /* as given by the user, NULL = engine default */
     unsigned idle_unload_ms; /* 0 = keep the model loaded */
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* load finished / users changed / stop */
-    void *model;            /* NULL until loaded */
-    int loading;            /* a thread is loading the model right now */
-    int users;              /* outstanding acquisitions */
-    double last_release_ms; /* monotonic time of the last release */
-    unsigned load_count;    /* statistics */
+    pthread_cond_t cv;           /* load finished / users changed / stop */
+    void *model;                 /* NULL until loaded */
+    int loading;                 /* a thread is loading the model right now */
+    int users;                   /* outstanding acquisitions */
+    double last_release_ms;      /* monotonic time of the last release */
+    unsigned load_count;         /* statistics */
+    void *idle[MAX_IDLE_STATES]; /* finished worker states kept for reuse */
+    unsigned n_idle;
+    unsigned idle_cap; /* how many to keep: the number of CPUs */
     int reaper_started;
     int stop;
     pthread_t reaper;
@@ -131,6 +135,8 @@ static void *reaper_main(void *arg)
             if (idle >= e->idle_unload_ms) {
                 void *m = e->model;
                 e->model = NULL;
+                while (e->n_idle)
+                    e->ops->state_free(e->idle[--e->n_idle]);
                 e->ops->model_free(m);
                 hark_debug("engine %s: model unloaded after %.0f ms idle", e->ops->name, idle);
                 continue;
@@ -169,6 +175,7 @@ int hark_engine_open(hark_engine **out, const char *name, const hark_engine_opti
         return hark_error_set(HARK_ENOMEM, "out of memory");
     e->ops = ops;
     e->idle_unload_ms = opts ? opts->idle_unload_ms : 0;
+    e->idle_cap = HARK_MIN(hark__cpu_count(), (unsigned)MAX_IDLE_STATES);
     if (model && *model && !(e->model_name = hark__strdup(model))) {
         hark__free(e);
         return hark_error_set(HARK_ENOMEM, "out of memory");
@@ -197,6 +204,8 @@ void hark_engine_free(hark_engine *e)
         pthread_mutex_unlock(&e->mu);
         pthread_join(e->reaper, NULL);
     }
+    while (e->n_idle)
+        e->ops->state_free(e->idle[--e->n_idle]);
     if (e->model)
         e->ops->model_free(e->model);
     pthread_cond_destroy(&e->cv);
@@ -254,6 +263,34 @@ void hark__engine_release(hark_engine *e)
     e->last_release_ms = hark__now_ms();
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
+}
+
+int hark__engine_state_take(hark_engine *e, const void *model, void **state)
+{
+    void *st = NULL;
+    pthread_mutex_lock(&e->mu);
+    if (e->n_idle)
+        st = e->idle[--e->n_idle];
+    pthread_mutex_unlock(&e->mu);
+    if (st) {
+        *state = st;
+        return 0;
+    }
+    return e->ops->state_new(state, model);
+}
+
+void hark__engine_state_give(hark_engine *e, void *state)
+{
+    if (!state)
+        return;
+    pthread_mutex_lock(&e->mu);
+    if (e->n_idle < e->idle_cap) {
+        e->idle[e->n_idle++] = state;
+        state = NULL;
+    }
+    pthread_mutex_unlock(&e->mu);
+    if (state)
+        e->ops->state_free(state);
 }
 
 unsigned hark__engine_load_count(const hark_engine *e)

@@ -265,9 +265,8 @@ static int process_chunk(run *r, void **state, const void *model, const hark_chu
         double t0 = hark__now_ms();
         if ((rc = hark_transcript_new(&t)) < 0)
             return rc;
-        if (!*state) {
-            rc = r->ops->state_new(state, model);
-        }
+        if (!*state)
+            rc = hark__engine_state_take(r->engine, model, state);
         if (rc == 0)
             rc = r->ops->transcribe(*state, &job, t);
         pthread_mutex_lock(&r->mu);
@@ -278,6 +277,10 @@ static int process_chunk(run *r, void **state, const void *model, const hark_chu
             break;
         }
         hark_transcript_free(t);
+        if (rc == HARK_EENGINE && *state) { /* the state may be damaged: never reuse it */
+            r->ops->state_free(*state);
+            *state = NULL;
+        }
         if (abort_cb(r))
             return hark_error_set(HARK_ECANCELED, "canceled");
         if (!retryable(rc) || attempt >= o->max_retries)
@@ -285,10 +288,6 @@ static int process_chunk(run *r, void **state, const void *model, const hark_chu
                                      (double)c->start / HARK_SAMPLE_RATE);
         hark_debug("chunk %u: attempt %u failed (%s), retrying", c->index, attempt + 1,
                    hark_error_last());
-        if (rc == HARK_EENGINE && *state) { /* the state may be damaged: start afresh */
-            r->ops->state_free(*state);
-            *state = NULL;
-        }
         if (hark__sleep_ms(o->retry_base_ms << HARK_MIN(attempt, 16u), abort_cb, r))
             return hark_error_set(HARK_ECANCELED, "canceled");
     }
@@ -343,8 +342,7 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&r->main_cv);
         pthread_mutex_unlock(&r->mu);
     }
-    if (state)
-        r->ops->state_free(state);
+    hark__engine_state_give(r->engine, state); /* the next run's workers reuse it */
     hark__engine_release(r->engine);
     return NULL;
 }

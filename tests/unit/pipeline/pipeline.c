@@ -393,3 +393,32 @@ TEST(every_allocation_failure_is_handled)
     ASSERT(ok_seen);
     free(pcm);
 }
+
+TEST(worker_states_are_reused_across_runs_but_never_a_crashed_one)
+{
+    /* chunk 0 crashes on every attempt: the run fails, and the damaged state
+     * must not be handed to the next run (which would then fail at once) */
+    hark_engine *e = open_test("crash=0:3");
+    hark_pipeline_options o;
+    hark_transcript *t = NULL;
+    float *pcm = tones(3);
+    int run;
+    opts_1s(&o, 1);
+    o.max_retries = 1;
+    ASSERT_ERR(hark_transcribe_pcm(&t, e, pcm, 3 * SEC, &o), HARK_EENGINE);
+    hark_transcript_free(t);
+    t = NULL;
+    /* third attempt of chunk 0 succeeds, on a fresh state */
+    ASSERT_OK(hark_transcribe_pcm(&t, e, pcm, 3 * SEC, &o));
+    ASSERT_EQ(hark_transcript_count(t), 3);
+    hark_transcript_free(t);
+    /* repeated runs reuse states and give the same result */
+    for (run = 0; run < 5; run++) {
+        t = NULL;
+        ASSERT_OK(hark_transcribe_pcm(&t, e, pcm, 3 * SEC, &o));
+        ASSERT_EQ(hark_transcript_count(t), 3);
+        hark_transcript_free(t);
+    }
+    hark_engine_free(e);
+    free(pcm);
+}
