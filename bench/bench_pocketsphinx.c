@@ -9,7 +9,7 @@
  * chunk, by one engine state (no chunking, no VAD cuts), and then by one
  * pocketsphinx_continuous -infile FILE process per file. Printed:
  * - engine: CPU seconds per audio second (thread CPU time of transcribe),
- *   WER over all files (hark__wer_*), load time and resident memory of each
+ *   WER over all files (hark_wer_*), load time and resident memory of each
  *   extra decoder state;
  * - pocketsphinx_continuous: CPU per audio second of its processes (user +
  *   sys of the children), with and without its model loading (measured on a
@@ -34,7 +34,7 @@
 #include "hark/hark.h"
 #include "hark/sys/engine.h"
 #include "asr/asr.h"
-#include "pipeline/wer.h"
+#include "hark/wer.h"
 #include "util/util.h"
 
 #ifndef HARK_SHARED_DIR
@@ -235,7 +235,7 @@ static double run_continuous(const char *wav, hark_buf *hyp)
 
 static void print_wer(const char *what, const hark_wer_counts *c)
 {
-    printf("%-26s WER %6.2f%%  (S %zu, D %zu, I %zu / %zu words)\n", what, 100 * hark__wer_rate(c),
+    printf("%-26s WER %6.2f%%  (S %zu, D %zu, I %zu / %zu words)\n", what, 100 * hark_wer_rate(c),
            c->substitutions, c->deletions, c->insertions, c->ref_words);
 }
 
@@ -343,21 +343,21 @@ int main(int argc, char **argv)
             die("%s: %s", files[f].id, hark_error_last());
         cpu = thread_cpu_s() - t0;
         if (hark_transcript_text(t, &text) < 0 ||
-            hark__wer_score(files[f].reference, text.ptr ? text.ptr : "", &c) < 0)
+            hark_wer_score(files[f].reference, text.ptr ? text.ptr : "", &c) < 0)
             die("%s", hark_error_last());
-        hark__wer_add(&ours_wer, &c);
+        hark_wer_add(&ours_wer, &c);
         ours_s += cpu;
         audio_s += (double)n / HARK_SAMPLE_RATE;
         if (continuous) {
             hark_wer_counts tc;
             their_cpu = run_continuous(files[f].file, &theirs);
-            if (hark__wer_score(files[f].reference, theirs.ptr ? theirs.ptr : "", &tc) < 0)
+            if (hark_wer_score(files[f].reference, theirs.ptr ? theirs.ptr : "", &tc) < 0)
                 die("%s", hark_error_last());
-            hark__wer_add(&theirs_wer, &tc);
+            hark_wer_add(&theirs_wer, &tc);
             theirs_s += their_cpu;
         }
         printf("%-20s %7.2f %8.2f %7.1f%% %8.2f\n", files[f].id, (double)n / HARK_SAMPLE_RATE, cpu,
-               100 * hark__wer_rate(&c), their_cpu);
+               100 * hark_wer_rate(&c), their_cpu);
         fflush(stdout);
         hark_buf_dispose(&text);
         hark_buf_dispose(&theirs);

@@ -46,5 +46,6 @@
 #include "store.h"
 #include "cache.h"
 #include "run.h"
+#include "wer.h"
 
 #endif

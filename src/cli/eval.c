@@ -17,27 +17,32 @@
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "../pipeline/wer.h"
+
 #include "../util/util.h"
 
 #define CMD      "eval"
 #define MAX_ROWS 100000
 
-enum { O_HELP = 1, O_LIMIT, O_JSON, O_VERBOSE };
+enum { O_HELP = 1, O_LIMIT, O_JSON, O_VERBOSE, O_BASELINE };
 
 static const cli_opt own_opts[] = {
     { "-h|--help", 0, O_HELP, "", "show this help" },
     { "--limit", 1, O_LIMIT, "N", "only the first N files" },
     { "--json", 0, O_JSON, "", "JSON output" },
     { "-v|--verbose", 0, O_VERBOSE, "", "print each reference and hypothesis" },
+    { "--baseline", 1, O_BASELINE, "CMD",
+      "also score CMD ({} = the file; its stdout is the transcript), e.g. "
+      "'pocketsphinx_continuous -infile {}'" },
 };
 
 typedef struct row {
@@ -47,6 +52,10 @@ typedef struct row {
     hark_wer_counts c;
     int rc;
     char err[256];
+    /* the baseline command on the same file */
+    hark_wer_counts bc;
+    double b_wall_s, b_cpu_s;
+    int b_rc; /* 0 ok, else its exit status */
 } row;
 
 typedef struct args {
@@ -54,6 +63,7 @@ typedef struct args {
     long limit;
     int json, verbose, help;
     const char *manifest;
+    const char *baseline;
 } args;
 
 typedef struct shared {
@@ -62,6 +72,7 @@ typedef struct shared {
     _Atomic size_t next;
     hark_engine *engine;
     hark_pipeline_options po;
+    const char *baseline; /* shell command, NULL = none */
     pthread_mutex_t mu;
     size_t done;
     int quiet;
@@ -84,6 +95,9 @@ static int on_opt(void *ctx, int id, const char *v)
         return 0;
     case O_VERBOSE:
         a->verbose = 1;
+        return 0;
+    case O_BASELINE:
+        a->baseline = v;
         return 0;
     }
     return EXIT_USAGE;
@@ -195,6 +209,69 @@ static int load_manifest(const char *path, long limit, row **out, size_t *n_out)
     return 0;
 }
 
+/* Run the baseline command on r->path: its stdout is its transcript. */
+static void run_baseline(const char *tmpl, row *r)
+{
+    hark_buf cmd = HARK_BUF_INIT, out = HARK_BUF_INIT;
+    const char *p = tmpl, *q;
+    int fds[2], status;
+    struct rusage ru;
+    char buf[4096];
+    ssize_t n;
+    double t0;
+    pid_t pid;
+
+    while ((q = strstr(p, "{}")) != NULL) {
+        hark_buf_put(&cmd, p, (size_t)(q - p));
+        hark_buf_printf(&cmd, "'%s'", r->path);
+        p = q + 2;
+    }
+    hark_buf_puts(&cmd, p);
+    r->b_rc = -1;
+    if (pipe(fds) != 0)
+        goto out;
+    t0 = hark__now_ms();
+    pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(fds[1], 1);
+        if (devnull >= 0)
+            dup2(devnull, 2);
+        close(fds[0]);
+        close(fds[1]);
+        execl("/bin/sh", "sh", "-c", cmd.ptr, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    while ((n = read(fds[0], buf, sizeof(buf))) > 0)
+        hark_buf_put(&out, buf, (size_t)n);
+    close(fds[0]);
+    if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
+        goto out;
+    r->b_wall_s = (hark__now_ms() - t0) / 1000;
+    r->b_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    r->b_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r->b_rc == 0 && hark_wer_score(r->reference, out.ptr ? out.ptr : "", &r->bc) < 0)
+        r->b_rc = -1;
+out:
+    hark_buf_dispose(&cmd);
+    hark_buf_dispose(&out);
+}
+
+/* Second pass: the baseline command on every file (timed apart from hark). */
+static void *baseline_worker(void *arg)
+{
+    shared *s = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&s->next, 1);
+        if (i >= s->n || cli_interrupted())
+            break;
+        run_baseline(s->baseline, &s->rows[i]);
+    }
+    return NULL;
+}
+
 static void *eval_worker(void *arg)
 {
     shared *s = arg;
@@ -211,7 +288,7 @@ static void *eval_worker(void *arg)
         r->rc = hark_transcribe_file(&t, s->engine, r->path, &s->po);
         r->wall_s = (hark__now_ms() - t0) / 1000;
         if (r->rc == 0 && (r->rc = hark_transcript_text(t, &hyp)) == 0)
-            r->rc = hark__wer_score(r->reference, hyp.ptr, &r->c);
+            r->rc = hark_wer_score(r->reference, hyp.ptr, &r->c);
         if (r->rc < 0)
             snprintf(r->err, sizeof(r->err), "%s", hark_error_last());
         else {
@@ -237,8 +314,9 @@ int cmd_eval(int argc, char **argv)
     size_t n = 0, i;
     pthread_t th[64];
     unsigned n_threads, cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN), jobs, k;
-    hark_wer_counts total;
-    double audio = 0, wall = 0, cpu_s, t0;
+    hark_wer_counts total, btotal;
+    double audio = 0, wall = 0, cpu_s, t0, b_wall = 0, b_cpu = 0;
+    int b_failed = 0;
     struct rusage ru0, ru1;
     int rc, failed = 0;
     cli_opt all[64];
@@ -247,6 +325,7 @@ int cmd_eval(int argc, char **argv)
     memset(&a, 0, sizeof(a));
     memset(&s, 0, sizeof(s));
     memset(&total, 0, sizeof(total));
+    memset(&btotal, 0, sizeof(btotal));
     cli_engine_args_init(&a.eng);
     for (q = 0; q < HARK_ARRAY_SIZE(own_opts); q++)
         all[nopt++] = own_opts[q];
@@ -287,6 +366,7 @@ int cmd_eval(int argc, char **argv)
     s.po = a.eng.pipeline;
     s.po.n_workers = HARK_MAX(1u, jobs / n_threads);
     s.po.abort = cli_abort_cb;
+    s.baseline = a.baseline;
     s.rows = rows;
     s.n = n;
     s.quiet = a.eng.quiet || !isatty(2);
@@ -304,6 +384,15 @@ int cmd_eval(int argc, char **argv)
             (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
             (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
             (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    if (a.baseline && !cli_interrupted()) {
+        if (!s.quiet)
+            fprintf(stderr, "\r\x1b[Keval: running the baseline...");
+        atomic_store(&s.next, 0);
+        for (k = 0; k < n_threads; k++)
+            pthread_create(&th[k], NULL, baseline_worker, &s);
+        for (k = 0; k < n_threads; k++)
+            pthread_join(th[k], NULL);
+    }
     pthread_mutex_destroy(&s.mu);
     if (!s.quiet)
         fprintf(stderr, "\r\x1b[K");
@@ -313,9 +402,19 @@ int cmd_eval(int argc, char **argv)
             failed++;
             continue;
         }
-        hark__wer_add(&total, &rows[i].c);
+        hark_wer_add(&total, &rows[i].c);
         audio += rows[i].audio_s;
+        if (a.baseline) {
+            if (rows[i].b_rc != 0) {
+                b_failed++;
+                continue;
+            }
+            hark_wer_add(&btotal, &rows[i].bc);
+            b_wall += rows[i].b_wall_s;
+            b_cpu += rows[i].b_cpu_s;
+        }
     }
+
     if (a.json) {
         hark_buf b = HARK_BUF_INIT;
         hark_jsonw w;
@@ -339,7 +438,7 @@ int cmd_eval(int argc, char **argv)
                 hark_jsonw_key(&w, "wall_s");
                 hark_jsonw_fixed(&w, r->wall_s, 3);
                 hark_jsonw_key(&w, "wer");
-                hark_jsonw_fixed(&w, hark__wer_rate(&r->c), 4);
+                hark_jsonw_fixed(&w, hark_wer_rate(&r->c), 4);
                 hark_jsonw_key(&w, "ref_words");
                 hark_jsonw_int(&w, (int64_t)r->c.ref_words);
                 hark_jsonw_key(&w, "errors");
@@ -352,7 +451,7 @@ int cmd_eval(int argc, char **argv)
         }
         hark_jsonw_close(&w);
         hark_jsonw_key(&w, "wer");
-        hark_jsonw_fixed(&w, hark__wer_rate(&total), 4);
+        hark_jsonw_fixed(&w, hark_wer_rate(&total), 4);
         hark_jsonw_key(&w, "ref_words");
         hark_jsonw_int(&w, (int64_t)total.ref_words);
         hark_jsonw_key(&w, "substitutions");
@@ -369,6 +468,19 @@ int cmd_eval(int argc, char **argv)
         hark_jsonw_fixed(&w, audio > 0 ? cpu_s / audio : 0, 4);
         hark_jsonw_key(&w, "failed");
         hark_jsonw_int(&w, failed);
+        if (a.baseline) {
+            hark_jsonw_key(&w, "baseline");
+            hark_jsonw_object(&w);
+            hark_jsonw_key(&w, "command");
+            hark_jsonw_str(&w, a.baseline);
+            hark_jsonw_key(&w, "wer");
+            hark_jsonw_fixed(&w, hark_wer_rate(&btotal), 4);
+            hark_jsonw_key(&w, "cpu_s_per_audio_s");
+            hark_jsonw_fixed(&w, audio > 0 ? b_cpu / audio : 0, 4);
+            hark_jsonw_key(&w, "failed");
+            hark_jsonw_int(&w, b_failed);
+            hark_jsonw_close(&w);
+        }
         hark_jsonw_close(&w);
         if (hark_jsonw_end(&w) == 0)
             printf("%s\n", b.ptr);
@@ -383,17 +495,25 @@ int cmd_eval(int argc, char **argv)
                 continue;
             }
             printf("%-20s %8.2f %7.1f %5zu %4zu %4zu %4zu %8.2f %7.1f\n", r->id, r->audio_s,
-                   100 * hark__wer_rate(&r->c), r->c.ref_words, r->c.substitutions, r->c.deletions,
+                   100 * hark_wer_rate(&r->c), r->c.ref_words, r->c.substitutions, r->c.deletions,
                    r->c.insertions, r->wall_s, r->wall_s > 0 ? r->audio_s / r->wall_s : 0);
             if (a.verbose)
                 printf("    REF: %s\n    HYP: %s\n", r->reference, r->hypothesis);
         }
         printf("\ntotal: %zu files (%d failed), %.1f s of audio, engine %s\n", n, failed, audio,
                hark_engine_name(s.engine));
-        printf("WER %.2f%%  (N=%zu S=%zu D=%zu I=%zu)\n", 100 * hark__wer_rate(&total),
+        printf("WER %.2f%%  (N=%zu S=%zu D=%zu I=%zu)\n", 100 * hark_wer_rate(&total),
                total.ref_words, total.substitutions, total.deletions, total.insertions);
         printf("speed: %.1f s wall, %.1fx real time; %.3f CPU-s per audio-s\n", wall,
                wall > 0 ? audio / wall : 0, audio > 0 ? cpu_s / audio : 0);
+        if (a.baseline) {
+            printf("\nbaseline: %s (%d failed)\n", a.baseline, b_failed);
+            printf("WER %.2f%%  (N=%zu S=%zu D=%zu I=%zu); %.3f CPU-s per audio-s\n",
+                   100 * hark_wer_rate(&btotal), btotal.ref_words, btotal.substitutions,
+                   btotal.deletions, btotal.insertions, audio > 0 ? b_cpu / audio : 0);
+            printf("hark minus baseline: %+.2f WER points\n",
+                   100 * (hark_wer_rate(&total) - hark_wer_rate(&btotal)));
+        }
     }
     rc = cli_interrupted() ? EXIT_INTERRUPT : failed ? EXIT_FAIL : 0;
 out:

@@ -21,7 +21,7 @@
  */
 #include <string.h>
 
-#include "wer.h"
+#include "hark/wer.h"
 #include "../util/util.h"
 
 typedef enum char_class { CH_WORD, CH_APOS, CH_SEP, CH_END } char_class;
@@ -79,7 +79,7 @@ static char_class classify(const char *p, size_t *len)
     return CH_WORD;
 }
 
-int hark__wer_normalize(const char *text, hark_buf *out)
+int hark_wer_normalize(const char *text, hark_buf *out)
 {
     const char *p = text;
     size_t start = out->len;
@@ -174,7 +174,7 @@ static int same_word(const word *a, const word *b)
     return a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
 }
 
-int hark__wer_align(const char *ref_norm, const char *hyp_norm, hark_wer_counts *out)
+int hark_wer_align(const char *ref_norm, const char *hyp_norm, hark_wer_counts *out)
 {
     word *ref = NULL, *hyp = NULL;
     cell *prev = NULL, *cur = NULL;
@@ -240,24 +240,24 @@ out:
     return rc;
 }
 
-int hark__wer_score(const char *ref, const char *hyp, hark_wer_counts *out)
+int hark_wer_score(const char *ref, const char *hyp, hark_wer_counts *out)
 {
     hark_buf r = HARK_BUF_INIT, h = HARK_BUF_INIT;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if ((rc = hark__wer_normalize(ref, &r)) < 0)
+    if ((rc = hark_wer_normalize(ref, &r)) < 0)
         goto out;
-    if ((rc = hark__wer_normalize(hyp, &h)) < 0)
+    if ((rc = hark_wer_normalize(hyp, &h)) < 0)
         goto out;
-    rc = hark__wer_align(r.ptr ? r.ptr : "", h.ptr ? h.ptr : "", out);
+    rc = hark_wer_align(r.ptr ? r.ptr : "", h.ptr ? h.ptr : "", out);
 out:
     hark_buf_dispose(&r);
     hark_buf_dispose(&h);
     return rc;
 }
 
-void hark__wer_add(hark_wer_counts *sum, const hark_wer_counts *c)
+void hark_wer_add(hark_wer_counts *sum, const hark_wer_counts *c)
 {
     sum->ref_words += c->ref_words;
     sum->hyp_words += c->hyp_words;
@@ -266,7 +266,7 @@ void hark__wer_add(hark_wer_counts *sum, const hark_wer_counts *c)
     sum->insertions += c->insertions;
 }
 
-double hark__wer_rate(const hark_wer_counts *c)
+double hark_wer_rate(const hark_wer_counts *c)
 {
     size_t errors = c->substitutions + c->deletions + c->insertions;
     if (c->ref_words == 0)

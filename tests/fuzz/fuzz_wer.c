@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pipeline/wer.h"
+#include "hark/wer.h"
 #include "util/util.h"
 
 #define MAX_INPUT 4096
@@ -36,10 +36,10 @@ static void check_normal_form(const char *s)
 static char *normalize(const char *text)
 {
     hark_buf a = HARK_BUF_INIT, b = HARK_BUF_INIT;
-    if (hark__wer_normalize(text, &a) < 0)
+    if (hark_wer_normalize(text, &a) < 0)
         abort();
     check_normal_form(a.ptr);
-    if (hark__wer_normalize(a.ptr, &b) < 0 || strcmp(a.ptr, b.ptr) != 0)
+    if (hark_wer_normalize(a.ptr, &b) < 0 || strcmp(a.ptr, b.ptr) != 0)
         abort();
     hark_buf_dispose(&b);
     return a.ptr;
@@ -64,14 +64,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ref = normalize(text);
     hyp = normalize(nl ? nl + 1 : text);
 
-    if (hark__wer_align(ref, hyp, &c) < 0)
+    if (hark_wer_align(ref, hyp, &c) < 0)
         abort();
     errors = c.substitutions + c.deletions + c.insertions;
     if (c.hyp_words - c.insertions != c.ref_words - c.deletions)
         abort();
     if (errors > (c.ref_words > c.hyp_words ? c.ref_words : c.hyp_words))
         abort();
-    if (hark__wer_align(ref, ref, &c) < 0 || c.substitutions + c.deletions + c.insertions != 0)
+    if (hark_wer_align(ref, ref, &c) < 0 || c.substitutions + c.deletions + c.insertions != 0)
         abort();
 
     hark__free(ref);

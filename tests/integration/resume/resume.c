@@ -12,9 +12,9 @@
 
 #include "harness.h"
 
-#define SEC 16000
+#define SEC   16000
 #define N_SEC 60
-#define OPTS "-e test -m delay=60 --no-vad --chunk-max 2 --chunk-min 1 -j 2 -f srt"
+#define OPTS  "-e test -m delay=60 --no-vad --chunk-max 2 --chunk-min 1 -j 2 -f srt"
 
 /* 60 s, a different tone every 2 s, so every chunk has its own text. */
 static const char *make_audio(void)

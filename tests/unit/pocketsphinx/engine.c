@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "ps_util.h"
 #include "asr/asr.h"
-#include "pipeline/wer.h"
+#include "hark/wer.h"
 #include "util/util.h"
 
 static const char *const jfk_ref = "And so my fellow Americans, ask not what your country can do "
@@ -49,10 +49,10 @@ TEST(jfk_transcript_words_and_times)
     ASSERT_OK(ps_run(&f, state, pcm, n, NULL, NULL, NULL, &t));
     text = ps_words(t);
     printf("  jfk: %s\n", text);
-    ASSERT_OK(hark__wer_score(jfk_ref, text, &c));
-    printf("  WER %.1f%% (S%zu D%zu I%zu / %zu words)\n", 100 * hark__wer_rate(&c), c.substitutions,
+    ASSERT_OK(hark_wer_score(jfk_ref, text, &c));
+    printf("  WER %.1f%% (S%zu D%zu I%zu / %zu words)\n", 100 * hark_wer_rate(&c), c.substitutions,
            c.deletions, c.insertions, c.ref_words);
-    ASSERT_LE(hark__wer_rate(&c), JFK_MAX_WER);
+    ASSERT_LE(hark_wer_rate(&c), JFK_MAX_WER);
 
     for (i = 0; i < hark_transcript_count(t); i++) {
         const hark_segment *seg = hark_transcript_segment(t, i);

@@ -1,19 +1,19 @@
 /* Unit tests of the WER scorer (src/pipeline/wer.c). */
 #include "harness.h"
-#include "pipeline/wer.h"
+#include "hark/wer.h"
 #include "util/util.h"
 
 /* Normalise `in` and compare with `want`. */
 static void check_norm(const char *in, const char *want, const char *file, int line)
 {
     hark_buf b = HARK_BUF_INIT, again = HARK_BUF_INIT;
-    int rc = hark__wer_normalize(in, &b);
+    int rc = hark_wer_normalize(in, &b);
     if (rc < 0)
         harness_fail(file, line, "normalize(\"%s\") failed: %s", in, hark_error_last());
     if (strcmp(b.ptr, want) != 0)
         harness_fail(file, line, "normalize(\"%s\") = \"%s\", expected \"%s\"", in, b.ptr, want);
     /* idempotent */
-    if (hark__wer_normalize(b.ptr, &again) < 0 || strcmp(again.ptr, b.ptr) != 0)
+    if (hark_wer_normalize(b.ptr, &again) < 0 || strcmp(again.ptr, b.ptr) != 0)
         harness_fail(file, line, "normalize is not idempotent on \"%s\"", b.ptr);
     hark_buf_dispose(&b);
     hark_buf_dispose(&again);
@@ -73,7 +73,7 @@ TEST(normalize_appends_to_the_buffer)
 {
     hark_buf b = HARK_BUF_INIT;
     ASSERT_OK(hark_buf_puts(&b, "x|"));
-    ASSERT_OK(hark__wer_normalize("A B", &b));
+    ASSERT_OK(hark_wer_normalize("A B", &b));
     ASSERT_STREQ(b.ptr, "x|a b");
     hark_buf_dispose(&b);
 }
@@ -82,14 +82,14 @@ TEST(normalize_respects_the_buffer_cap)
 {
     hark_buf b = HARK_BUF_INIT;
     hark_buf_init(&b, 8);
-    ASSERT_ERR(hark__wer_normalize("a much longer text than eight bytes", &b), HARK_ETOOBIG);
+    ASSERT_ERR(hark_wer_normalize("a much longer text than eight bytes", &b), HARK_ETOOBIG);
     hark_buf_dispose(&b);
 }
 
 static hark_wer_counts align(const char *ref, const char *hyp)
 {
     hark_wer_counts c;
-    ASSERT_OK(hark__wer_align(ref, hyp, &c));
+    ASSERT_OK(hark_wer_align(ref, hyp, &c));
     /* every hypothesis word is a match, a substitution or an insertion */
     ASSERT_EQ((long)c.hyp_words - (long)c.insertions, (long)c.ref_words - (long)c.deletions);
     return c;
@@ -103,13 +103,13 @@ TEST(align_counts_substitutions_deletions_insertions)
     ASSERT_EQ(c.ref_words, 4);
     ASSERT_EQ(c.hyp_words, 4);
     ASSERT_EQ(c.substitutions + c.deletions + c.insertions, 0);
-    ASSERT_NEAR(hark__wer_rate(&c), 0.0, 1e-12);
+    ASSERT_NEAR(hark_wer_rate(&c), 0.0, 1e-12);
 
     c = align("a b c d", "a x c d");
     ASSERT_EQ(c.substitutions, 1);
     ASSERT_EQ(c.deletions, 0);
     ASSERT_EQ(c.insertions, 0);
-    ASSERT_NEAR(hark__wer_rate(&c), 0.25, 1e-12);
+    ASSERT_NEAR(hark_wer_rate(&c), 0.25, 1e-12);
 
     c = align("a b c d", "a c d");
     ASSERT_EQ(c.substitutions, 0);
@@ -121,7 +121,7 @@ TEST(align_counts_substitutions_deletions_insertions)
     ASSERT_EQ(c.deletions, 0);
     ASSERT_EQ(c.insertions, 2);
     ASSERT_EQ(c.hyp_words, 6);
-    ASSERT_NEAR(hark__wer_rate(&c), 0.5, 1e-12);
+    ASSERT_NEAR(hark_wer_rate(&c), 0.5, 1e-12);
 
     /* a mix: the -> a (S), quick deleted (D), fox kept, extra inserted (I) */
     c = align("the quick brown fox", "a brown fox jumps");
@@ -134,15 +134,15 @@ TEST(align_handles_empty_sides)
     hark_wer_counts c;
     c = align("", "");
     ASSERT_EQ(c.ref_words, 0);
-    ASSERT_NEAR(hark__wer_rate(&c), 0.0, 1e-12);
+    ASSERT_NEAR(hark_wer_rate(&c), 0.0, 1e-12);
 
     c = align("a b c", "");
     ASSERT_EQ(c.deletions, 3);
-    ASSERT_NEAR(hark__wer_rate(&c), 1.0, 1e-12);
+    ASSERT_NEAR(hark_wer_rate(&c), 1.0, 1e-12);
 
     c = align("", "x y");
     ASSERT_EQ(c.insertions, 2);
-    ASSERT_NEAR(hark__wer_rate(&c), 1.0, 1e-12);
+    ASSERT_NEAR(hark_wer_rate(&c), 1.0, 1e-12);
 
     c = align("   \n ", "\t");
     ASSERT_EQ(c.ref_words + c.hyp_words, 0);
@@ -185,7 +185,7 @@ TEST(align_is_the_edit_distance_on_random_word_strings)
                     best = d[i][j - 1] + 1;
                 d[i][j] = best;
             }
-        ASSERT_OK(hark__wer_align(ref, hyp, &c));
+        ASSERT_OK(hark_wer_align(ref, hyp, &c));
         ASSERT_EQ(c.substitutions + c.deletions + c.insertions, d[nr][nh]);
         ASSERT_EQ(c.ref_words, nr);
         ASSERT_EQ(c.hyp_words, nh);
@@ -199,23 +199,23 @@ TEST(score_normalises_both_sides)
     hark_wer_counts c, sum;
     const char *ref = "And so, my fellow Americans, ask not what your country can do for you, ask "
                       "what you can do for your country.";
-    ASSERT_OK(hark__wer_score(ref,
-                              "AND SO MY FELLOW AMERICANS ASK NOT WHAT YOUR COUNTRY CAN DO "
-                              "FOR YOU ASK WHAT YOU CAN DO FOR YOUR COUNTRY",
-                              &c));
+    ASSERT_OK(hark_wer_score(ref,
+                             "AND SO MY FELLOW AMERICANS ASK NOT WHAT YOUR COUNTRY CAN DO "
+                             "FOR YOU ASK WHAT YOU CAN DO FOR YOUR COUNTRY",
+                             &c));
     ASSERT_EQ(c.ref_words, 22);
     ASSERT_EQ(c.substitutions + c.deletions + c.insertions, 0);
 
-    ASSERT_OK(hark__wer_score("I DON'T KNOW", "i do not know", &c));
+    ASSERT_OK(hark_wer_score("I DON'T KNOW", "i do not know", &c));
     ASSERT_EQ(c.ref_words, 3);
     ASSERT_EQ(c.substitutions + c.deletions + c.insertions, 2);
 
     memset(&sum, 0, sizeof(sum));
-    hark__wer_add(&sum, &c);
-    ASSERT_OK(hark__wer_score("a b c d e f g", "a b c d e f g", &c));
-    hark__wer_add(&sum, &c);
+    hark_wer_add(&sum, &c);
+    ASSERT_OK(hark_wer_score("a b c d e f g", "a b c d e f g", &c));
+    hark_wer_add(&sum, &c);
     ASSERT_EQ(sum.ref_words, 10);
-    ASSERT_NEAR(hark__wer_rate(&sum), 0.2, 1e-12); /* corpus rate: 2 errors / 10 words */
+    ASSERT_NEAR(hark_wer_rate(&sum), 0.2, 1e-12); /* corpus rate: 2 errors / 10 words */
 }
 
 TEST(align_refuses_huge_inputs)
@@ -230,7 +230,7 @@ TEST(align_refuses_huge_inputs)
         s[2 * i + 1] = ' ';
     }
     s[2 * n] = '\0';
-    ASSERT_ERR(hark__wer_align(s, s, &c), HARK_ETOOBIG);
+    ASSERT_ERR(hark_wer_align(s, s, &c), HARK_ETOOBIG);
     ASSERT_CONTAINS(hark_error_last(), "too large");
     hark__free(s);
 }
@@ -242,7 +242,7 @@ TEST(normalize_and_align_survive_allocation_failures)
         hark_wer_counts c;
         int rc;
         hark__alloc_fail_at(n);
-        rc = hark__wer_score("Don't stop, believing", "dont stop believing now", &c);
+        rc = hark_wer_score("Don't stop, believing", "dont stop believing now", &c);
         hark__alloc_fail_at(0);
         if (rc == 0) {
             ASSERT_EQ(c.ref_words, 3);

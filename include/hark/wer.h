@@ -1,21 +1,21 @@
 /*
- * wer.h: word error rate (internal; used by `hark eval`, the benchmarks and
- * the engine tests).
+ * hark/wer.h: word error rate, as `hark eval` scores transcripts against
+ * references (also used by the benchmarks and the engine tests).
  *
  * Scoring a hypothesis against a reference is two steps:
  *
  *     hark_buf ref = HARK_BUF_INIT, hyp = HARK_BUF_INIT;
  *     hark_wer_counts c;
- *     hark__wer_normalize("And so, my fellow Americans...", &ref);
- *     hark__wer_normalize(engine_text, &hyp);
- *     hark__wer_align(ref.ptr, hyp.ptr, &c);          // c.substitutions ...
- *     printf("%.1f%%\n", 100 * hark__wer_rate(&c));
+ *     hark_wer_normalize("And so, my fellow Americans...", &ref);
+ *     hark_wer_normalize(engine_text, &hyp);
+ *     hark_wer_align(ref.ptr, hyp.ptr, &c);          // c.substitutions ...
+ *     printf("%.1f%%\n", 100 * hark_wer_rate(&c));
  *
- * or hark__wer_score(ref_text, hyp_text, &c), which does both. Counts of many
- * utterances add up with hark__wer_add(); the corpus WER is the rate of the
+ * or hark_wer_score(ref_text, hyp_text, &c), which does both. Counts of many
+ * utterances add up with hark_wer_add(); the corpus WER is the rate of the
  * sum (errors over all reference words), not the mean of per-file rates.
  *
- * NORMALISATION (hark__wer_normalize) makes LibriSpeech references ("DON'T
+ * NORMALISATION (hark_wer_normalize) makes LibriSpeech references ("DON'T
  * ASK", upper case, no punctuation) and ordinary text ("Don't ask!") agree:
  * - ASCII letters are lower-cased; digits are kept (numbers are NOT spelled
  *   out: "1961" and "nineteen sixty one" differ);
@@ -33,19 +33,21 @@
  * The result contains only word characters, apostrophes and single spaces,
  * so normalising it again changes nothing.
  *
- * ALIGNMENT (hark__wer_align) is a word-level Levenshtein alignment with
+ * ALIGNMENT (hark_wer_align) is a word-level Levenshtein alignment with
  * unit costs. When several alignments have the same minimal cost, the one
  * preferred at each step is match/substitution, then deletion, then
  * insertion, so the split of the total into S/D/I is deterministic. The
  * total S + D + I is always the edit distance. Time is O(R * H) and memory
  * O(H) for R reference and H hypothesis words.
  */
-#ifndef HARK_PIPELINE_WER_H
-#define HARK_PIPELINE_WER_H
+#ifndef HARK_WER_H
+#define HARK_WER_H
 
 #include <stddef.h>
 
-#include "hark/common.h"
+#include "common.h"
+
+HARK_BEGIN_DECL
 
 /* Alignments above this many cells ((R + 1) * (H + 1)) fail with HARK_ETOOBIG. */
 #define HARK_WER_MAX_CELLS ((size_t)1 << 30)
@@ -64,25 +66,27 @@ typedef struct hark_wer_counts {
  * (see NORMALISATION above). On failure `out` may hold part of the result.
  * @return 0, HARK_ENOMEM, HARK_ETOOBIG (out's cap).
  */
-int hark__wer_normalize(const char *text, hark_buf *out);
+HARK_API int hark_wer_normalize(const char *text, hark_buf *out);
 
 /**
  * Align two normalised texts (words separated by white space) and fill `out`.
  * @return 0, HARK_ENOMEM, HARK_ETOOBIG (more than HARK_WER_MAX_CELLS cells).
  */
-int hark__wer_align(const char *ref_norm, const char *hyp_norm, hark_wer_counts *out);
+HARK_API int hark_wer_align(const char *ref_norm, const char *hyp_norm, hark_wer_counts *out);
 
 /** Normalise both texts, then align them. Same errors as the two steps. */
-int hark__wer_score(const char *ref, const char *hyp, hark_wer_counts *out);
+HARK_API int hark_wer_score(const char *ref, const char *hyp, hark_wer_counts *out);
 
 /** Add the counts of `c` to `sum`. */
-void hark__wer_add(hark_wer_counts *sum, const hark_wer_counts *c);
+HARK_API void hark_wer_add(hark_wer_counts *sum, const hark_wer_counts *c);
 
 /**
  * (S + D + I) / N as a fraction (0.25 = 25 %; it can exceed 1 with many
  * insertions). With an empty reference: 0 if the hypothesis is empty too,
  * else 1.
  */
-double hark__wer_rate(const hark_wer_counts *c);
+HARK_API double hark_wer_rate(const hark_wer_counts *c);
+
+HARK_END_DECL
 
 #endif
