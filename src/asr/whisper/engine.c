@@ -264,6 +264,9 @@ static int add_segment(const hark_whisper_model *m, const hark_whisper_segment *
             w->start = seg.start;
             w->end = seg.start;
         }
+        /* token times are estimates: keep every word inside its segment */
+        w->start = w->start < seg.start ? seg.start : w->start > seg.end ? seg.end : w->start;
+        w->end = w->end < w->start ? w->start : w->end > seg.end ? seg.end : w->end;
     }
     rc = hark_transcript_add(out, &seg);
 out:

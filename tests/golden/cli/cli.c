@@ -46,6 +46,28 @@ static size_t our_tokens(json_t *doc, int32_t *ids, size_t max)
     return n;
 }
 
+/* Segments in order, inside the audio, and every word inside its segment. */
+static void check_times(json_t *doc)
+{
+    json_t *segs = json_object_get(doc, "segments"), *seg, *w;
+    double dur = json_real_value(json_object_get(doc, "duration")), prev = 0;
+    size_t i, k;
+    json_array_foreach(segs, i, seg)
+    {
+        double s0 = json_real_value(json_object_get(seg, "start"));
+        double s1 = json_real_value(json_object_get(seg, "end"));
+        ASSERT_MSG(prev <= s0 && s0 <= s1 && s1 <= dur, "segment %zu: %.3f..%.3f", i, s0, s1);
+        prev = s0;
+        json_array_foreach(json_object_get(seg, "words"), k, w)
+        {
+            double w0 = json_real_value(json_object_get(w, "start"));
+            double w1 = json_real_value(json_object_get(w, "end"));
+            ASSERT_MSG(s0 <= w0 && w0 <= w1 && w1 <= s1,
+                       "segment %zu word %zu: %.3f..%.3f not in %.3f..%.3f", i, k, w0, w1, s0, s1);
+        }
+    }
+}
+
 /* The first sampling step with a near-tie, or SIZE_MAX. */
 static size_t first_near_tie(json_t *gold)
 {
@@ -79,6 +101,7 @@ static void check(const char *model, const char *audio, int timestamps, int exac
     ASSERT_EQ(st, 0);
     ours = load_json(out);
     n = our_tokens(ours, ids, 4096);
+    check_times(ours);
     gids = json_object_get(gold, "token_ids");
     n_gold = json_array_size(gids);
     for (i = 0; i < n && i < n_gold; i++) {
