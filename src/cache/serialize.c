@@ -32,6 +32,7 @@
  */
 #include <string.h>
 
+#include "../util/varint.h"
 #include "cache.h"
 
 static const char *const meta_keys[] = { "engine", "model", "language", "source", "options" };
@@ -67,26 +68,10 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n)
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
 static int put_varint(hark_buf *b, uint64_t v)
 {
     uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        uint8_t byte = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        tmp[n++] = (uint8_t)(byte | (v ? 0x80 : 0));
-    } while (v);
-    return hark_buf_put(b, tmp, n);
+    return hark_buf_put(b, tmp, (size_t)(hark__varint_put(tmp, v) - tmp));
 }
 
 static int put_u32(hark_buf *b, uint32_t u)
@@ -118,7 +103,8 @@ static int put_segment(hark_buf *b, const hark_segment *seg, int64_t prev_start)
     uint32_t i;
     int rc;
 
-    if ((rc = put_varint(b, zigzag((int64_t)((uint64_t)seg->start - (uint64_t)prev_start)))) < 0 ||
+    if ((rc = put_varint(b, hark__zigzag((int64_t)((uint64_t)seg->start - (uint64_t)prev_start)))) <
+            0 ||
         (rc = put_varint(b, (uint64_t)seg->end - (uint64_t)seg->start)) < 0 ||
         (rc = put_str(b, seg->text)) < 0 || (rc = put_f32(b, seg->confidence)) < 0 ||
         (rc = put_f32(b, seg->no_speech_prob)) < 0 || (rc = put_f32(b, seg->avg_logprob)) < 0 ||
@@ -127,9 +113,10 @@ static int put_segment(hark_buf *b, const hark_segment *seg, int64_t prev_start)
         return rc;
     for (i = 0; i < seg->n_words; i++) {
         const hark_word *w = &seg->words[i];
-        if ((rc = put_varint(b, zigzag((int64_t)((uint64_t)w->start - (uint64_t)seg->start)))) <
+        if ((rc = put_varint(
+                 b, hark__zigzag((int64_t)((uint64_t)w->start - (uint64_t)seg->start)))) < 0 ||
+            (rc = put_varint(b, hark__zigzag((int64_t)((uint64_t)w->end - (uint64_t)w->start)))) <
                 0 ||
-            (rc = put_varint(b, zigzag((int64_t)((uint64_t)w->end - (uint64_t)w->start)))) < 0 ||
             (rc = put_f32(b, w->p)) < 0 || (rc = put_str(b, w->text)) < 0)
             return rc;
     }
@@ -138,14 +125,15 @@ static int put_segment(hark_buf *b, const hark_segment *seg, int64_t prev_start)
     for (i = 0; i < seg->n_tokens; i++) {
         const hark_token *k = &seg->tokens[i];
         uint8_t known = (uint8_t)((k->start >= 0 ? 1 : 0) | (k->end >= 0 ? 2 : 0));
-        if ((rc = put_varint(b, zigzag(k->id))) < 0 || (rc = put_f32(b, k->p)) < 0 ||
+        if ((rc = put_varint(b, hark__zigzag(k->id))) < 0 || (rc = put_f32(b, k->p)) < 0 ||
             (rc = put_f32(b, k->plog)) < 0 || (rc = hark_buf_put(b, &known, 1)) < 0)
             return rc;
-        if ((known & 1) &&
-            (rc = put_varint(b, zigzag((int64_t)((uint64_t)k->start - (uint64_t)seg->start)))) < 0)
+        if ((known & 1) && (rc = put_varint(b, hark__zigzag((int64_t)((uint64_t)k->start -
+                                                                      (uint64_t)seg->start)))) < 0)
             return rc;
         if ((known & 2) &&
-            (rc = put_varint(b, zigzag((int64_t)((uint64_t)k->end - (uint64_t)seg->start)))) < 0)
+            (rc = put_varint(b, hark__zigzag((int64_t)((uint64_t)k->end - (uint64_t)seg->start)))) <
+                0)
             return rc;
         if ((rc = put_str(b, k->text)) < 0)
             return rc;
@@ -174,7 +162,7 @@ int hark__transcript_encode(const hark_transcript *t, hark_buf *out)
             goto fail;
     }
     n = hark_transcript_count(t);
-    if ((rc = put_varint(out, zigzag(hark_transcript_duration(t)))) < 0 ||
+    if ((rc = put_varint(out, hark__zigzag(hark_transcript_duration(t)))) < 0 ||
         (rc = put_varint(out, n)) < 0)
         goto fail;
     for (i = 0; i < n; i++) {
@@ -208,24 +196,7 @@ static size_t left(const reader *r)
 
 static int get_varint(reader *r, uint64_t *out)
 {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    for (;;) {
-        uint8_t byte;
-        if (r->p >= r->end || shift > 63)
-            return -1;
-        byte = *r->p++;
-        if (shift == 63 && (byte & 0x7e))
-            return -1;
-        v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            if (byte == 0 && shift > 0)
-                return -1; /* overlong */
-            *out = v;
-            return 0;
-        }
-        shift += 7;
-    }
+    return hark__varint_get(&r->p, r->end, out);
 }
 
 static int get_zvarint(reader *r, int64_t *out)
@@ -233,27 +204,13 @@ static int get_zvarint(reader *r, int64_t *out)
     uint64_t v;
     if (get_varint(r, &v) < 0)
         return -1;
-    *out = unzigzag(v);
-    return 0;
-}
-
-static int get_u32(reader *r, uint32_t *out)
-{
-    if (left(r) < 4)
-        return -1;
-    *out = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-           (uint32_t)r->p[3] << 24;
-    r->p += 4;
+    *out = hark__unzigzag(v);
     return 0;
 }
 
 static int get_f32(reader *r, float *out)
 {
-    uint32_t u;
-    if (get_u32(r, &u) < 0)
-        return -1;
-    memcpy(out, &u, 4);
-    return 0;
+    return hark__f32le_get(&r->p, r->end, out);
 }
 
 /* A counted string copied NUL-terminated into the scratch block. */

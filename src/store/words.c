@@ -19,31 +19,11 @@
  */
 #include <string.h>
 
+#include "../util/varint.h"
 #include "store.h"
 
 #define WORDS_VERSION  1
 #define MIN_WORD_BYTES 7 /* two 1-byte zvarints, 4-byte float, 1-byte length */
-
-static uint64_t zigzag(int64_t v)
-{
-    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-}
-
-static int64_t unzigzag(uint64_t v)
-{
-    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
-}
-
-/* Write `v` as a varint at p (room for 10 bytes); returns the byte after it. */
-static uint8_t *varint(uint8_t *p, uint64_t v)
-{
-    while (v >= 0x80) {
-        *p++ = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    *p++ = (uint8_t)v;
-    return p;
-}
 
 int hark__words_encode(hark_buf *out, const hark_word *words, uint32_t n, int64_t seg_start_ms)
 {
@@ -54,7 +34,7 @@ int hark__words_encode(hark_buf *out, const hark_word *words, uint32_t n, int64_
     if (n == 0)
         return 0;
     *p++ = WORDS_VERSION;
-    p = varint(p, n);
+    p = hark__varint_put(p, n);
     if ((rc = hark_buf_put(out, head, (size_t)(p - head))) < 0)
         return rc;
     for (i = 0; i < n; i++) {
@@ -68,14 +48,14 @@ int hark__words_encode(hark_buf *out, const hark_word *words, uint32_t n, int64_
         if ((rc = hark_buf_grow(out, 34 + len)) < 0)
             return rc;
         q = (uint8_t *)out->ptr + out->len;
-        q = varint(q, zigzag(s - seg_start_ms));
-        q = varint(q, zigzag(e - s));
+        q = hark__varint_put(q, hark__zigzag(s - seg_start_ms));
+        q = hark__varint_put(q, hark__zigzag(e - s));
         memcpy(&bits, &words[i].p, 4);
         q[0] = (uint8_t)bits;
         q[1] = (uint8_t)(bits >> 8);
         q[2] = (uint8_t)(bits >> 16);
         q[3] = (uint8_t)(bits >> 24);
-        q = varint(q + 4, len);
+        q = hark__varint_put(q + 4, len);
         memcpy(q, text, len);
         out->len = (size_t)(q + len - (uint8_t *)out->ptr);
         out->ptr[out->len] = '\0';
@@ -91,36 +71,12 @@ typedef struct reader {
 
 static int get_varint(reader *r, uint64_t *out)
 {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    for (;;) {
-        uint8_t byte;
-        if (r->p >= r->end || shift > 63)
-            return -1;
-        byte = *r->p++;
-        if (shift == 63 && (byte & 0x7e))
-            return -1; /* more than 64 bits */
-        v |= (uint64_t)(byte & 0x7f) << shift;
-        if (!(byte & 0x80)) {
-            if (byte == 0 && shift > 0)
-                return -1; /* overlong */
-            *out = v;
-            return 0;
-        }
-        shift += 7;
-    }
+    return hark__varint_get(&r->p, r->end, out);
 }
 
 static int get_f32(reader *r, float *out)
 {
-    uint32_t u;
-    if (r->end - r->p < 4)
-        return -1;
-    u = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-        (uint32_t)r->p[3] << 24;
-    memcpy(out, &u, 4);
-    r->p += 4;
-    return 0;
+    return hark__f32le_get(&r->p, r->end, out);
 }
 
 /* ms -> samples with overflow checks. */
@@ -165,8 +121,8 @@ int hark__words_decode(hark_words_scratch *s, const void *data, size_t len, int6
         if (get_varint(&r, &zs) < 0 || get_varint(&r, &zd) < 0 || get_f32(&r, &w->p) < 0 ||
             get_varint(&r, &tlen) < 0 || tlen > (uint64_t)(r.end - r.p))
             return hark_error_set(HARK_ECORRUPT, "word data: truncated at word %u", (unsigned)i);
-        if (__builtin_add_overflow(seg_start_ms, unzigzag(zs), &start_ms) ||
-            __builtin_add_overflow(start_ms, unzigzag(zd), &end_ms) ||
+        if (__builtin_add_overflow(seg_start_ms, hark__unzigzag(zs), &start_ms) ||
+            __builtin_add_overflow(start_ms, hark__unzigzag(zd), &end_ms) ||
             ms_to_samples(start_ms, &w->start) < 0 || ms_to_samples(end_ms, &w->end) < 0)
             return hark_error_set(HARK_ECORRUPT, "word data: time out of range");
         if (tlen && memchr(r.p, '\0', (size_t)tlen))
