@@ -204,7 +204,7 @@ int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out
     if (!a->engine && !a->quiet && strcmp(hark_engine_name(*out), "pocketsphinx") == 0)
         fprintf(stderr,
                 "hark: note: no Whisper model installed, using PocketSphinx: accuracy will be low "
-                "(about 66%% word errors on hard speech).\n"
+                "(about 58%% word errors on hard speech, 32%% on clear reading).\n"
                 "      Get a model with: hark models pull base.en\n");
     return 0;
 }
