@@ -439,7 +439,7 @@ int main(int argc, char **argv)
     hark_store *s = NULL;
     hark_store_stats st;
     uint64_t rng = 42;
-    double t0, insert_ms = 0, put_ms = 0, cpu0, insert_cpu_ms = 0;
+    double t0, insert_ms = 0, put_ms = 0, cpu0, insert_cpu_ms = 0, put_cpu_ms = 0, c1;
     query *queries;
     lat by_class[N_CLASSES], by_class_rec[N_CLASSES], mix, mix_rec, list_lat, mix_cpu, mix_rec_cpu;
     lat cpu_class[N_CLASSES], cpu_class_rec[N_CLASSES];
@@ -504,11 +504,13 @@ int main(int argc, char **argv)
         rec.duration_ms = (int64_t)per * SEG_MS;
         rec.created_ms = 1700000000000 + (int64_t)i * 60000;
         t1 = now_ms();
+        c1 = cpu_ms();
         if (hark_store_recording_create(s, &rec, &id) < 0)
             die("create");
         if (hark_store_segments_put(s, id, t, 0, (size_t)per, 0) < 0)
             die("put");
         put_ms += now_ms() - t1;
+        put_cpu_ms += cpu_ms() - c1; /* the store's work only, not making the test data */
         hark_transcript_free(t);
         if (i && i % 1000 == 0) {
             printf("  ... %d recordings, %.0f segments/s\n", i, (double)i * per / (put_ms / 1e3));
@@ -519,7 +521,10 @@ int main(int argc, char **argv)
     insert_cpu_ms = cpu_ms() - cpu0;
     n_recordings_total = n_rec;
     if (insert_only) {
-        printf("insert: %.0f segments/s wall, %.0f segments/s per CPU second\n",
+        printf("insert (store calls): %.0f segments/s wall, %.0f segments/s per CPU second\n"
+               "whole loop incl. making the synthetic transcripts: %.0f segments/s wall, %.0f per "
+               "CPU second\n",
+               (double)n_rec * per / (put_ms / 1e3), (double)n_rec * per / (put_cpu_ms / 1e3),
                (double)n_rec * per / (insert_ms / 1e3),
                (double)n_rec * per / (insert_cpu_ms / 1e3));
         hark_store_free(s);
@@ -589,8 +594,9 @@ int main(int argc, char **argv)
                "target           verdict\n");
         row("insert, segments/s (create + put per recording)", seg_per_s, "seg/s", ">= 100000",
             seg_per_s >= 100000);
-        row("insert, segments/s per CPU second", (double)n_rec * per / (insert_cpu_ms / 1e3),
-            "seg/s", ">= 100000", (double)n_rec * per / (insert_cpu_ms / 1e3) >= 100000);
+        row("insert, segments/s per CPU second (store calls)",
+            (double)n_rec * per / (put_cpu_ms / 1e3), "seg/s", ">= 100000",
+            (double)n_rec * per / (put_cpu_ms / 1e3) >= 100000);
         row("insert, wall time of the whole load", insert_ms / 1e3, "s", "", -1);
         row("search mix p50 (no filter)", pct(&mix, 50), "ms", "", -1);
         row("search mix p95 (no filter)", p95, "ms", "< 20", p95 < 20);
