@@ -222,8 +222,16 @@ static void run_baseline(const char *tmpl, row *r)
     pid_t pid;
 
     while ((q = strstr(p, "{}")) != NULL) {
+        const char *c;
         hark_buf_put(&cmd, p, (size_t)(q - p));
-        hark_buf_printf(&cmd, "'%s'", r->path);
+        hark_buf_putc(&cmd, '\'');
+        for (c = r->path; *c; c++) { /* quoted for sh: ' becomes '\'' */
+            if (*c == '\'')
+                hark_buf_puts(&cmd, "'\\''");
+            else
+                hark_buf_putc(&cmd, *c);
+        }
+        hark_buf_putc(&cmd, '\'');
         p = q + 2;
     }
     hark_buf_puts(&cmd, p);

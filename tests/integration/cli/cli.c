@@ -326,3 +326,36 @@ TEST(ctrl_c_stops_promptly_and_writes_what_is_done)
     ASSERT_CONTAINS(s, "interrupted");
     free(s);
 }
+
+/* hark eval --baseline: the command runs on every file ({} quoted for the shell, even a
+ * name with a quote in it) and its stdout is scored like hark's; a failing command counts. */
+TEST(eval_scores_a_baseline_command_on_the_same_files)
+{
+    const char *wav = tone("clip.wav", 2.0), *manifest = harness_path("manifest.tsv");
+    char args[4096], *out, *p;
+    FILE *f = fopen(manifest, "w");
+    int st;
+
+    ASSERT(f != NULL);
+    fprintf(f, "id\tfile\treference\nclip\tit's.wav\tHELLO WORLD\n");
+    fclose(f);
+    ASSERT_EQ(rename(wav, harness_path("it's.wav")), 0);
+    snprintf(args, sizeof(args),
+             "eval -e test --no-vad -q --json --baseline \"test -f {} && echo Hello, world.\" '%s'",
+             manifest);
+    out = run(&st, args);
+    ASSERT_EQ(st, 0);
+    p = strstr(out, "\"baseline\"");
+    ASSERT_MSG(p != NULL, "no baseline in: %s", out);
+    ASSERT_MSG(strstr(p, "\"wer\": 0.0000") || strstr(p, "\"wer\":0.0000"), "%s", p);
+    ASSERT_MSG(strstr(p, "\"failed\": 0") || strstr(p, "\"failed\":0"), "%s", p);
+    free(out);
+
+    snprintf(args, sizeof(args), "eval -e test --no-vad -q --json --baseline 'false {}' '%s'",
+             manifest);
+    out = run(&st, args);
+    p = strstr(out, "\"baseline\"");
+    ASSERT_MSG(p != NULL, "no baseline in: %s", out);
+    ASSERT_MSG(strstr(p, "\"failed\": 1") || strstr(p, "\"failed\":1"), "%s", p);
+    free(out);
+}
