@@ -20,12 +20,10 @@
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -146,7 +144,7 @@ static int cmp_double(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-/* Run `argv` (execvp) or, when shell is set, `sh -c shell`, `repeat` times. */
+/* Run `argv` or, when shell is set, `sh -c shell`, `repeat` times: median wall time. */
 static int measure_runs(char **argv, const char *shell, long repeat, measure *m)
 {
     double walls[MAX_REPEAT], cpus[MAX_REPEAT];
@@ -154,60 +152,31 @@ static int measure_runs(char **argv, const char *shell, long repeat, measure *m)
     long r;
     memset(m, 0, sizeof(*m));
     for (r = 0; r < repeat; r++) {
-        int pipefd[2], status;
-        struct rusage ru;
-        double t0, cpu;
-        char out[256];
-        ssize_t n, got = 0;
-        pid_t pid;
-
-        if (pipe(pipefd) != 0)
+        hark_buf out = HARK_BUF_INIT;
+        cli_child c;
+        /* a baseline's own output and logs are not ours to show */
+        if (cli_run_child(argv, shell, shell != NULL, &out, &c) < 0) {
+            hark_buf_dispose(&out);
             return -1;
-        t0 = hark__now_ms();
-        pid = fork();
-        if (pid < 0)
-            return -1;
-        if (pid == 0) {
-            dup2(pipefd[1], 1);
-            close(pipefd[0]);
-            close(pipefd[1]);
-            if (shell) {
-                int devnull = open("/dev/null", O_WRONLY);
-                if (devnull >= 0) {
-                    dup2(devnull, 1);
-                    dup2(devnull, 2);
-                }
-                execl("/bin/sh", "sh", "-c", shell, (char *)NULL);
-            } else {
-                execv(argv[0], argv);
-            }
-            _exit(127);
         }
-        close(pipefd[1]);
-        while ((n = read(pipefd[0], out + got, sizeof(out) - 1 - (size_t)got)) > 0)
-            got += n;
-        out[got] = '\0';
-        close(pipefd[0]);
-        if (wait4(pid, &status, 0, &ru) < 0)
-            return -1;
-        walls[r] = (hark__now_ms() - t0) / 1000;
-        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-        cpus[r] = cpu;
-        if ((double)ru.ru_maxrss / 1024 > m->rss_mb)
-            m->rss_mb = (double)ru.ru_maxrss / 1024;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            fprintf(stderr, "hark " CMD ": a measured run failed (status %d)\n",
-                    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        walls[r] = c.wall_s;
+        cpus[r] = c.cpu_s;
+        if (c.rss_mb > m->rss_mb)
+            m->rss_mb = c.rss_mb;
+        if (c.status != 0) {
+            fprintf(stderr, "hark " CMD ": a measured run failed (status %d)\n", c.status);
+            hark_buf_dispose(&out);
             return -1;
         }
         memset(&runs[r], 0, sizeof(runs[r]));
         if (!shell) {
             size_t segs = 0;
-            sscanf(out, "%lf %zu %lf %u %lf %u %u", &runs[r].audio_s, &segs, &runs[r].encoder_ms,
-                   &runs[r].windows, &runs[r].decoder_ms, &runs[r].positions, &runs[r].sampled);
+            sscanf(out.ptr ? out.ptr : "", "%lf %zu %lf %u %lf %u %u", &runs[r].audio_s, &segs,
+                   &runs[r].encoder_ms, &runs[r].windows, &runs[r].decoder_ms, &runs[r].positions,
+                   &runs[r].sampled);
             m->audio_s = runs[r].audio_s;
         }
+        hark_buf_dispose(&out);
     }
     {
         double sorted[MAX_REPEAT];
@@ -381,14 +350,8 @@ int cmd_bench(int argc, char **argv)
     }
     if (a.baseline) {
         hark_buf cmd = HARK_BUF_INIT;
-        const char *p = a.baseline, *q;
-        while ((q = strstr(p, "{}")) != NULL) {
-            hark_buf_put(&cmd, p, (size_t)(q - p));
-            hark_buf_printf(&cmd, "'%s'", a.file);
-            p = q + 2;
-        }
-        hark_buf_puts(&cmd, p);
-        if (measure_runs(NULL, cmd.ptr, a.repeat, &baseline) == 0) {
+        if (cli_shell_command(a.baseline, a.file, &cmd) == 0 &&
+            measure_runs(NULL, cmd.ptr, a.repeat, &baseline) == 0) {
             printf("baseline: %s\n          wall %.2f s, cpu %.2f s, peak RSS %.1f MB\n", cmd.ptr,
                    baseline.wall_s, baseline.cpu_s, baseline.rss_mb);
             printf("hark with %ld workers is %.2fx faster end-to-end than the baseline\n",

@@ -119,6 +119,23 @@ void cli_progress_done(cli_progress *p);
 
 /* ---- commands ------------------------------------------------------------------------ */
 
+/* child.c: a program run to completion, and what it cost. */
+typedef struct cli_child {
+    double wall_s, cpu_s, rss_mb;
+    int status; /* exit status, 128 + signal number, or -1 if it could not run */
+} cli_child;
+
+/* Append `tmpl` to out with every {} replaced by `path`, single-quoted for sh. 0 or HARK_E*. */
+int cli_shell_command(const char *tmpl, const char *path, hark_buf *out);
+
+/*
+ * Run argv (execv) or, when `shell` is set, `sh -c shell`; wait for it. Its
+ * stdout is appended to `out` (NULL: discarded), its stderr goes to
+ * /dev/null when quiet_stderr is set. 0, or -1 if it could not be started.
+ */
+int cli_run_child(char *const argv[], const char *shell, int quiet_stderr, hark_buf *out,
+                  cli_child *res);
+
 int cmd_transcribe(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

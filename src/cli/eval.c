@@ -17,13 +17,11 @@
  */
 #define _DEFAULT_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -213,56 +211,17 @@ static int load_manifest(const char *path, long limit, row **out, size_t *n_out)
 static void run_baseline(const char *tmpl, row *r)
 {
     hark_buf cmd = HARK_BUF_INIT, out = HARK_BUF_INIT;
-    const char *p = tmpl, *q;
-    int fds[2], status;
-    struct rusage ru;
-    char buf[4096];
-    ssize_t n;
-    double t0;
-    pid_t pid;
+    cli_child c;
 
-    while ((q = strstr(p, "{}")) != NULL) {
-        const char *c;
-        hark_buf_put(&cmd, p, (size_t)(q - p));
-        hark_buf_putc(&cmd, '\'');
-        for (c = r->path; *c; c++) { /* quoted for sh: ' becomes '\'' */
-            if (*c == '\'')
-                hark_buf_puts(&cmd, "'\\''");
-            else
-                hark_buf_putc(&cmd, *c);
-        }
-        hark_buf_putc(&cmd, '\'');
-        p = q + 2;
-    }
-    hark_buf_puts(&cmd, p);
     r->b_rc = -1;
-    if (pipe(fds) != 0)
-        goto out;
-    t0 = hark__now_ms();
-    pid = fork();
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_WRONLY);
-        dup2(fds[1], 1);
-        if (devnull >= 0)
-            dup2(devnull, 2);
-        close(fds[0]);
-        close(fds[1]);
-        execl("/bin/sh", "sh", "-c", cmd.ptr, (char *)NULL);
-        _exit(127);
+    if (cli_shell_command(tmpl, r->path, &cmd) == 0 &&
+        cli_run_child(NULL, cmd.ptr, 1, &out, &c) == 0) {
+        r->b_wall_s = c.wall_s;
+        r->b_cpu_s = c.cpu_s;
+        r->b_rc = c.status;
+        if (r->b_rc == 0 && hark_wer_score(r->reference, out.ptr ? out.ptr : "", &r->bc) < 0)
+            r->b_rc = -1;
     }
-    close(fds[1]);
-    while ((n = read(fds[0], buf, sizeof(buf))) > 0)
-        hark_buf_put(&out, buf, (size_t)n);
-    close(fds[0]);
-    if (pid < 0 || wait4(pid, &status, 0, &ru) < 0)
-        goto out;
-    r->b_wall_s = (hark__now_ms() - t0) / 1000;
-    r->b_cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    r->b_rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (r->b_rc == 0 && hark_wer_score(r->reference, out.ptr ? out.ptr : "", &r->bc) < 0)
-        r->b_rc = -1;
-out:
     hark_buf_dispose(&cmd);
     hark_buf_dispose(&out);
 }

@@ -359,3 +359,34 @@ TEST(eval_scores_a_baseline_command_on_the_same_files)
     ASSERT_MSG(strstr(p, "\"failed\": 1") || strstr(p, "\"failed\":1"), "%s", p);
     free(out);
 }
+
+/* hark bench: a row per worker count from measured child processes, the memory check,
+ * and a baseline command timed on the same file (its name quoted for the shell). */
+TEST(bench_measures_each_worker_count_and_a_baseline)
+{
+    const char *wav = tone("clip.wav", 6.0), *named = harness_path("it's.wav");
+    char args[4096], *out;
+    int st;
+
+    ASSERT_EQ(rename(wav, named), 0);
+    snprintf(args, sizeof(args),
+             "bench -e test --no-vad --chunk-max 2 --chunk-min 1 --repeat 1 --max-jobs 2 "
+             "--prefix 3 --baseline \"test -f {} && cat {} >/dev/null\" \"%s\"",
+             named);
+    out = run(&st, args);
+    ASSERT_EQ(st, 0);
+    ASSERT_MSG(strstr(out, "\n1 ") && strstr(out, "\n2 "), "no row per worker count:\n%s", out);
+    ASSERT_MSG(strstr(out, "memory: peak RSS first 3 s"), "no memory check:\n%s", out);
+    ASSERT_MSG(strstr(out, "faster end-to-end than the baseline"), "no baseline:\n%s", out);
+    free(out);
+
+    /* a failing baseline is reported, not timed */
+    snprintf(args, sizeof(args),
+             "bench -e test --no-vad --repeat 1 --max-jobs 1 --baseline 'false {}' \"%s\"", named);
+    out = run(&st, args);
+    ASSERT_MSG(!strstr(out, "than the baseline"), "a failed baseline was timed:\n%s", out);
+    free(out);
+    out = err_text();
+    ASSERT_MSG(strstr(out, "a measured run failed"), "%s", out);
+    free(out);
+}
