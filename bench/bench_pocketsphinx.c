@@ -121,39 +121,8 @@ static char *read_all(const char *path, size_t *len)
 /* 16 kHz mono 16-bit PCM WAV -> floats. */
 static float *read_wav(const char *path, size_t *n)
 {
-    size_t len = 0, pos = 12, i, data_len = 0;
-    unsigned char *d = (unsigned char *)read_all(path, &len);
-    const unsigned char *data = NULL;
-    float *pcm;
-
-    if (!d || len < 12 || memcmp(d, "RIFF", 4) != 0 || memcmp(d + 8, "WAVE", 4) != 0)
-        die("%s: not a WAV file", path);
-    while (pos + 8 <= len) {
-        size_t size = (size_t)d[pos + 4] | (size_t)d[pos + 5] << 8 | (size_t)d[pos + 6] << 16 |
-                      (size_t)d[pos + 7] << 24;
-        if (size > len - pos - 8)
-            size = len - pos - 8;
-        if (memcmp(d + pos, "fmt ", 4) == 0) {
-            const unsigned char *b = d + pos + 8;
-            if (size < 16 || b[0] != 1 || b[2] != 1 || (b[4] | b[5] << 8) != 16000 || b[14] != 16)
-                die("%s: not 16 kHz mono 16-bit PCM", path);
-        } else if (memcmp(d + pos, "data", 4) == 0) {
-            data = d + pos + 8;
-            data_len = size;
-            break;
-        }
-        pos += 8 + size + (size & 1);
-    }
-    if (!data)
-        die("%s: no data chunk", path);
-    *n = data_len / 2;
-    pcm = malloc(*n * sizeof(*pcm) + 1);
-    if (!pcm)
-        die("out of memory");
-    for (i = 0; i < *n; i++)
-        pcm[i] = (float)(int16_t)(data[2 * i] | data[2 * i + 1] << 8) / 32768.0f;
-    free(d);
-    return pcm;
+    float *pcm = NULL;
+    return hark_audio_load(&pcm, n, path) == 0 ? pcm : NULL; /* free with hark_free */
 }
 
 /* manifest.tsv: id, file, duration_s, speaker, source_repo, source_path, license, reference */
@@ -362,7 +331,7 @@ int main(int argc, char **argv)
         hark_buf_dispose(&text);
         hark_buf_dispose(&theirs);
         hark_transcript_free(t);
-        free(pcm);
+        hark_free(pcm);
     }
 
     printf("\naudio: %.1f s in %zu files\n", audio_s, n_files);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hark/hark.h"
 #include "pipeline/chunker.h"
 #include "util/util.h"
 #include "vad/vad.h"
@@ -30,32 +31,8 @@ static double cpu_s(void)
 
 static float *read_wav(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char hdr[44];
-    int16_t *s = NULL;
-    float *x = NULL;
-    long size;
-    size_t i;
-    if (!f || fread(hdr, 1, 44, f) != 44 || memcmp(hdr, "RIFF", 4) || memcmp(hdr + 8, "WAVE", 4))
-        goto out;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, 44, SEEK_SET);
-    *n = (size_t)(size - 44) / 2;
-    s = malloc(*n * sizeof(*s));
-    x = malloc(*n * sizeof(*x));
-    if (!s || !x || fread(s, 2, *n, f) != *n) {
-        free(x);
-        x = NULL;
-        goto out;
-    }
-    for (i = 0; i < *n; i++)
-        x[i] = (float)s[i] / 32768.0f;
-out:
-    if (f)
-        fclose(f);
-    free(s);
-    return x;
+    float *pcm = NULL;
+    return hark_audio_load(&pcm, n, path) == 0 ? pcm : NULL; /* free with hark_free */
 }
 
 static int count_frame(void *payload, const hark_vad_frame *f)
@@ -136,6 +113,6 @@ int main(int argc, char **argv)
     printf("  VAD + chunker [5 s, 20 s]  %8.3f ms  %9.0fx real time  (%.3f%% of one core, "
            "%lld chunks)\n",
            best_chunk * 1e3, sec / best_chunk, 100.0 * best_chunk / sec, (long long)chunks);
-    free(x);
+    hark_free(x);
     return sink < 0.0f; /* keeps the baseline loop */
 }

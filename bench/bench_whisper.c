@@ -17,40 +17,12 @@
 #include <string.h>
 
 #include "asr/whisper/whisper.h"
+#include "hark/hark.h"
 
 static float *read_wav(const char *path, size_t *n)
 {
-    FILE *f = fopen(path, "rb");
-    unsigned char *b;
-    long len;
-    size_t off = 12, i;
-    float *out = NULL;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)len);
-    if (!b || fread(b, 1, (size_t)len, f) != (size_t)len) {
-        fclose(f);
-        free(b);
-        return NULL;
-    }
-    fclose(f);
-    while (off + 8 <= (size_t)len) {
-        uint32_t size = (uint32_t)b[off + 4] | (uint32_t)b[off + 5] << 8 |
-                        (uint32_t)b[off + 6] << 16 | (uint32_t)b[off + 7] << 24;
-        if (memcmp(b + off, "data", 4) == 0) {
-            *n = HARK_MIN((size_t)size, (size_t)len - off - 8) / 2;
-            out = malloc(*n * sizeof(float));
-            for (i = 0; out && i < *n; i++)
-                out[i] = (float)(int16_t)(b[off + 8 + 2 * i] | b[off + 9 + 2 * i] << 8) / 32768.0f;
-            break;
-        }
-        off += 8 + size + (size & 1);
-    }
-    free(b);
-    return out;
+    float *pcm = NULL;
+    return hark_audio_load(&pcm, n, path) == 0 ? pcm : NULL; /* free with hark_free */
 }
 
 static int cmp_d(const void *a, const void *b)
@@ -204,7 +176,7 @@ int main(int argc, char **argv)
     printf("peak RSS: %.0f MB\n", (double)hark__peak_rss() / 1e6);
 
     free(logits);
-    free(pcm);
+    hark_free(pcm);
     hark__whisper_state_free(st);
     hark__whisper_model_free(m);
     return 0;

@@ -99,7 +99,7 @@ TEST(jfk_transcript_words_and_times)
     hark_transcript_free(t);
     f.ops->state_free(state);
     ps_fixture_close(&f);
-    free(pcm);
+    hark_free(pcm);
 }
 
 TEST(silence_gives_no_words)
@@ -344,7 +344,7 @@ TEST(abort_cancels_and_the_state_stays_usable)
     f.ops->state_free(state);
     f.ops->state_free(fresh);
     ps_fixture_close(&f);
-    free(pcm);
+    hark_free(pcm);
 }
 
 typedef struct worker {
@@ -414,7 +414,7 @@ TEST(two_states_in_two_threads_match_one_state)
     hark_transcript_free(seq_a);
     hark_transcript_free(seq_b);
     ps_fixture_close(&f);
-    free(pcm);
+    hark_free(pcm);
 }
 
 TEST(clipping_and_odd_samples_are_handled)
@@ -491,7 +491,7 @@ TEST(nothing_is_printed_to_stderr)
     hark_transcript_free(t2);
     f.ops->state_free(state);
     ps_fixture_close(&f);
-    free(pcm);
+    hark_free(pcm);
 }
 
 TEST(extra_decoder_settings_for_benchmarks)
@@ -513,5 +513,5 @@ TEST(extra_decoder_settings_for_benchmarks)
     hark_transcript_free(t);
     f.ops->state_free(state);
     ps_fixture_close(&f);
-    free(pcm);
+    hark_free(pcm);
 }

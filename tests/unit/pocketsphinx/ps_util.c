@@ -6,53 +6,11 @@
 #include "ps_util.h"
 #include "asr/asr.h"
 
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
 float *ps_read_wav(const char *path, size_t *n)
 {
-    size_t len = 0, pos = 12, i;
-    unsigned char *d = (unsigned char *)harness_read_file(path, &len);
-    const unsigned char *data = NULL;
-    size_t data_len = 0;
-    int have_fmt = 0;
-    float *pcm;
-
-    ASSERT_MSG(d != NULL, "cannot read %s", path);
-    ASSERT_MSG(len >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WAVE", 4) == 0,
-               "%s: not a RIFF/WAVE file", path);
-    while (pos + 8 <= len) {
-        uint32_t size = le32(d + pos + 4);
-        const unsigned char *body = d + pos + 8;
-        if (size > len - pos - 8)
-            size = (uint32_t)(len - pos - 8);
-        if (memcmp(d + pos, "fmt ", 4) == 0) {
-            ASSERT_MSG(size >= 16, "%s: short fmt chunk", path);
-            ASSERT_MSG(le16(body) == 1 && le16(body + 2) == 1 && le32(body + 4) == 16000 &&
-                           le16(body + 14) == 16,
-                       "%s: not 16 kHz mono 16-bit PCM", path);
-            have_fmt = 1;
-        } else if (memcmp(d + pos, "data", 4) == 0) {
-            data = body;
-            data_len = size;
-            break;
-        }
-        pos += 8 + (size_t)size + (size & 1);
-    }
-    ASSERT_MSG(have_fmt && data, "%s: no fmt or data chunk", path);
-    *n = data_len / 2;
-    pcm = malloc(*n * sizeof(*pcm) + 1);
-    ASSERT(pcm != NULL);
-    for (i = 0; i < *n; i++)
-        pcm[i] = (float)(int16_t)le16(data + 2 * i) / 32768.0f;
-    free(d);
+    float *pcm = NULL;
+    ASSERT_OK(hark_audio_load(&pcm, n, path));
+    ASSERT_MSG(pcm != NULL, "%s: no samples", path);
     return pcm;
 }
 

@@ -12,7 +12,8 @@
 #include "hark/hark.h"
 #include "hark/sys/engine.h"
 
-/* Read a 16 kHz mono 16-bit PCM WAV into floats (s / 32768). Fails the test otherwise. */
+/* A whole audio file decoded by libhark (16 kHz mono floats; free with hark_free). Fails the
+ * test if it cannot be read. */
 float *ps_read_wav(const char *path, size_t *n);
 
 /* An opened engine with its model acquired. */
