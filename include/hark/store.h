@@ -162,13 +162,14 @@ typedef struct hark_recording {
     int64_t updated_ms;           /**< Unix ms of the last change; set by the store */
     const char *audio_path;       /**< archived copy of the audio, NULL = none */
     int64_t n_segments;           /**< segments stored; maintained by the store (read-only) */
+    int64_t owner;                /**< user id (hark/auth.h) it belongs to, 0 = none (local use) */
 } hark_recording;
 
 #define HARK_RECORDING_VERSION 1
 #define HARK_RECORDING_INIT                                                                        \
     {                                                                                              \
         HARK_RECORDING_VERSION, 0, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL,                    \
-            HARK_STATUS_PENDING, 0, 0, NULL, 0                                                     \
+            HARK_STATUS_PENDING, 0, 0, NULL, 0, 0                                                  \
     }
 
 /** Free a recording handed out by the store. NULL is ok. */
@@ -200,13 +201,15 @@ HARK_API int hark_store_recording_set_status(hark_store *s, int64_t id,
 HARK_API int hark_store_recording_get(hark_store *s, int64_t id, hark_recording **out);
 
 /**
- * The newest recording of the audio `content_hash` transcribed with the given
- * engine, model and options (each NULL = any value). Strings compare exactly.
+ * The newest recording of owner `owner` (0 = recordings of no owner, i.e.
+ * local use; -1 = any owner) of the audio `content_hash` transcribed with the
+ * given engine, model and options (each NULL = any value). Strings compare
+ * exactly.
  * @param[out] out owned by the caller; free with hark_recording_free.
  * @return 0, HARK_ENOTFOUND.
  */
-HARK_API int hark_store_recording_find(hark_store *s, const char *content_hash, const char *engine,
-                                       const char *model, const char *options,
+HARK_API int hark_store_recording_find(hark_store *s, int64_t owner, const char *content_hash,
+                                       const char *engine, const char *model, const char *options,
                                        hark_recording **out);
 
 /** Options for hark_store_recording_list; initialise with HARK_LIST_OPTIONS_INIT. */
@@ -215,12 +218,16 @@ typedef struct hark_list_options {
     size_t limit;     /**< page size, 0 = default (20); at most 1000 */
     int64_t after;    /**< keyset cursor: the id of the last recording of the previous page;
                            0 = first page */
+    int64_t owner;        /**< only this owner's recordings, 0 = everyone's */
+    int status;           /**< only recordings in this hark_recording_status, -1 = any */
+    int64_t created_from; /**< only recordings created at or after (Unix ms), 0 = no bound */
+    int64_t created_to;   /**< only recordings created before (Unix ms), 0 = no bound */
 } hark_list_options;
 
 #define HARK_LIST_OPTIONS_VERSION 1
 #define HARK_LIST_OPTIONS_INIT                                                                     \
     {                                                                                              \
-        HARK_LIST_OPTIONS_VERSION, 0, 0                                                            \
+        HARK_LIST_OPTIONS_VERSION, 0, 0, 0, -1, 0, 0                                               \
     }
 
 /** One page of recordings. */
@@ -255,6 +262,13 @@ HARK_API void hark_recording_list_free(hark_recording_list *list);
  * @return 0, HARK_ENOTFOUND, HARK_EREADONLY, ...
  */
 HARK_API int hark_store_recording_delete(hark_store *s, int64_t id, hark_recording **deleted);
+
+/**
+ * How many recordings name `audio_path` as their archived audio (uploaded
+ * audio is stored once per content and may be shared by several recordings:
+ * delete the file only when no recording refers to it any more).
+ */
+HARK_API int hark_store_audio_refs(hark_store *s, const char *audio_path, uint64_t *out);
 
 /* ---- segments and transcripts ------------------------------------------------------------- */
 
@@ -309,12 +323,13 @@ typedef struct hark_search_options {
      * for a very common word. 0 = default (2000); SIZE_MAX = rank every match.
      */
     size_t max_ranked;
+    int64_t owner; /**< only recordings of this owner, 0 = everyone's */
 } hark_search_options;
 
 #define HARK_SEARCH_OPTIONS_VERSION 1
 #define HARK_SEARCH_OPTIONS_INIT                                                                   \
     {                                                                                              \
-        HARK_SEARCH_OPTIONS_VERSION, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0                         \
+        HARK_SEARCH_OPTIONS_VERSION, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0                      \
     }
 
 /** One search hit: a segment. Strings belong to the result. */
