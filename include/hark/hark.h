@@ -41,6 +41,7 @@
 #include "audio.h"
 #include "transcript.h"
 #include "engine.h"
+#include "scheduler.h"
 #include "pipeline.h"
 #include "models.h"
 #include "store.h"
@@ -49,6 +50,7 @@
 #include "render.h"
 #include "cache.h"
 #include "run.h"
+#include "runner.h"
 #include "wer.h"
 
 #endif

@@ -124,12 +124,12 @@ HARK_API int hark_store_job_get(hark_store *s, int64_t id, hark_job **out);
 
 /** Options for hark_store_job_list; initialise with HARK_JOB_LIST_OPTIONS_INIT. */
 typedef struct hark_job_list_options {
-    unsigned version;   /**< HARK_JOB_LIST_OPTIONS_VERSION */
-    size_t limit;       /**< page size, 0 = default (20); at most 1000 */
-    int64_t after;      /**< keyset cursor: id of the last job of the previous page, 0 = first */
-    int64_t owner;      /**< only this owner's jobs, 0 = everyone's */
-    int64_t recording;  /**< only jobs of this recording, 0 = all */
-    int state;          /**< only jobs in this hark_job_state, -1 = any */
+    unsigned version;  /**< HARK_JOB_LIST_OPTIONS_VERSION */
+    size_t limit;      /**< page size, 0 = default (20); at most 1000 */
+    int64_t after;     /**< keyset cursor: id of the last job of the previous page, 0 = first */
+    int64_t owner;     /**< only this owner's jobs, 0 = everyone's */
+    int64_t recording; /**< only jobs of this recording, 0 = all */
+    int state;         /**< only jobs in this hark_job_state, -1 = any */
 } hark_job_list_options;
 
 #define HARK_JOB_LIST_OPTIONS_VERSION 1

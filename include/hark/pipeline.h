@@ -17,6 +17,7 @@
 #include "audio.h"
 #include "engine.h"
 #include "transcript.h"
+#include "jobs.h"
 
 HARK_BEGIN_DECL
 
@@ -41,12 +42,21 @@ typedef struct hark_progress {
 } hark_progress;
 
 typedef struct hark_cache hark_cache;
+typedef struct hark_scheduler hark_scheduler;
 
 /** Pipeline options; initialise with hark_pipeline_options_default(). */
 typedef struct hark_pipeline_options {
-    unsigned version;           /**< HARK_PIPELINE_OPTIONS_VERSION */
-    unsigned n_workers;         /**< parallel workers, 0 = number of online CPUs */
-    unsigned queue_depth;       /**< chunks waiting for a worker, 0 = 2 per worker */
+    unsigned version; /**< HARK_PIPELINE_OPTIONS_VERSION */
+    /**
+     * The process-wide worker pool to run chunks on (borrowed; see
+     * hark/scheduler.h). NULL = a private pool of n_workers workers for this
+     * run only (never more workers than the recording can have chunks).
+     */
+    hark_scheduler *scheduler;
+    unsigned n_workers;         /**< workers of the private pool, 0 = number of online CPUs */
+    hark_priority priority;     /**< class of this run's chunks. Default HARK_PRIORITY_BULK */
+    unsigned queue_depth;       /**< chunks cut but not yet taken by a worker, at most;
+                                     0 = 2 per worker. Feeding waits while it is reached */
     unsigned max_retries;       /**< extra attempts per chunk after a failure. Default 3 */
     unsigned retry_base_ms;     /**< first backoff delay; doubles per attempt. Default 100 */
     hark_chunk_options chunk;   /**< chunking */
@@ -55,14 +65,68 @@ typedef struct hark_pipeline_options {
     void (*progress)(const hark_progress *p, void *payload);
     /** Polled between blocks and chunks; non-zero cancels the run. May be NULL. */
     int (*abort)(void *payload);
-    void *payload;     /**< passed to progress and abort */
+    /**
+     * Called in chunk order, never concurrently, after each chunk's segments
+     * were appended to the transcript: segments [first, first + count) of
+     * `t` (absolute times; borrowed for the call). From a worker thread or
+     * the thread calling feed/finish; keep it short. A negative return stops
+     * the run with that code. May be NULL.
+     */
+    int (*segments)(const hark_transcript *t, size_t first, size_t count, void *payload);
+    void *payload;     /**< passed to progress, abort and segments */
     hark_cache *cache; /**< chunk result cache, NULL = none (borrowed) */
+    /**
+     * A chunk that still fails after its retries does not stop the others:
+     * they are transcribed (and reach the cache), and the run returns the
+     * first failure once every chunk has been tried. Default 0: the first
+     * failure stops the run.
+     */
+    int keep_going;
 } hark_pipeline_options;
 
 #define HARK_PIPELINE_OPTIONS_VERSION 1
 
 /** Fill `opts` with defaults. */
 HARK_API void hark_pipeline_options_default(hark_pipeline_options *opts);
+
+/* ---- push API: the caller feeds samples ------------------------------------------------------ */
+
+typedef struct hark_pipeline hark_pipeline;
+
+/**
+ * Start a run that the caller feeds with 16 kHz mono samples, in blocks of
+ * any size (a live stream, a decoder the caller drives). `opts` is copied;
+ * what it points to (scheduler, cache, callbacks' payload) must outlive the
+ * pipeline. @param[out] out free with hark_pipeline_free.
+ * @return 0, HARK_EVERSION, HARK_EINVAL (options the engine cannot honour), HARK_ENOMEM.
+ */
+HARK_API int hark_pipeline_begin(hark_pipeline **out, hark_engine *engine,
+                                 const hark_pipeline_options *opts);
+
+/**
+ * Feed `n` samples. Chunks are cut as the samples arrive and queued on the
+ * scheduler; when `queue_depth` chunks are waiting, this call waits for a
+ * worker to take one (backpressure). One thread at a time may feed.
+ * @return 0; once the run has stopped (an error, cancellation), that code.
+ */
+HARK_API int hark_pipeline_feed(hark_pipeline *p, const float *pcm, size_t n);
+
+/**
+ * The end of the input: cut the last chunk, wait for every chunk, and hand
+ * over the transcript. As hark_transcribe, `*out` is set even on error (the
+ * segments merged in order before the first missing chunk). Call once.
+ * @param[out] out owned by the caller.
+ */
+HARK_API int hark_pipeline_finish(hark_pipeline *p, hark_transcript **out);
+
+/**
+ * Cancel the run from any thread: chunks not yet started are dropped, running
+ * ones are asked to stop; feed and finish then return HARK_ECANCELED.
+ */
+HARK_API void hark_pipeline_cancel(hark_pipeline *p);
+
+/** Free the pipeline; cancels it first if finish was not called. NULL is ok. */
+HARK_API void hark_pipeline_free(hark_pipeline *p);
 
 /**
  * Transcribe everything `dec` delivers. On success `*out` holds the whole

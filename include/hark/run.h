@@ -37,6 +37,22 @@ typedef struct hark_run_options {
     const char *title;              /**< recording title; NULL = the file's name */
     const char *audio_dir;          /**< keep the decoded audio as FLAC in this folder
                                          (<id>.flac; needs a store); NULL = don't */
+    /**
+     * Fill this existing recording (e.g. one created by hark_store_job_submit)
+     * instead of finding or creating one: its title, source, owner, hash and
+     * audio path are kept. 0 = find or create. Needs a store.
+     */
+    int64_t recording;
+    /**
+     * Keep chunk-level progress of this job (hark/jobs.h) in the store as the
+     * run goes: every chunk cut, done (with its result) or failed. Results of
+     * chunks finished by an earlier attempt of the job are used instead of
+     * transcribing them again. 0 = none. Needs a store.
+     */
+    int64_t job;
+    /** Hex SHA-256 of the file's bytes when the caller knows it already (an upload hashed
+     *  while it arrived); NULL = hash the file. */
+    const char *file_hash;
 } hark_run_options;
 
 #define HARK_RUN_OPTIONS_VERSION 1

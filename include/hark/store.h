@@ -214,10 +214,10 @@ HARK_API int hark_store_recording_find(hark_store *s, int64_t owner, const char 
 
 /** Options for hark_store_recording_list; initialise with HARK_LIST_OPTIONS_INIT. */
 typedef struct hark_list_options {
-    unsigned version; /**< HARK_LIST_OPTIONS_VERSION */
-    size_t limit;     /**< page size, 0 = default (20); at most 1000 */
-    int64_t after;    /**< keyset cursor: the id of the last recording of the previous page;
-                           0 = first page */
+    unsigned version;     /**< HARK_LIST_OPTIONS_VERSION */
+    size_t limit;         /**< page size, 0 = default (20); at most 1000 */
+    int64_t after;        /**< keyset cursor: the id of the last recording of the previous page;
+                               0 = first page */
     int64_t owner;        /**< only this owner's recordings, 0 = everyone's */
     int status;           /**< only recordings in this hark_recording_status, -1 = any */
     int64_t created_from; /**< only recordings created at or after (Unix ms), 0 = no bound */

@@ -35,6 +35,8 @@ void hark__engine_state_give(hark_engine *e, void *state);
 
 /* Number of times the model has been loaded (tests of lazy load / idle unload). */
 unsigned hark__engine_load_count(const hark_engine *e);
+/* Number of worker states created so far (tests: states are shared, bounded by the workers). */
+unsigned hark__engine_states_made(const hark_engine *e);
 
 /*
  * A PocketSphinx state with extra decoder settings, for comparing them

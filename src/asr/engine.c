@@ -42,6 +42,7 @@ struct hark_engine {
     int users;                   /* outstanding acquisitions */
     double last_release_ms;      /* monotonic time of the last release */
     unsigned load_count;         /* statistics */
+    unsigned states_made;        /* worker states created (tests: bounded by the workers) */
     void *idle[MAX_IDLE_STATES]; /* finished worker states kept for reuse */
     unsigned n_idle;
     unsigned idle_cap; /* how many to keep: the number of CPUs */
@@ -129,8 +130,14 @@ static void *reaper_main(void *arg)
     pthread_mutex_lock(&e->mu);
     while (!e->stop) {
         struct timespec ts;
-        double now = hark__now_ms(), wait_ms = e->idle_unload_ms;
-        if (e->model && e->users == 0 && !e->loading) {
+        double now = hark__now_ms(), wait_ms;
+        if (!e->model || e->users > 0 || e->loading) {
+            /* nothing to time: sleep until a release (or a load, or stop) signals, so an idle
+             * process never wakes up for this thread */
+            pthread_cond_wait(&e->cv, &e->mu);
+            continue;
+        }
+        {
             double idle = now - e->last_release_ms;
             if (idle >= e->idle_unload_ms) {
                 void *m = e->model;
@@ -276,7 +283,19 @@ int hark__engine_state_take(hark_engine *e, const void *model, void **state)
         *state = st;
         return 0;
     }
+    pthread_mutex_lock(&e->mu);
+    e->states_made++;
+    pthread_mutex_unlock(&e->mu);
     return e->ops->state_new(state, model);
+}
+
+unsigned hark__engine_states_made(const hark_engine *e)
+{
+    unsigned n;
+    pthread_mutex_lock((pthread_mutex_t *)&e->mu);
+    n = e->states_made;
+    pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
+    return n;
 }
 
 void hark__engine_state_give(hark_engine *e, void *state)

@@ -280,6 +280,7 @@ int cmd_eval(int argc, char **argv)
     row *rows = NULL;
     size_t n = 0, i;
     pthread_t th[64];
+    hark_scheduler *sched = NULL;
     unsigned n_threads, cpus = (unsigned)sysconf(_SC_NPROCESSORS_ONLN), jobs, k;
     hark_wer_counts total, btotal;
     double audio = 0, wall = 0, cpu_s, t0, b_wall = 0, b_cpu = 0;
@@ -331,7 +332,17 @@ int cmd_eval(int argc, char **argv)
     if (n_threads > 64)
         n_threads = 64;
     s.po = a.eng.pipeline;
-    s.po.n_workers = HARK_MAX(1u, jobs / n_threads);
+    {
+        /* one pool of -j workers shared by every file in flight */
+        hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
+        so.n_workers = jobs;
+        if (hark_scheduler_new(&sched, &so) < 0) {
+            fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
+            rc = EXIT_FAIL;
+            goto out;
+        }
+    }
+    s.po.scheduler = sched;
     s.po.abort = cli_abort_cb;
     s.baseline = a.baseline;
     s.rows = rows;
@@ -491,6 +502,7 @@ out:
         free(rows[i].hypothesis);
     }
     free(rows);
+    hark_scheduler_free(sched);
     hark_engine_free(s.engine);
     return rc;
 }

@@ -204,7 +204,8 @@ static int name_clash(const args *a, int i)
     return 0;
 }
 
-static int transcribe_one(const args *a, hark_engine *engine, cli_store *st, int i)
+static int transcribe_one(const args *a, hark_engine *engine, hark_scheduler *sched, cli_store *st,
+                          int i)
 {
     const char *path = a->files[i];
     const char *label = strcmp(path, "-") ? path : "stdin";
@@ -216,6 +217,7 @@ static int transcribe_one(const args *a, hark_engine *engine, cli_store *st, int
 
     hark_run_options_default(&ro);
     ro.pipeline = a->eng.pipeline;
+    ro.pipeline.scheduler = sched;
     ro.store = st->store;
     ro.cache = st->cache;
     ro.title = a->title;
@@ -263,6 +265,8 @@ int cmd_transcribe(int argc, char **argv)
 {
     args a;
     hark_engine *engine = NULL;
+    hark_scheduler *sched = NULL;
+    hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
     cli_store st;
     int i, rc, first_fail = 0;
 
@@ -320,14 +324,23 @@ int cmd_transcribe(int argc, char **argv)
     }
     if ((rc = cli_store_open(CMD, &a.db, &st, !a.no_store, !a.no_cache, a.keep_audio)) != 0)
         goto out;
+    /* One pool of -j workers (default: one per core) for the whole batch: engine states are
+     * made once and reused from file to file. */
+    so.n_workers = a.eng.pipeline.n_workers;
+    if (hark_scheduler_new(&sched, &so) < 0) {
+        fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
+        rc = EXIT_FAIL;
+        goto out;
+    }
     cli_signals_install();
     for (i = 0; i < a.n_files && !cli_interrupted(); i++) {
-        int frc = transcribe_one(&a, engine, &st, i);
+        int frc = transcribe_one(&a, engine, sched, &st, i);
         if (frc < 0 && !first_fail)
             first_fail = cli_exit_code(frc);
     }
     rc = cli_interrupted() ? EXIT_INTERRUPT : first_fail;
 out:
+    hark_scheduler_free(sched);
     cli_store_close(&st);
     hark_engine_free(engine);
     free(a.files);

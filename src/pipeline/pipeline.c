@@ -1,37 +1,50 @@
 /*
- * pipeline.c: decode -> chunk -> N workers -> ordered merge.
+ * pipeline.c: samples -> chunker -> the scheduler's workers -> ordered merge.
  *
  * DESIGN
- * The calling thread is the producer: it pulls blocks from the decoder,
- * pushes them through the chunker, and hands each chunk to a bounded FIFO.
- * When the FIFO is full the producer waits (backpressure: decoding never runs
- * more than `queue_depth` chunks ahead of the workers), and while it waits it
- * merges finished results. N worker threads each own one engine state; they
- * take chunks from the FIFO, transcribe them with per-chunk retries and
- * exponential backoff, and post the result into a table indexed by chunk
- * number. Only the producer merges: it appends result k to the output
- * transcript once results 0..k-1 are in, so the output is the same whatever
- * the number of workers or the order in which they finish.
+ * A pipeline is one run. Its caller feeds samples (hark_pipeline_feed, or
+ * hark__pipeline_run pulling blocks from a decoder); the chunker cuts them
+ * into chunks on the caller's thread, and each chunk becomes a task in the
+ * pipeline's queue on the scheduler (src/sched/), which runs tasks of every
+ * pipeline of the process on its workers. At most `depth` chunks wait in
+ * the queue: when it is full, feeding waits until a worker takes one
+ * (backpressure), so decoding never runs more than `depth` chunks ahead.
  *
- * One mutex guards the FIFO, the result table and the run flags; two
- * condition variables wake workers (work available / shutting down) and the
- * producer (space in the FIFO / a result arrived / a fatal error).
+ * A worker transcribes its chunk with per-chunk retries and exponential
+ * backoff, using the engine's model (acquired per chunk, so the engine can
+ * unload it when idle) and a state from the engine's pool (given back after
+ * the chunk; a state that may be damaged is freed instead), and posts the
+ * result into a table indexed by chunk number. Merging is done by whichever
+ * thread completes the in-order prefix: result k is appended to the output
+ * once results 0..k-1 are in, by one merger at a time (`merging`), so the
+ * output and every merge callback come in chunk order whatever the number
+ * of workers or the order in which they finish.
+ *
+ * One mutex guards the queue counters, the result table and the run flags;
+ * one condition variable wakes the feeder (space in the queue) and the
+ * finisher (everything done). Lock order: p->mu, then the scheduler's lock
+ * (hark__sched_drain); workers take p->mu only outside the scheduler's lock.
  *
  * Failure: a chunk that still fails after its retries, a model that cannot
- * load, or cancellation sets `stop`. The producer stops decoding, workers
- * drop queued chunks, and the output keeps what was merged in order before
- * the first missing chunk. Workers record their error message (error text is
- * thread-local) so the caller sees the worker's one-line reason.
+ * load, a hook error or cancellation sets `stop` (with keep_going, a failed
+ * chunk only records the first failure). A stopped pipeline drains its
+ * queued tasks, running ones see `stop` through the engine's abort poll, and
+ * the output keeps what was merged in order before the first missing chunk.
+ * Worker error messages are copied (error text is thread-local), so the
+ * caller sees the worker's one-line reason.
  *
- * Memory: at most queue_depth + n_workers chunks of audio exist at once, plus
- * the chunker's buffer; results awaiting merge hold only text.
+ * Memory: at most depth queued + one running chunk per worker, plus the
+ * chunker's buffer; results awaiting merge hold only text.
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "hark/pipeline.h"
+#include "hark/scheduler.h"
 #include "../asr/asr.h"
+#include "../sched/sched.h"
 #include "../util/util.h"
 #include "chunker.h"
 #include "pipeline_int.h"
@@ -48,70 +61,76 @@ typedef struct slot {
     int state;               /* SLOT_* */
 } slot;
 
-typedef struct run {
+typedef struct chunk_task {
+    hark__task task; /* first: the scheduler's view */
+    hark_pipeline *p;
+    hark_chunk c;
+} chunk_task;
+
+struct hark_pipeline {
+    hark_scheduler *sched; /* where chunks run */
+    hark_scheduler *own;   /* a private scheduler to free, or NULL */
+    hark__sched_queue q;   /* this run's tasks on the scheduler */
     hark_engine *engine;
     const hark_engine_ops *ops;
-    const hark_pipeline_options *opts;
-    const hark_pipeline_hooks *hooks;
-    int n_threads; /* compute threads per job */
+    hark_pipeline_options opts; /* copy */
+    hark_pipeline_hooks hooks;  /* copy, zeroed when none */
+    hark__config cfg;
+    hark__chunker *chunker;
+    unsigned cpus;
 
     pthread_mutex_t mu;
-    pthread_cond_t work_cv; /* workers: FIFO non-empty, or input done, or stop */
-    pthread_cond_t main_cv; /* producer: FIFO space, result ready, stop */
-
-    hark_chunk *fifo; /* ring of queue_depth chunks */
-    unsigned fifo_cap, fifo_head, fifo_len;
-
-    slot *slots; /* indexed by chunk number */
+    pthread_cond_t cv; /* feeder: queue space; finisher: all done; both: stop */
+    unsigned depth;    /* most chunks queued and not yet taken */
+    unsigned queued;   /* chunks queued on the scheduler, not yet taken */
+    unsigned running;  /* chunks being transcribed */
+    slot *slots;       /* indexed by chunk number */
     uint32_t n_slots, slots_cap;
     uint32_t merged; /* chunks 0..merged-1 are in the output */
-    int input_done;  /* no more chunks will come */
+    int merging;     /* a thread is merging (at most one) */
+    int input_done;  /* finish was called: no more chunks */
+    int finished;    /* finish returned */
     int stop;        /* cancel or fatal error: wind down */
     int stop_rc;     /* the first error (HARK_ECANCELED for a cancel) */
     char stop_msg[ERRLEN];
+    int fail_rc; /* keep_going: the first chunk failure */
+    char fail_msg[ERRLEN];
     double asr_ms; /* summed engine time */
-    uint32_t cache_hits;
+    double decode_ms, vad_ms;
+    int64_t decoded; /* samples fed */
 
     hark_transcript *out;
     hark_progress progress;
     double t0;
-    int64_t total; /* expected samples, 0 = unknown */
-} run;
+};
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static int aborted(run *r)
+static int user_aborted(hark_pipeline *p)
 {
-    return r->opts->abort && r->opts->abort(r->opts->payload);
+    return p->opts.abort && p->opts.abort(p->opts.payload);
 }
 
+/* The engine's abort poll: the run stopped, or the user cancels. */
 static int abort_cb(void *payload)
 {
-    run *r = payload;
+    hark_pipeline *p = payload;
     int stop;
-    pthread_mutex_lock(&r->mu);
-    stop = r->stop;
-    pthread_mutex_unlock(&r->mu);
-    return stop || aborted(r);
+    pthread_mutex_lock(&p->mu);
+    stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return stop || user_aborted(p);
 }
 
 /* Record the first fatal error; caller holds mu. */
-static void set_stop_locked(run *r, int rc, const char *msg)
+static void set_stop_locked(hark_pipeline *p, int rc, const char *msg)
 {
-    if (!r->stop) {
-        r->stop = 1;
-        r->stop_rc = rc;
-        snprintf(r->stop_msg, sizeof(r->stop_msg), "%s", msg && *msg ? msg : hark_strerror(rc));
+    if (!p->stop) {
+        p->stop = 1;
+        p->stop_rc = rc;
+        snprintf(p->stop_msg, sizeof(p->stop_msg), "%s", msg && *msg ? msg : hark_strerror(rc));
     }
-    pthread_cond_broadcast(&r->work_cv);
-    pthread_cond_broadcast(&r->main_cv);
-}
-
-static void set_stop(run *r, int rc, const char *msg)
-{
-    pthread_mutex_lock(&r->mu);
-    set_stop_locked(r, rc, msg);
-    pthread_mutex_unlock(&r->mu);
+    pthread_cond_broadcast(&p->cv);
 }
 
 static int retryable(int rc)
@@ -120,132 +139,110 @@ static int retryable(int rc)
            rc != HARK_EMODEL && rc != HARK_EVERSION;
 }
 
-/* ---- merge (producer thread only) ------------------------------------------------ */
-
-/* Append every finished result that is next in order. Called with mu held;
- * drops it around the append and the progress callback. */
-static int merge_ready_locked(run *r)
+/* A queued chunk dropped unrun (drain): its slot fails, its memory goes. Called without mu. */
+static void drop_task(hark__task *t, void *payload)
 {
-    while (r->merged < r->n_slots && r->slots[r->merged].state == SLOT_DONE) {
-        slot *s = &r->slots[r->merged];
+    chunk_task *ct = (chunk_task *)t;
+    hark_pipeline *p = payload;
+    pthread_mutex_lock(&p->mu);
+    p->slots[ct->c.index].state = SLOT_FAILED;
+    p->queued--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    hark__free(ct->c.pcm);
+    hark__free(ct);
+}
+
+/* Stop the run and drop its queued chunks. Called without mu. */
+static void stop_run(hark_pipeline *p, int rc, const char *msg)
+{
+    pthread_mutex_lock(&p->mu);
+    set_stop_locked(p, rc, msg);
+    pthread_mutex_unlock(&p->mu);
+    hark__sched_drain(p->sched, &p->q, drop_task, p);
+}
+
+/* ---- merge -------------------------------------------------------------------- */
+
+/*
+ * Append every finished result that is next in order. Called with mu held
+ * by at most one thread at a time (p->merging); drops mu around the append
+ * and the callbacks. Returns a negative code if a callback stopped the run.
+ */
+static int merge_ready_locked(hark_pipeline *p)
+{
+    int rc = 0;
+    if (p->merging)
+        return 0; /* the merging thread will see our result */
+    p->merging = 1;
+    while (p->merged < p->n_slots && p->slots[p->merged].state == SLOT_DONE) {
+        slot *s = &p->slots[p->merged];
         hark_transcript *res = s->result;
-        uint32_t idx = r->merged;
-        size_t first = hark_transcript_count(r->out);
-        int rc;
+        uint32_t idx = p->merged;
+        size_t first = hark_transcript_count(p->out), count;
+        hark_progress prog;
         s->result = NULL;
-        pthread_mutex_unlock(&r->mu);
-        rc = hark_transcript_append(r->out, res, s->start, idx);
+        pthread_mutex_unlock(&p->mu);
+        rc = hark_transcript_append(p->out, res, s->start, idx);
         if (rc == 0) { /* the engine's own counters, summed over chunks */
             const hark_timings *ct = hark_transcript_timings(res);
-            hark_timings *ot = hark_transcript_timings(r->out);
+            hark_timings *ot = hark_transcript_timings(p->out);
             ot->encoder_ms += ct->encoder_ms;
             ot->decoder_ms += ct->decoder_ms;
             ot->windows += ct->windows;
             ot->sampled += ct->sampled;
             ot->positions += ct->positions;
         }
-        if (rc == 0 && r->hooks && r->hooks->merged)
-            rc = r->hooks->merged(r->hooks->payload, idx, r->out, first,
-                                  hark_transcript_count(r->out) - first);
+        count = hark_transcript_count(p->out) - first;
+        if (rc == 0 && p->hooks.merged)
+            rc = p->hooks.merged(p->hooks.payload, idx, p->out, first, count);
+        if (rc == 0 && p->opts.segments && count)
+            rc = p->opts.segments(p->out, first, count, p->opts.payload);
         hark_transcript_free(res);
-        pthread_mutex_lock(&r->mu);
+        pthread_mutex_lock(&p->mu);
         if (rc < 0) {
+            char msg[ERRLEN];
+            snprintf(msg, sizeof(msg), "%s", hark_error_last());
             s->state = SLOT_FAILED; /* its result is gone: never merge it */
-            set_stop_locked(r, rc, hark_error_last());
-            return rc;
-        }
-        r->merged++;
-        r->progress.chunks_done = r->merged;
-        r->progress.samples_done = s->start + s->n;
-        if (r->opts->progress) {
-            hark_progress p = r->progress;
-            p.chunks_total = r->n_slots;
-            p.decoding_done = r->input_done;
-            p.elapsed_ms = hark__now_ms() - r->t0;
-            pthread_mutex_unlock(&r->mu);
-            r->opts->progress(&p, r->opts->payload);
-            pthread_mutex_lock(&r->mu);
-        }
-    }
-    return 0;
-}
-
-/* ---- producer: chunk emit -------------------------------------------------------------- */
-
-static int enqueue(void *payload, hark_chunk *c)
-{
-    run *r = payload;
-    int rc = 0;
-
-    pthread_mutex_lock(&r->mu);
-    while (!r->stop && r->fifo_len == r->fifo_cap) {
-        if (merge_ready_locked(r) < 0)
+            set_stop_locked(p, rc, msg);
             break;
-        if (r->fifo_len == r->fifo_cap && !r->stop)
-            pthread_cond_wait(&r->main_cv, &r->mu);
-    }
-    if (r->stop) {
-        rc = r->stop_rc;
-        goto out;
-    }
-    if (c->index != r->n_slots) { /* the chunker must number chunks 0, 1, 2... */
-        rc = hark_error_set(HARK_EINVAL, "chunker emitted chunk %u, expected %u", c->index,
-                            r->n_slots);
-        set_stop_locked(r, rc, hark_error_last());
-        goto out;
-    }
-    if (r->n_slots == r->slots_cap) {
-        uint32_t cap = r->slots_cap ? r->slots_cap * 2 : 64;
-        slot *p = hark__reallocarray(r->slots, cap, sizeof(*p));
-        if (!p) {
-            rc = hark_error_set(HARK_ENOMEM, "out of memory");
-            set_stop_locked(r, rc, hark_error_last());
-            goto out;
         }
-        r->slots = p;
-        r->slots_cap = cap;
+        p->merged++;
+        p->progress.chunks_done = p->merged;
+        p->progress.samples_done = s->start + s->n;
+        if (p->opts.progress) {
+            prog = p->progress;
+            prog.chunks_total = p->n_slots;
+            prog.decoding_done = p->input_done;
+            prog.elapsed_ms = hark__now_ms() - p->t0;
+            pthread_mutex_unlock(&p->mu);
+            p->opts.progress(&prog, p->opts.payload);
+            pthread_mutex_lock(&p->mu);
+        }
     }
-    memset(&r->slots[r->n_slots], 0, sizeof(slot));
-    r->slots[r->n_slots].start = c->start;
-    r->slots[r->n_slots].n = (int64_t)c->n;
-    r->slots[r->n_slots].state = SLOT_QUEUED;
-    r->n_slots++;
-    r->progress.chunks_total = r->n_slots;
-    r->fifo[(r->fifo_head + r->fifo_len) % r->fifo_cap] = *c;
-    r->fifo_len++;
-    pthread_cond_signal(&r->work_cv);
-    merge_ready_locked(r);
-out:
-    pthread_mutex_unlock(&r->mu);
-    return rc; /* < 0: the chunker frees c->pcm */
+    p->merging = 0;
+    pthread_cond_broadcast(&p->cv);
+    return rc;
 }
 
-/* ---- workers ------------------------------------------------------------------------ */
-
-typedef struct worker {
-    run *r;
-    pthread_t thread;
-    int started;
-} worker;
+/* ---- workers -------------------------------------------------------------------- */
 
 /* Transcribe one chunk with retries. Returns 0 and sets *out, or an error. */
-static int process_chunk(run *r, void **state, const void *model, const hark_chunk *c,
+static int process_chunk(hark_pipeline *p, const hark__worker_info *w, const hark_chunk *c,
                          hark_transcript **out)
 {
-    const hark_pipeline_options *o = r->opts;
+    const hark_pipeline_options *o = &p->opts;
+    const void *model = NULL;
+    void *state = NULL;
     hark_engine_job job;
     unsigned attempt;
     int rc = 0;
 
     *out = NULL;
-    if (r->hooks && r->hooks->lookup) {
-        rc = r->hooks->lookup(r->hooks->payload, c->index, c->pcm, c->n, out);
-        if (rc == 0 && *out) {
-            pthread_mutex_lock(&r->mu);
-            r->cache_hits++;
-            pthread_mutex_unlock(&r->mu);
+    if (p->hooks.lookup) {
+        rc = p->hooks.lookup(p->hooks.payload, c->index, c->start, c->pcm, c->n, out);
+        if (rc == 0 && *out)
             return 0;
-        }
         if (rc < 0 && rc != HARK_ENOTFOUND)
             hark_warn("chunk %u: cache lookup failed: %s", c->index, hark_error_last());
         rc = 0;
@@ -255,160 +252,221 @@ static int process_chunk(run *r, void **state, const void *model, const hark_chu
     job.n = c->n;
     job.offset = c->start;
     job.chunk = c->index;
-    job.n_threads = r->n_threads;
+    /* Compute threads: as asked, else the cores shared by the workers busy now (a lone
+     * chunk gets every core; results do not depend on the thread count). */
+    job.n_threads = o->decode.n_threads > 0 ? o->decode.n_threads
+                                            : (int)HARK_MAX(1u, p->cpus / HARK_MAX(1u, w->busy));
     job.opts = &o->decode;
     job.abort = abort_cb;
-    job.payload = r;
+    job.payload = p;
 
+    if ((rc = hark__engine_acquire(p->engine, &model)) < 0)
+        return rc;
     for (attempt = 0;; attempt++) {
         hark_transcript *t = NULL;
         double t0 = hark__now_ms();
         if ((rc = hark_transcript_new(&t)) < 0)
-            return rc;
-        if (!*state)
-            rc = hark__engine_state_take(r->engine, model, state);
+            break;
+        if (!state)
+            rc = hark__engine_state_take(p->engine, model, &state);
         if (rc == 0)
-            rc = r->ops->transcribe(*state, &job, t);
-        pthread_mutex_lock(&r->mu);
-        r->asr_ms += hark__now_ms() - t0;
-        pthread_mutex_unlock(&r->mu);
+            rc = p->ops->transcribe(state, &job, t);
+        pthread_mutex_lock(&p->mu);
+        p->asr_ms += hark__now_ms() - t0;
+        pthread_mutex_unlock(&p->mu);
         if (rc == 0) {
             *out = t;
             break;
         }
         hark_transcript_free(t);
-        if (rc == HARK_EENGINE && *state) { /* the state may be damaged: never reuse it */
-            r->ops->state_free(*state);
-            *state = NULL;
+        if (rc == HARK_EENGINE && state) { /* the state may be damaged: never reuse it */
+            p->ops->state_free(state);
+            state = NULL;
         }
-        if (abort_cb(r))
-            return hark_error_set(HARK_ECANCELED, "canceled");
-        if (!retryable(rc) || attempt >= o->max_retries)
-            return hark_error_prefix("chunk %u at %.1f s", c->index,
-                                     (double)c->start / HARK_SAMPLE_RATE);
+        if (abort_cb(p)) {
+            rc = hark_error_set(HARK_ECANCELED, "canceled");
+            break;
+        }
+        if (!retryable(rc) || attempt >= o->max_retries) {
+            rc = hark_error_prefix("chunk %u at %.1f s", c->index,
+                                   (double)c->start / HARK_SAMPLE_RATE);
+            break;
+        }
         hark_debug("chunk %u: attempt %u failed (%s), retrying", c->index, attempt + 1,
                    hark_error_last());
-        if (hark__sleep_ms(o->retry_base_ms << HARK_MIN(attempt, 16u), abort_cb, r))
-            return hark_error_set(HARK_ECANCELED, "canceled");
+        if (hark__sleep_ms(o->retry_base_ms << HARK_MIN(attempt, 16u), abort_cb, p)) {
+            rc = hark_error_set(HARK_ECANCELED, "canceled");
+            break;
+        }
     }
-    if (r->hooks && r->hooks->store && *out) {
-        int src = r->hooks->store(r->hooks->payload, c->index, c->pcm, c->n, *out);
+    hark__engine_state_give(p->engine, state); /* the next chunk reuses it */
+    hark__engine_release(p->engine);
+    if (rc == 0 && p->hooks.store) {
+        int src = p->hooks.store(p->hooks.payload, c->index, c->start, c->pcm, c->n, *out);
         if (src < 0)
             hark_warn("chunk %u: cache store failed: %s", c->index, hark_error_last());
     }
+    return rc;
+}
+
+static void run_chunk(hark__task *task, const hark__worker_info *w)
+{
+    chunk_task *ct = (chunk_task *)task;
+    hark_pipeline *p = ct->p;
+    hark_transcript *t = NULL;
+    uint32_t idx = ct->c.index;
+    int rc, stopped;
+
+    pthread_mutex_lock(&p->mu);
+    p->queued--;
+    p->running++;
+    stopped = p->stop;
+    pthread_cond_broadcast(&p->cv); /* space in the queue */
+    pthread_mutex_unlock(&p->mu);
+
+    if (stopped)
+        rc = HARK_ECANCELED;
+    else
+        rc = process_chunk(p, w, &ct->c, &t);
+    if (rc < 0 && !stopped && rc != HARK_ECANCELED && p->hooks.failed)
+        p->hooks.failed(p->hooks.payload, idx, ct->c.start, ct->c.n, rc, hark_error_last());
+    hark__free(ct->c.pcm);
+    hark__free(ct);
+
+    pthread_mutex_lock(&p->mu);
+    if (rc < 0) {
+        p->slots[idx].state = SLOT_FAILED;
+        if (stopped) {
+            /* the run had already stopped: nothing to report */
+        } else if (p->opts.keep_going && rc != HARK_ECANCELED && rc != HARK_EMODEL) {
+            if (!p->fail_rc) {
+                p->fail_rc = rc;
+                snprintf(p->fail_msg, sizeof(p->fail_msg), "%s", hark_error_last());
+            }
+        } else {
+            char msg[ERRLEN];
+            snprintf(msg, sizeof(msg), "%s", hark_error_last());
+            set_stop_locked(p, rc, msg);
+        }
+    } else {
+        p->slots[idx].result = t;
+        p->slots[idx].state = SLOT_DONE;
+    }
+    if (!p->stop)
+        merge_ready_locked(p);
+    if (p->stop) { /* drop what is still queued (drain takes mu itself) */
+        pthread_mutex_unlock(&p->mu);
+        hark__sched_drain(p->sched, &p->q, drop_task, p);
+        pthread_mutex_lock(&p->mu);
+    }
+    p->running--;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu); /* the finisher may free p from here on */
+}
+
+/* ---- feeding: chunk emit -------------------------------------------------------------- */
+
+static int enqueue(void *payload, hark_chunk *c)
+{
+    hark_pipeline *p = payload;
+    chunk_task *ct = NULL;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop && p->queued >= p->depth)
+        pthread_cond_wait(&p->cv, &p->mu);
+    if (p->stop) {
+        rc = p->stop_rc;
+        goto out;
+    }
+    if (c->index != p->n_slots) { /* the chunker must number chunks 0, 1, 2... */
+        rc = hark_error_set(HARK_EINVAL, "chunker emitted chunk %u, expected %u", c->index,
+                            p->n_slots);
+        set_stop_locked(p, rc, hark_error_last());
+        goto out;
+    }
+    if (p->n_slots == p->slots_cap) {
+        uint32_t cap = p->slots_cap ? p->slots_cap * 2 : 64;
+        slot *s = hark__reallocarray(p->slots, cap, sizeof(*s));
+        if (!s) {
+            rc = hark_error_set(HARK_ENOMEM, "out of memory");
+            set_stop_locked(p, rc, hark_error_last());
+            goto out;
+        }
+        p->slots = s;
+        p->slots_cap = cap;
+    }
+    if (!(ct = hark__calloc(1, sizeof(*ct)))) {
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+        set_stop_locked(p, rc, hark_error_last());
+        goto out;
+    }
+    memset(&p->slots[p->n_slots], 0, sizeof(slot));
+    p->slots[p->n_slots].start = c->start;
+    p->slots[p->n_slots].n = (int64_t)c->n;
+    p->slots[p->n_slots].state = SLOT_QUEUED;
+    p->n_slots++;
+    p->progress.chunks_total = p->n_slots;
+    p->queued++;
+out:
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0)
+        return rc; /* the chunker frees c->pcm */
+    if (p->hooks.cut && (rc = p->hooks.cut(p->hooks.payload, c->index, c->start, c->n)) < 0) {
+        char msg[ERRLEN];
+        snprintf(msg, sizeof(msg), "%s", hark_error_last());
+        pthread_mutex_lock(&p->mu);
+        p->slots[c->index].state = SLOT_FAILED;
+        p->queued--;
+        pthread_mutex_unlock(&p->mu);
+        hark__free(ct);
+        stop_run(p, rc, msg);
+        return rc;
+    }
+    ct->task.run = run_chunk;
+    ct->p = p;
+    ct->c = *c; /* owns c->pcm from here on */
+    hark__sched_push(p->sched, &p->q, &ct->task);
     return 0;
 }
 
-static void *worker_main(void *arg)
-{
-    worker *w = arg;
-    run *r = w->r;
-    const void *model = NULL;
-    void *state = NULL;
-    int rc;
-
-    if ((rc = hark__engine_acquire(r->engine, &model)) < 0) {
-        set_stop(r, rc, hark_error_last());
-        return NULL;
-    }
-    for (;;) {
-        hark_chunk c;
-        hark_transcript *t = NULL;
-
-        pthread_mutex_lock(&r->mu);
-        while (!r->stop && r->fifo_len == 0 && !r->input_done)
-            pthread_cond_wait(&r->work_cv, &r->mu);
-        if (r->stop || r->fifo_len == 0) {
-            pthread_mutex_unlock(&r->mu);
-            break;
-        }
-        c = r->fifo[r->fifo_head];
-        r->fifo_head = (r->fifo_head + 1) % r->fifo_cap;
-        r->fifo_len--;
-        pthread_cond_signal(&r->main_cv); /* space in the FIFO */
-        pthread_mutex_unlock(&r->mu);
-
-        rc = process_chunk(r, &state, model, &c, &t);
-        hark__free(c.pcm);
-
-        pthread_mutex_lock(&r->mu);
-        if (rc < 0) {
-            r->slots[c.index].state = SLOT_FAILED;
-            set_stop_locked(r, rc, hark_error_last());
-        } else {
-            r->slots[c.index].result = t;
-            r->slots[c.index].state = SLOT_DONE;
-        }
-        pthread_cond_broadcast(&r->main_cv);
-        pthread_mutex_unlock(&r->mu);
-    }
-    hark__engine_state_give(r->engine, state); /* the next run's workers reuse it */
-    hark__engine_release(r->engine);
-    return NULL;
-}
-
 /* ---- the run ---------------------------------------------------------------------------- */
-
-static int set_meta(run *r, const hark_chunker_config *c);
 
 void hark_pipeline_options_default(hark_pipeline_options *o)
 {
     memset(o, 0, sizeof(*o));
     o->version = HARK_PIPELINE_OPTIONS_VERSION;
+    o->priority = HARK_PRIORITY_BULK;
     o->max_retries = 3;
     o->retry_base_ms = 100;
     hark_decode_options_default(&o->decode);
 }
 
-/* The source of samples: a decoder or a memory buffer. */
-typedef struct source {
-    hark_decoder *dec;
-    const float *pcm;
-    size_t n, pos;
-} source;
-
-static int source_read(source *s, float *buf, size_t max, size_t *n)
+static int set_meta(hark_pipeline *p)
 {
-    if (s->dec)
-        return hark_decoder_read(s->dec, buf, max, n);
-    *n = HARK_MIN(max, s->n - s->pos);
-    memcpy(buf, s->pcm + s->pos, *n * sizeof(float));
-    s->pos += *n;
-    return 0;
+    const char *model = hark__engine_model_name(p->engine);
+    int rc = hark_transcript_set_meta(p->out, "engine", p->ops->name);
+    if (rc == 0)
+        rc = hark_transcript_set_meta(p->out, "model", model ? model : "default");
+    if (rc == 0 && p->opts.decode.language)
+        rc = hark_transcript_set_meta(p->out, "language", p->opts.decode.language);
+    if (rc == 0)
+        rc = hark_transcript_set_meta(p->out, "options", p->cfg.json.ptr);
+    return rc;
 }
 
-static void resolve_chunking(const hark_engine_ops *ops, const hark_chunk_options *co,
-                             hark_chunker_config *cfg)
-{
-    cfg->min = co->min > 0 ? co->min : ops->chunk_min;
-    cfg->max = co->max > 0 ? co->max : ops->chunk_max;
-    if (cfg->min > cfg->max)
-        cfg->min = cfg->max;
-    cfg->no_vad = co->no_vad;
-    cfg->vad_threshold = co->vad_threshold > 0 && co->vad_threshold < 1 ? co->vad_threshold : 0.5f;
-    cfg->skip_silence = co->skip_silence != 0 ? co->skip_silence : 2 * HARK_SAMPLE_RATE;
-}
-
-int hark__pipeline_run(hark_transcript **out, hark_engine *engine, hark_decoder *dec,
-                       const float *pcm, size_t n_pcm, const hark_pipeline_options *opts_in,
-                       const hark_pipeline_hooks *hooks)
+/* Start a run expecting `total` samples (0 = unknown; sizes a private scheduler). */
+static int begin(hark_pipeline **out, hark_engine *engine, const hark_pipeline_options *opts_in,
+                 const hark__config *cfg, const hark_pipeline_hooks *hooks, int64_t total)
 {
     hark_pipeline_options defaults;
     const hark_pipeline_options *opts = opts_in;
-    hark_chunker_config ccfg;
-    hark__chunker *chunker = NULL;
-    worker *workers = NULL;
-    float *block = NULL;
-    source src = { dec, pcm, n_pcm, 0 };
-    run r;
-    unsigned n_workers, i, cpus = hark__cpu_count();
-    int64_t decoded = 0;
-    int rc = 0, mu_init = 0;
-    double decode_ms = 0, vad_ms = 0;
+    hark_pipeline *p = NULL;
+    unsigned workers;
+    int rc = 0;
 
     HARK_ASSERT_ARG(out && engine);
     *out = NULL;
-    memset(&r, 0, sizeof(r));
     if (!opts) {
         hark_pipeline_options_default(&defaults);
         opts = &defaults;
@@ -416,248 +474,277 @@ int hark__pipeline_run(hark_transcript **out, hark_engine *engine, hark_decoder 
     if (opts->version != HARK_PIPELINE_OPTIONS_VERSION)
         return hark_error_set(HARK_EVERSION, "hark_pipeline_options version %u not supported",
                               opts->version);
-    if ((rc = hark_transcript_new(&r.out)) < 0)
-        return rc;
-    r.t0 = hark__now_ms();
-    r.engine = engine;
-    r.ops = hark__engine_ops(engine);
-    r.opts = opts;
-    r.hooks = hooks;
-    resolve_chunking(r.ops, &opts->chunk, &ccfg);
-    if ((rc = set_meta(&r, &ccfg)) < 0)
+    if (!(p = hark__calloc(1, sizeof(*p))))
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->t0 = hark__now_ms();
+    p->engine = engine;
+    p->ops = hark__engine_ops(engine);
+    p->opts = *opts;
+    if (hooks)
+        p->hooks = *hooks;
+    p->cpus = hark__cpu_count();
+    hark__sched_queue_init(&p->q, opts->priority);
+    if (cfg) {
+        p->cfg.chunk = cfg->chunk;
+        memcpy(p->cfg.key, cfg->key, sizeof(p->cfg.key));
+        rc = hark_buf_put(&p->cfg.json, cfg->json.ptr, cfg->json.len);
+    } else {
+        rc = hark__config_resolve(&p->cfg, engine, opts);
+    }
+    if (rc < 0)
         goto out;
-    if (dec && hark_decoder_info(dec))
-        r.total = hark_decoder_info(dec)->duration;
-    else if (!dec)
-        r.total = (int64_t)n_pcm;
-    r.progress.samples_total = r.total;
-
-    /* Workers: as requested (default: all cores), but no more than the chunks
-     * the recording can have, so a short file does not pay for idle engine
-     * states; compute threads per worker share the cores. */
-    n_workers = opts->n_workers ? opts->n_workers : cpus;
-    if (r.total > 0) {
-        int64_t est = (r.total + ccfg.max - 1) / ccfg.max;
-        if (est < 1)
-            est = 1;
-        if ((int64_t)n_workers > est)
-            n_workers = (unsigned)est;
-    }
-    r.n_threads =
-        opts->decode.n_threads > 0 ? opts->decode.n_threads : (int)HARK_MAX(1u, cpus / n_workers);
-    r.fifo_cap = opts->queue_depth ? opts->queue_depth : 2 * n_workers;
-
-    pthread_mutex_init(&r.mu, NULL);
-    pthread_cond_init(&r.work_cv, NULL);
-    pthread_cond_init(&r.main_cv, NULL);
-    mu_init = 1;
-    r.fifo = hark__calloc(r.fifo_cap, sizeof(*r.fifo));
-    block = hark__malloc(BLOCK_SAMPLES * sizeof(float));
-    workers = hark__calloc(n_workers, sizeof(*workers));
-    if (!r.fifo || !block || !workers) {
-        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+    if ((rc = hark_transcript_new(&p->out)) < 0 || (rc = set_meta(p)) < 0)
         goto out;
-    }
-    if ((rc = hark__chunker_new(&chunker, &ccfg)) < 0)
-        goto out;
-    for (i = 0; i < n_workers; i++) {
-        workers[i].r = &r;
-        if (pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]) != 0) {
-            rc = hark_error_set(HARK_ENOMEM, "cannot start worker thread");
-            set_stop(&r, rc, hark_error_last());
-            break;
-        }
-        workers[i].started = 1;
-    }
+    p->progress.samples_total = total;
 
-    /* Producer: decode and cut until the input ends or the run stops. */
-    for (;;) {
-        size_t n = 0;
-        double t;
-        if (aborted(&r)) {
-            set_stop(&r, HARK_ECANCELED, "canceled");
-            break;
+    p->sched = opts->scheduler;
+    if (!p->sched) {
+        /* A private pool: as many workers as asked (default: all cores), but no more than
+         * the chunks the recording can have, so a short file pays for no idle state. */
+        hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
+        so.n_workers = opts->n_workers ? opts->n_workers : p->cpus;
+        if (total > 0) {
+            int64_t est = (total + p->cfg.chunk.max - 1) / p->cfg.chunk.max;
+            if ((int64_t)so.n_workers > HARK_MAX(est, 1))
+                so.n_workers = (unsigned)HARK_MAX(est, 1);
         }
-        t = hark__now_ms();
-        rc = source_read(&src, block, BLOCK_SAMPLES, &n);
-        decode_ms += hark__now_ms() - t;
-        if (rc < 0) {
-            set_stop(&r, rc, hark_error_last());
-            break;
-        }
-        if (n == 0)
-            break;
-        decoded += (int64_t)n;
-        if (r.total > 0 && decoded > r.total) {
-            pthread_mutex_lock(&r.mu);
-            r.total = r.progress.samples_total = decoded;
-            pthread_mutex_unlock(&r.mu);
-        }
-        if (hooks && hooks->audio && (rc = hooks->audio(hooks->payload, block, n)) < 0) {
-            set_stop(&r, rc, hark_error_last());
-            break;
-        }
-        t = hark__now_ms();
-        rc = hark__chunker_push(chunker, block, n, enqueue, &r);
-        vad_ms += hark__now_ms() - t;
-        if (rc < 0) {
-            set_stop(&r, rc, hark_error_last());
-            break;
-        }
+        if ((rc = hark_scheduler_new(&p->own, &so)) < 0)
+            goto out;
+        p->sched = p->own;
     }
-    if (!r.stop) {
-        double t = hark__now_ms();
-        rc = hark__chunker_finish(chunker, enqueue, &r);
-        vad_ms += hark__now_ms() - t;
-        if (rc < 0)
-            set_stop(&r, rc, hark_error_last());
-    }
-
-    /* Drain: wait for every chunk, merging in order as results arrive. */
-    pthread_mutex_lock(&r.mu);
-    r.input_done = 1;
-    r.total = r.progress.samples_total = decoded;
-    pthread_cond_broadcast(&r.work_cv);
-    for (;;) {
-        merge_ready_locked(&r);
-        if (r.stop || r.merged == r.n_slots)
-            break;
-        pthread_cond_wait(&r.main_cv, &r.mu);
-    }
-    if (!r.stop && aborted(&r))
-        set_stop_locked(&r, HARK_ECANCELED, "canceled");
-    pthread_mutex_unlock(&r.mu);
-
-    for (i = 0; i < n_workers; i++)
-        if (workers[i].started)
-            pthread_join(workers[i].thread, NULL);
-    /* Results that finished after the stop but are still next in order. */
-    pthread_mutex_lock(&r.mu);
-    {
-        int stopped = r.stop;
-        r.stop = 0; /* let merge_ready run */
-        merge_ready_locked(&r);
-        r.stop = stopped || r.stop;
-    }
-    pthread_mutex_unlock(&r.mu);
-
-    if (r.stop)
-        rc = hark_error_set(r.stop_rc, "%s", r.stop_msg);
-    else if (rc == 0 && decoded == 0)
-        rc = hark_error_set(HARK_EEMPTY, "no audio samples");
+    workers = hark_scheduler_workers(p->sched);
+    p->depth = opts->queue_depth ? opts->queue_depth : 2 * workers;
+    rc = hark__chunker_new(&p->chunker, &p->cfg.chunk);
 out:
-    if (r.out) {
-        hark_timings *tm = hark_transcript_timings(r.out);
-        hark_transcript_set_duration(r.out, decoded);
-        tm->decode_ms = decode_ms;
-        tm->vad_ms = vad_ms;
-        tm->asr_ms = r.asr_ms;
-        tm->total_ms = hark__now_ms() - r.t0;
+    if (rc < 0) {
+        hark_pipeline_free(p);
+        return rc;
     }
-    /* queued chunks never taken by a worker, and unmerged results */
-    while (r.fifo && r.fifo_len) {
-        hark__free(r.fifo[r.fifo_head].pcm);
-        r.fifo_head = (r.fifo_head + 1) % r.fifo_cap;
-        r.fifo_len--;
-    }
-    for (i = 0; i < r.n_slots; i++)
-        hark_transcript_free(r.slots[i].result);
-    hark__free(r.slots);
-    hark__free(r.fifo);
-    hark__free(workers);
-    hark__free(block);
-    hark__chunker_free(chunker);
-    if (mu_init) {
-        pthread_cond_destroy(&r.work_cv);
-        pthread_cond_destroy(&r.main_cv);
-        pthread_mutex_destroy(&r.mu);
-    }
-    *out = r.out;
-    return rc;
+    *out = p;
+    return 0;
 }
 
-/* Canonical JSON of the options that shape the output (not workers or threads,
- * which never change it). */
-static int options_json(const hark_pipeline_options *o, const hark_chunker_config *c, hark_buf *b)
+int hark__pipeline_begin(hark_pipeline **out, hark_engine *engine,
+                         const hark_pipeline_options *opts, const hark__config *cfg,
+                         const hark_pipeline_hooks *hooks)
 {
-    const hark_decode_options *d = &o->decode;
-    hark_jsonw w;
-    hark_jsonw_init(&w, b, 0);
-    hark_jsonw_object(&w);
-    hark_jsonw_key(&w, "language");
-    hark_jsonw_str(&w, d->language);
-    hark_jsonw_key(&w, "translate");
-    hark_jsonw_bool(&w, d->translate);
-    hark_jsonw_key(&w, "beam_size");
-    hark_jsonw_int(&w, d->beam_size);
-    hark_jsonw_key(&w, "best_of");
-    hark_jsonw_int(&w, d->best_of);
-    hark_jsonw_key(&w, "temperature");
-    hark_jsonw_fixed(&w, d->temperature, 2);
-    hark_jsonw_key(&w, "temperature_inc");
-    hark_jsonw_fixed(&w, d->no_fallback ? 0.0 : d->temperature_inc, 2);
-    hark_jsonw_key(&w, "timestamps");
-    hark_jsonw_bool(&w, !d->no_timestamps);
-    hark_jsonw_key(&w, "prompt");
-    hark_jsonw_str(&w, d->prompt);
-    hark_jsonw_key(&w, "chunk_min_s");
-    hark_jsonw_fixed(&w, (double)c->min / HARK_SAMPLE_RATE, 2);
-    hark_jsonw_key(&w, "chunk_max_s");
-    hark_jsonw_fixed(&w, (double)c->max / HARK_SAMPLE_RATE, 2);
-    hark_jsonw_key(&w, "vad");
-    hark_jsonw_bool(&w, !c->no_vad);
-    hark_jsonw_close(&w);
-    return hark_jsonw_end(&w);
+    return begin(out, engine, opts, cfg, hooks, 0);
 }
 
-static int set_meta(run *r, const hark_chunker_config *c)
+int hark_pipeline_begin(hark_pipeline **out, hark_engine *engine, const hark_pipeline_options *opts)
 {
-    hark_buf b = HARK_BUF_INIT;
-    const char *model = hark__engine_model_name(r->engine);
-    int rc = hark_transcript_set_meta(r->out, "engine", r->ops->name);
-    if (rc == 0)
-        rc = hark_transcript_set_meta(r->out, "model", model ? model : "default");
-    if (rc == 0 && r->opts->decode.language)
-        rc = hark_transcript_set_meta(r->out, "language", r->opts->decode.language);
-    if (rc == 0)
-        rc = options_json(r->opts, c, &b);
-    if (rc == 0)
-        rc = hark_transcript_set_meta(r->out, "options", b.ptr);
-    hark_buf_dispose(&b);
-    return rc;
+    return begin(out, engine, opts, NULL, NULL, 0);
 }
 
-int hark__pipeline_options_json(hark_engine *engine, const hark_pipeline_options *opts,
-                                hark_buf *out)
+void hark__pipeline_add_decode_ms(hark_pipeline *p, double ms)
 {
-    hark_chunker_config c;
-    resolve_chunking(hark__engine_ops(engine), &opts->chunk, &c);
-    return options_json(opts, &c, out);
+    p->decode_ms += ms;
 }
 
-int hark__pipeline_config_key(hark_engine *engine, const hark_pipeline_options *opts,
-                              uint8_t out[32])
+int hark_pipeline_feed(hark_pipeline *p, const float *pcm, size_t n)
 {
-    const hark_engine_ops *ops = hark__engine_ops(engine);
-    hark_chunker_config c;
-    hark_buf b = HARK_BUF_INIT;
+    double t;
     int rc;
 
-    resolve_chunking(ops, &opts->chunk, &c);
-    rc = hark_buf_puts(&b, "hark-chunk-config-v1\n");
-    if (rc == 0)
-        rc = hark_engine_identity(engine, &b);
-    if (rc == 0)
-        rc = hark_buf_putc(&b, '\n');
-    if (rc == 0)
-        rc = ops->options_key ? ops->options_key(&opts->decode, &b) : hark_buf_puts(&b, "{}");
-    if (rc == 0)
-        rc = hark_buf_printf(&b, "\nmin=%lld max=%lld vad=%d thr=%.4f skip=%lld", (long long)c.min,
-                             (long long)c.max, !c.no_vad, (double)c.vad_threshold,
-                             (long long)c.skip_silence);
-    if (rc == 0)
-        rc = hark_sha256_buf(out, b.ptr, b.len);
-    hark_buf_dispose(&b);
+    HARK_ASSERT_ARG(p && (pcm || n == 0));
+    pthread_mutex_lock(&p->mu);
+    rc = p->stop ? p->stop_rc : p->input_done ? HARK_EINVAL : 0;
+    pthread_mutex_unlock(&p->mu);
+    if (rc == HARK_EINVAL)
+        return hark_error_set(rc, "pipeline: feed after finish");
+    if (rc < 0)
+        return hark_error_set(rc, "%s", p->stop_msg);
+    if (user_aborted(p)) {
+        stop_run(p, HARK_ECANCELED, "canceled");
+        return hark_error_set(HARK_ECANCELED, "canceled");
+    }
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&p->mu);
+    p->decoded += (int64_t)n;
+    if (p->progress.samples_total > 0 && p->decoded > p->progress.samples_total)
+        p->progress.samples_total = p->decoded;
+    pthread_mutex_unlock(&p->mu);
+    if (p->hooks.audio && (rc = p->hooks.audio(p->hooks.payload, pcm, n)) < 0) {
+        stop_run(p, rc, hark_error_last());
+        return rc;
+    }
+    t = hark__now_ms();
+    rc = hark__chunker_push(p->chunker, pcm, n, enqueue, p);
+    p->vad_ms += hark__now_ms() - t;
+    if (rc < 0) {
+        char msg[ERRLEN];
+        snprintf(msg, sizeof(msg), "%s", hark_error_last());
+        stop_run(p, rc, msg);
+        return hark_error_set(rc, "%s", msg);
+    }
+    return 0;
+}
+
+void hark_pipeline_cancel(hark_pipeline *p)
+{
+    if (p)
+        stop_run(p, HARK_ECANCELED, "canceled");
+}
+
+int hark_pipeline_finish(hark_pipeline *p, hark_transcript **out)
+{
+    int rc = 0, stopped;
+
+    HARK_ASSERT_ARG(p && out);
+    *out = NULL;
+    if (p->finished)
+        return hark_error_set(HARK_EINVAL, "pipeline: finish called twice");
+    pthread_mutex_lock(&p->mu);
+    stopped = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    if (!stopped) {
+        double t = hark__now_ms();
+        rc = hark__chunker_finish(p->chunker, enqueue, p);
+        p->vad_ms += hark__now_ms() - t;
+        if (rc < 0)
+            stop_run(p, rc, hark_error_last());
+    }
+
+    /* Wait for every chunk; the workers merge as results arrive. */
+    pthread_mutex_lock(&p->mu);
+    p->input_done = 1;
+    p->progress.samples_total = p->decoded;
+    for (;;) {
+        if (!p->stop && user_aborted(p)) {
+            pthread_mutex_unlock(&p->mu);
+            stop_run(p, HARK_ECANCELED, "canceled");
+            pthread_mutex_lock(&p->mu);
+        }
+        if (p->queued == 0 && p->running == 0 && !p->merging)
+            break;
+        if (p->opts.abort) { /* poll the user's abort while waiting */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        } else {
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+    }
+    /* Results that finished after a stop but are still next in order. */
+    if (p->stop) {
+        int stopped_rc = p->stop_rc;
+        p->stop = 0;
+        merge_ready_locked(p);
+        p->stop = 1;
+        p->stop_rc = stopped_rc;
+    } else {
+        merge_ready_locked(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+
+    if (p->stop)
+        rc = hark_error_set(p->stop_rc, "%s", p->stop_msg);
+    else if (p->fail_rc)
+        rc = hark_error_set(p->fail_rc, "%s", p->fail_msg);
+    else if (p->decoded == 0)
+        rc = hark_error_set(HARK_EEMPTY, "no audio samples");
+    else
+        rc = 0;
+    {
+        hark_timings *tm = hark_transcript_timings(p->out);
+        hark_transcript_set_duration(p->out, p->decoded);
+        tm->decode_ms = p->decode_ms;
+        tm->vad_ms = p->vad_ms;
+        tm->asr_ms = p->asr_ms;
+        tm->total_ms = hark__now_ms() - p->t0;
+    }
+    p->finished = 1;
+    *out = p->out;
+    p->out = NULL;
+    return rc;
+}
+
+void hark_pipeline_free(hark_pipeline *p)
+{
+    uint32_t i;
+    if (!p)
+        return;
+    if (!p->finished && p->sched) {
+        /* abandoned: stop, and wait for the chunks in flight */
+        stop_run(p, HARK_ECANCELED, "canceled");
+        pthread_mutex_lock(&p->mu);
+        while (p->queued || p->running || p->merging)
+            pthread_cond_wait(&p->cv, &p->mu);
+        pthread_mutex_unlock(&p->mu);
+    }
+    hark_scheduler_free(p->own);
+    for (i = 0; i < p->n_slots; i++)
+        hark_transcript_free(p->slots[i].result);
+    hark__free(p->slots);
+    hark__chunker_free(p->chunker);
+    hark_transcript_free(p->out);
+    hark__config_dispose(&p->cfg);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    hark__free(p);
+}
+
+/* ---- pulling from a decoder or a buffer -------------------------------------------------- */
+
+int hark__pipeline_run(hark_transcript **out, hark_engine *engine, hark_decoder *dec,
+                       const float *pcm, size_t n_pcm, const hark_pipeline_options *opts,
+                       const hark__config *cfg, const hark_pipeline_hooks *hooks)
+{
+    hark_pipeline *p = NULL;
+    float *block = NULL;
+    size_t pos = 0;
+    int64_t total = 0;
+    int rc;
+
+    HARK_ASSERT_ARG(out && engine);
+    *out = NULL;
+    if (dec && hark_decoder_info(dec))
+        total = hark_decoder_info(dec)->duration;
+    else if (!dec)
+        total = (int64_t)n_pcm;
+    if ((rc = begin(&p, engine, opts, cfg, hooks, total)) < 0)
+        return rc;
+    if (dec && !(block = hark__malloc(BLOCK_SAMPLES * sizeof(float)))) {
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+        stop_run(p, rc, hark_error_last());
+    }
+    while (rc == 0) {
+        const float *data;
+        size_t n = 0;
+        if (dec) {
+            double t = hark__now_ms();
+            rc = hark_decoder_read(dec, block, BLOCK_SAMPLES, &n);
+            p->decode_ms += hark__now_ms() - t;
+            if (rc < 0) {
+                char msg[ERRLEN];
+                snprintf(msg, sizeof(msg), "%s", hark_error_last());
+                stop_run(p, rc, msg);
+                break;
+            }
+            data = block;
+        } else {
+            n = HARK_MIN((size_t)BLOCK_SAMPLES, n_pcm - pos);
+            data = pcm + pos;
+            pos += n;
+        }
+        if (n == 0) {
+            if (user_aborted(p))
+                stop_run(p, HARK_ECANCELED, "canceled");
+            break;
+        }
+        rc = hark_pipeline_feed(p, data, n);
+    }
+    rc = hark_pipeline_finish(p, out);
+    hark__free(block);
+    hark_pipeline_free(p);
     return rc;
 }
 
@@ -665,14 +752,14 @@ int hark_transcribe(hark_transcript **out, hark_engine *engine, hark_decoder *de
                     const hark_pipeline_options *opts)
 {
     HARK_ASSERT_ARG(dec);
-    return hark__pipeline_run(out, engine, dec, NULL, 0, opts, NULL);
+    return hark__pipeline_run(out, engine, dec, NULL, 0, opts, NULL, NULL);
 }
 
 int hark_transcribe_pcm(hark_transcript **out, hark_engine *engine, const float *pcm, size_t n,
                         const hark_pipeline_options *opts)
 {
     HARK_ASSERT_ARG(pcm || n == 0);
-    return hark__pipeline_run(out, engine, NULL, pcm, n, opts, NULL);
+    return hark__pipeline_run(out, engine, NULL, pcm, n, opts, NULL, NULL);
 }
 
 int hark_transcribe_file(hark_transcript **out, hark_engine *engine, const char *path,
@@ -684,7 +771,7 @@ int hark_transcribe_file(hark_transcript **out, hark_engine *engine, const char 
     *out = NULL;
     if ((rc = hark_decoder_open(&dec, path, NULL)) < 0)
         return rc;
-    rc = hark__pipeline_run(out, engine, dec, NULL, 0, opts, NULL);
+    rc = hark__pipeline_run(out, engine, dec, NULL, 0, opts, NULL, NULL);
     if (*out)
         hark_transcript_set_meta(*out, "source", path);
     hark_decoder_free(dec);

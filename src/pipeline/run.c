@@ -3,9 +3,9 @@
  * archive, as used by `hark transcribe` and (later) the server's job workers.
  *
  * DESIGN
- * 1. Hash the file's bytes (unless it is standard input) and derive the
- *    configuration key C from the engine/model identity, the engine's
- *    options key and the chunking (hark__pipeline_config_key).
+ * 1. Hash the file's bytes (unless it is standard input) and resolve the
+ *    run's canonical configuration once (config.c): its JSON is what the
+ *    recording is matched on, its key C is part of every cache key.
  * 2. Fast path: the cache entry H("file" C filehash) holds the whole
  *    transcript: no decoding, no engine.
  * 3. Otherwise find the recording in the store by (content hash, engine,
@@ -29,6 +29,7 @@
 #include "hark/run.h"
 #include "../asr/asr.h"
 #include "../audio/audio.h"
+#include "../cache/cache.h"
 #include "../util/util.h"
 #include "pipeline_int.h"
 
@@ -37,14 +38,17 @@
 typedef struct run_ctx {
     hark_store *store;
     hark_cache *cache;
-    uint8_t config[32];     /* configuration key */
-    const char *group;      /* cache group: the file hash, NULL for stdin */
-    int64_t rec;            /* recording id, 0 = not stored */
-    hark_sha256 audio_hash; /* over the decoded PCM */
-    int hashing;            /* audio_hash is initialised */
-    hark_flac_writer *flac; /* archive being written, or NULL */
-    _Atomic uint32_t hits;  /* chunks found in the cache */
-    uint32_t merged;        /* chunks merged so far */
+    uint8_t config[32];        /* configuration key */
+    const char *group;         /* cache group: the file hash, NULL for stdin */
+    int64_t rec;               /* recording id, 0 = not stored */
+    hark_sha256 audio_hash;    /* over the decoded PCM */
+    int hashing;               /* audio_hash is initialised */
+    hark_flac_writer *flac;    /* archive being written, or NULL */
+    _Atomic uint32_t hits;     /* chunks found in the cache */
+    uint32_t merged;           /* chunks merged so far */
+    int64_t job;               /* job whose chunk progress is kept, 0 = none */
+    hark_job_chunk_list *prev; /* that job's chunks from earlier attempts (with results) */
+    uint32_t cut;              /* chunks cut so far */
 } run_ctx;
 
 void hark_run_options_default(hark_run_options *o)
@@ -71,15 +75,35 @@ static int key_of(uint8_t out[32], const char *kind, const uint8_t config[32], c
     return rc;
 }
 
-/* ---- pipeline hooks (lookup/store run on worker threads) --------------------------------- */
+/* ---- pipeline hooks (lookup/store/failed run on worker threads) --------------------------- */
 
-static int hook_lookup(void *payload, uint32_t index, const float *pcm, size_t n,
+/* The result of chunk `index` [start, start+n) from an earlier attempt of the job, if it is the
+ * same span (a changed configuration cuts differently: then it is not used). */
+static const hark_job_chunk *prev_chunk(const run_ctx *c, uint32_t index, int64_t start, size_t n)
+{
+    const hark_job_chunk *k;
+    if (!c->prev || index >= c->prev->n)
+        return NULL;
+    k = &c->prev->items[index];
+    if (k->index != index || k->start != start || k->n != (int64_t)n)
+        return NULL;
+    return k;
+}
+
+static int hook_lookup(void *payload, uint32_t index, int64_t start, const float *pcm, size_t n,
                        hark_transcript **out)
 {
     run_ctx *c = payload;
+    const hark_job_chunk *k = prev_chunk(c, index, start, n);
     uint8_t key[32];
     int rc;
-    HARK_UNUSED(index);
+    if (k && k->state == HARK_CHUNK_DONE && k->result &&
+        hark__transcript_decode(k->result, k->result_len, out) == 0) {
+        atomic_fetch_add(&c->hits, 1);
+        return 0;
+    }
+    if (!c->cache)
+        return HARK_ENOTFOUND;
     if ((rc = key_of(key, "chunk", c->config, pcm, n * sizeof(float))) < 0)
         return rc;
     rc = hark_cache_get(c->cache, key, out);
@@ -88,16 +112,75 @@ static int hook_lookup(void *payload, uint32_t index, const float *pcm, size_t n
     return rc;
 }
 
-static int hook_store(void *payload, uint32_t index, const float *pcm, size_t n,
+static int hook_store(void *payload, uint32_t index, int64_t start, const float *pcm, size_t n,
                       const hark_transcript *result)
 {
     run_ctx *c = payload;
     uint8_t key[32];
-    int rc;
-    HARK_UNUSED(index);
+    int rc = 0;
+    if (c->job) { /* durable chunk progress: a retry or a resume does not redo this chunk */
+        hark_job_chunk k;
+        hark_buf enc = HARK_BUF_INIT;
+        memset(&k, 0, sizeof(k));
+        k.index = index;
+        k.n = (int64_t)n;
+        k.start = start;
+        k.state = HARK_CHUNK_DONE;
+        k.attempts = 1;
+        k.asr_ms = hark_transcript_timings((hark_transcript *)result)->asr_ms;
+        if ((rc = hark__transcript_encode(result, &enc)) == 0) {
+            k.result = enc.ptr;
+            k.result_len = enc.len;
+            rc = hark_store_job_chunk_put(c->store, c->job, &k);
+        }
+        hark_buf_dispose(&enc);
+        if (rc < 0)
+            hark_warn("chunk %u: saving job progress failed: %s", index, hark_error_last());
+    }
+    if (!c->cache)
+        return rc;
     if ((rc = key_of(key, "chunk", c->config, pcm, n * sizeof(float))) < 0)
         return rc;
     return hark_cache_put(c->cache, key, c->group, result);
+}
+
+static void hook_failed(void *payload, uint32_t index, int64_t start, size_t n, int rc,
+                        const char *msg)
+{
+    run_ctx *c = payload;
+    hark_job_chunk k;
+    memset(&k, 0, sizeof(k));
+    HARK_UNUSED(rc);
+    k.index = index;
+    k.start = start;
+    k.n = (int64_t)n;
+    k.state = HARK_CHUNK_FAILED;
+    k.attempts = 1;
+    k.error = msg;
+    if (hark_store_job_chunk_put(c->store, c->job, &k) < 0)
+        hark_warn("chunk %u: saving job progress failed: %s", index, hark_error_last());
+}
+
+/* On the feeding thread, in order: a chunk was cut. */
+static int hook_cut(void *payload, uint32_t index, int64_t start, size_t n)
+{
+    run_ctx *c = payload;
+    const hark_job_chunk *k = prev_chunk(c, index, start, n);
+    int rc = 0;
+    c->cut = index + 1;
+    if (!k || k->state != HARK_CHUNK_DONE) {
+        hark_job_chunk row;
+        memset(&row, 0, sizeof(row));
+        row.index = index;
+        row.start = start;
+        row.n = (int64_t)n;
+        row.state = HARK_CHUNK_PENDING;
+        row.attempts = k ? k->attempts : 0;
+        rc = hark_store_job_chunk_put(c->store, c->job, &row);
+    }
+    if (rc == 0)
+        rc = hark_store_job_set_chunks(c->store, c->job, c->cut, 0);
+    return rc;
 }
 
 static int hook_merged(void *payload, uint32_t index, const hark_transcript *out, size_t first,
@@ -217,11 +300,17 @@ static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *
 {
     hark_recording *found = NULL;
     hark_buf apath = HARK_BUF_INIT;
-    int rc = hark_store_recording_find(c->store, rec->content_hash, rec->engine, rec->model,
+    int rc;
+    if (c->rec) /* a given recording (hark_run_options.recording): fill it */
+        rc = rec->audio_path ? hark_buf_puts(&apath, rec->audio_path) : 0;
+    else
+        rc = hark_store_recording_find(c->store, 0, rec->content_hash, rec->engine, rec->model,
                                        rec->options, &found);
-    if (rc == 0 && found->status == HARK_STATUS_DONE &&
-        found->n_segments == (int64_t)hark_transcript_count(t) &&
-        (!audio_dir || found->audio_path)) {
+    if (c->rec) {
+        /* nothing to find */
+    } else if (rc == 0 && found->status == HARK_STATUS_DONE &&
+               found->n_segments == (int64_t)hark_transcript_count(t) &&
+               (!audio_dir || found->audio_path)) {
         res->recording_id = found->id; /* the same transcription is already there */
         hark_recording_free(found);
         return 0;
@@ -269,12 +358,13 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     hark_run_options defaults;
     hark_pipeline_hooks hooks;
     hark_recording rec = HARK_RECORDING_INIT;
-    hark_recording *found = NULL;
+    hark_recording *found = NULL, *given = NULL;
     hark_decoder *dec = NULL;
     hark_transcript *t = NULL;
-    hark_buf options = HARK_BUF_INIT, model_id = HARK_BUF_INIT, apath = HARK_BUF_INIT;
+    hark__config cfg;
+    hark_buf model_id = HARK_BUF_INIT, apath = HARK_BUF_INIT;
     uint8_t key[32];
-    int rc = 0, is_stdin;
+    int rc = 0, is_stdin, have_cfg = 0;
     double t0;
 
     HARK_ASSERT_ARG(out && engine && path);
@@ -292,17 +382,36 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     c.cache = opts->cache;
     is_stdin = strcmp(path, "-") == 0;
 
-    if ((rc = hark__pipeline_options_json(engine, &opts->pipeline, &options)) < 0 ||
-        (rc = hark__pipeline_config_key(engine, &opts->pipeline, c.config)) < 0)
+    if ((rc = hark__config_resolve(&cfg, engine, &opts->pipeline)) < 0)
         goto out;
+    have_cfg = 1;
+    memcpy(c.config, cfg.key, sizeof(c.config));
     {
         const char *m = hark__engine_model_name(engine);
         if ((rc = hark_buf_puts(&model_id, m ? m : "default")) < 0)
             goto out;
     }
 
+    if ((opts->recording || opts->job) && !c.store) {
+        rc = hark_error_set(HARK_EINVAL, "a run into a given recording or job needs a store");
+        goto out;
+    }
+    if (opts->recording) { /* fill this recording: keep what it says about itself */
+        if ((rc = hark_store_recording_get(c.store, opts->recording, &given)) < 0)
+            goto out;
+        c.rec = given->id;
+        res.recording_id = given->id;
+    }
+    if (opts->job) {
+        c.job = opts->job;
+        if ((rc = hark_store_job_chunks(c.store, c.job, 1, &c.prev)) < 0)
+            goto out;
+    }
+
     /* 1-2: hash the file, try the whole-file cache entry */
-    if (!is_stdin && (c.store || c.cache)) {
+    if (opts->file_hash && strlen(opts->file_hash) == 64) {
+        memcpy(res.file_hash, opts->file_hash, 65);
+    } else if (!is_stdin && (c.store || c.cache)) {
         t0 = hark__now_ms();
         rc = hash_file(path, res.file_hash);
         res.hash_ms = hark__now_ms() - t0;
@@ -318,17 +427,30 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     rec.content_hash = c.group;
     rec.engine = hark_engine_name(engine);
     rec.model = model_id.ptr;
-    rec.options = options.ptr;
+    rec.options = cfg.json.ptr;
     rec.language = opts->pipeline.decode.language;
+    if (given) {
+        rec.title = given->title;
+        rec.source = given->source;
+        rec.owner = given->owner;
+        rec.created_ms = given->created_ms;
+        rec.audio_path = given->audio_path;
+        if (given->content_hash && *given->content_hash)
+            rec.content_hash = c.group = given->content_hash;
+        if (!rec.language)
+            rec.language = given->language;
+    }
     if (c.cache && c.group) {
         if ((rc = key_of(key, "file", c.config, res.file_hash, 64)) < 0)
             goto out;
         rc = hark_cache_get(c.cache, key, &t);
         if (rc == 0) {
             res.cached = 1;
-            set_meta(t, engine, path, options.ptr);
+            set_meta(t, engine, path, cfg.json.ptr);
             rec.duration_ms = hark_transcript_duration(t) / (HARK_SAMPLE_RATE / 1000);
             if (c.store && (rc = store_cached(&c, &rec, t, path, opts->audio_dir, &res)) < 0)
+                goto out;
+            if (c.job && (rc = hark_store_job_set_chunks(c.store, c.job, 0, 1)) < 0)
                 goto out;
             goto out;
         }
@@ -340,9 +462,13 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     /* 3: the recording, the archive, the pipeline */
     if ((rc = hark_decoder_open(&dec, path, NULL)) < 0)
         goto out;
-    if (c.store) {
-        rc = c.group ? hark_store_recording_find(c.store, rec.content_hash, rec.engine, rec.model,
-                                                 rec.options, &found)
+    if (c.store && given) {
+        res.resumed = given->status == HARK_STATUS_RUNNING || given->n_segments > 0;
+        if ((rc = hark_store_recording_set_status(c.store, c.rec, HARK_STATUS_RUNNING)) < 0)
+            goto out;
+    } else if (c.store) {
+        rc = c.group ? hark_store_recording_find(c.store, 0, rec.content_hash, rec.engine,
+                                                 rec.model, rec.options, &found)
                      : HARK_ENOTFOUND;
         if (rc == 0) {
             c.rec = found->id;
@@ -369,12 +495,14 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
         goto out;
     c.hashing = 1;
     memset(&hooks, 0, sizeof(hooks));
-    hooks.lookup = c.cache ? hook_lookup : NULL;
-    hooks.store = c.cache ? hook_store : NULL;
+    hooks.lookup = c.cache || c.prev ? hook_lookup : NULL;
+    hooks.store = c.cache || c.job ? hook_store : NULL;
+    hooks.failed = c.job ? hook_failed : NULL;
+    hooks.cut = c.job ? hook_cut : NULL;
     hooks.merged = hook_merged;
     hooks.audio = hook_audio;
     hooks.payload = &c;
-    rc = hark__pipeline_run(&t, engine, dec, NULL, 0, &opts->pipeline, &hooks);
+    rc = hark__pipeline_run(&t, engine, dec, NULL, 0, &opts->pipeline, &cfg, &hooks);
     if (rc < 0 && rc != HARK_ECANCELED && rc != HARK_EEMPTY)
         hark_error_prefix("%s", path);
     {
@@ -387,6 +515,8 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     }
     res.chunks = c.merged;
     res.chunks_cached = atomic_load(&c.hits);
+    if (c.job && rc == 0 && (rc = hark_store_job_set_chunks(c.store, c.job, c.cut, 1)) < 0)
+        goto finish;
     if (rc < 0)
         goto finish;
 
@@ -450,8 +580,11 @@ out:
     if (c.hashing)
         hark_sha256_dispose(&c.audio_hash);
     hark_recording_free(found);
+    hark_recording_free(given);
+    hark_job_chunk_list_free(c.prev);
     hark_decoder_free(dec);
-    hark_buf_dispose(&options);
+    if (have_cfg)
+        hark__config_dispose(&cfg);
     hark_buf_dispose(&model_id);
     hark_buf_dispose(&apath);
     if (res_out)

@@ -433,8 +433,9 @@ int hark_store_recording_get(hark_store *s, int64_t id, hark_recording **out)
     return 0;
 }
 
-int hark_store_recording_find(hark_store *s, const char *content_hash, const char *engine,
-                              const char *model, const char *options, hark_recording **out)
+int hark_store_recording_find(hark_store *s, int64_t owner, const char *content_hash,
+                              const char *engine, const char *model, const char *options,
+                              hark_recording **out)
 {
     hark_recording *r = NULL;
     int rc;
@@ -442,6 +443,7 @@ int hark_store_recording_find(hark_store *s, const char *content_hash, const cha
     HARK_ASSERT_ARG(s && out);
     *out = NULL;
     NEED_OP(s, recording_find);
+    HARK_UNUSED(owner); /* TEMP until the owner column lands (store-queue branch) */
     if (!content_hash)
         return hark_error_set(HARK_EINVAL, "%s: find recording: no content hash", s->uri);
     rc = s->ops->recording_find(s->ctx, content_hash, engine, model, options, keep_one, &r);

@@ -247,7 +247,7 @@ TEST(decoding_never_runs_ahead_of_the_workers_unboundedly)
     h.audio = bp_audio;
     h.merged = bp_merged;
     h.payload = &c;
-    ASSERT_OK(hark__pipeline_run(&t, e, NULL, pcm, 40 * SEC, &o, &h));
+    ASSERT_OK(hark__pipeline_run(&t, e, NULL, pcm, 40 * SEC, &o, NULL, &h));
     ASSERT_EQ(hark_transcript_count(t), 40);
     /* queued (2) + in the worker (1) + in the chunker (1) + one decode block */
     ASSERT_LE(c.worst_lead, 4 * SEC + 16384);
