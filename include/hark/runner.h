@@ -1,0 +1,154 @@
+/*
+ * hark/runner.h: the job runner: takes jobs from the durable queue in the
+ * store (hark/jobs.h) and transcribes them on the process's scheduler.
+ *
+ * A runner claims up to `max_jobs` jobs at once under leases it renews
+ * while they run, so their chunks interleave on the scheduler (a short job
+ * claimed after a long one is not stuck behind it). Each job is a
+ * hark_run_file of the recording's audio into that recording, with
+ * chunk-level progress kept in the store: a job that fails is retried with
+ * exponential backoff (backoff_ms, then x4 per attempt: 1, 4, 16 s by
+ * default) and then dead-lettered; a job whose runner dies is claimed again
+ * once its lease expires (at once, for a runner on this machine whose
+ * process is gone); either way only unfinished chunks run again.
+ *
+ *     hark_runner_options ro;
+ *     hark_runner_options_default(&ro);
+ *     ro.store = store; ro.engine = engine; ro.scheduler = sched; ro.cache = cache;
+ *     ro.event = on_event; ro.payload = server;
+ *     hark_runner_start(&runner, &ro);
+ *     ...                                  // hark_store_job_submit + hark_runner_wake
+ *     hark_runner_stop(runner, 10000);     // graceful: finish or hand back running jobs
+ *     hark_runner_free(runner);
+ *
+ * While no job is claimable the runner's threads sleep without timers
+ * (until woken, or until the earliest backoff or lease ends). Thread-safe.
+ */
+#ifndef HARK_RUNNER_H
+#define HARK_RUNNER_H
+
+#include "common.h"
+#include "cache.h"
+#include "engine.h"
+#include "jobs.h"
+#include "pipeline.h"
+#include "scheduler.h"
+#include "store.h"
+
+HARK_BEGIN_DECL
+
+typedef struct hark_runner hark_runner;
+
+/** What happened to a job (delivered to hark_runner_options.event). */
+typedef enum hark_job_event_kind {
+    HARK_JOB_EVENT_STARTED = 0, /**< claimed; transcription starts */
+    HARK_JOB_EVENT_PROGRESS,    /**< a chunk was merged: counters changed */
+    HARK_JOB_EVENT_SEGMENTS,    /**< new segments, in order: t[first, first + count) */
+    HARK_JOB_EVENT_DONE,        /**< finished */
+    HARK_JOB_EVENT_RETRY,       /**< this attempt failed; queued again at retry_at_ms */
+    HARK_JOB_EVENT_DEAD,        /**< failed for good (dead letter) */
+    HARK_JOB_EVENT_CANCELED,    /**< canceled (hark_runner_cancel) */
+    HARK_JOB_EVENT_RELEASED     /**< handed back to the queue (runner stopping) */
+} hark_job_event_kind;
+
+/** "started", "progress", "segments", "done", "retry", "dead", "canceled", "released". */
+HARK_API const char *hark_job_event_name(hark_job_event_kind k);
+
+/** An event. Everything is borrowed for the duration of the callback. */
+typedef struct hark_job_event {
+    hark_job_event_kind kind;
+    int64_t job;              /**< job id */
+    int64_t recording;        /**< its recording */
+    int64_t owner;            /**< the job's owner (user id, 0 = none) */
+    hark_priority priority;   /**< the job's class */
+    uint32_t chunks_done;     /**< chunks merged so far */
+    uint32_t chunks_total;    /**< chunks cut so far */
+    int chunks_final;         /**< chunks_total is final */
+    int64_t samples_done;     /**< audio covered by merged chunks, samples */
+    int64_t samples_total;    /**< expected length, samples (0 = unknown) */
+    const hark_transcript *t; /**< SEGMENTS: the transcript so far; DONE: the whole one */
+    size_t first, count;      /**< SEGMENTS: the new segments of t */
+    const char *error;        /**< RETRY, DEAD: why */
+    int64_t retry_at_ms;      /**< RETRY: Unix ms of the next attempt */
+    unsigned attempts;        /**< attempts made so far */
+} hark_job_event;
+
+/** Options; initialise with hark_runner_options_default(). */
+typedef struct hark_runner_options {
+    unsigned version;          /**< HARK_RUNNER_OPTIONS_VERSION */
+    hark_store *store;         /**< the queue and the recordings (borrowed, required) */
+    hark_cache *cache;         /**< result cache (borrowed, may be NULL) */
+    hark_engine *engine;       /**< the engine (borrowed, required) */
+    hark_scheduler *scheduler; /**< the workers (borrowed, required) */
+    /** Decoding, chunking and retry settings of every job (a job's params override the
+     *  language, prompt, temperature, translate, beam_size and best_of). scheduler,
+     *  priority and the callbacks are set by the runner. */
+    hark_pipeline_options pipeline;
+    const char *name;    /**< lease owner name; NULL = "<host>:<pid>:<random>" */
+    unsigned max_jobs;   /**< jobs run at once, 0 = 2 x scheduler workers (at least 2) */
+    unsigned lease_ms;   /**< lease length, 0 = 30000; renewed every lease_ms / 3 */
+    unsigned backoff_ms; /**< delay before the first retry, 0 = 1000; x4 per retry */
+    int paused;          /**< start without claiming (see hark_runner_pause) */
+    int degraded;        /**< start in degraded mode (see hark_runner_set_degraded) */
+    /** Called from the runner's threads and the scheduler's workers, never concurrently for
+     *  one job; keep it short. May be NULL. */
+    void (*event)(const hark_job_event *ev, void *payload);
+    void *payload; /**< passed to event */
+} hark_runner_options;
+
+#define HARK_RUNNER_OPTIONS_VERSION 1
+
+HARK_API void hark_runner_options_default(hark_runner_options *opts);
+
+/**
+ * Start the runner: jobs of runners on this machine whose process is gone
+ * are put back at once, then claiming starts (unless opts->paused).
+ * @param[out] out free with hark_runner_free.
+ * @return 0, HARK_EINVAL (missing store/engine/scheduler), HARK_ENOMEM.
+ */
+HARK_API int hark_runner_start(hark_runner **out, const hark_runner_options *opts);
+
+/** A job was submitted (or something else changed): look at the queue now. */
+HARK_API void hark_runner_wake(hark_runner *r);
+
+/** Stop claiming new jobs (paused != 0) or resume; running jobs go on. */
+HARK_API void hark_runner_pause(hark_runner *r, int paused);
+
+/** Degraded mode: jobs claimed from now on run with the fastest settings (greedy decoding,
+ *  no temperature fallback, beam 1). */
+HARK_API void hark_runner_set_degraded(hark_runner *r, int degraded);
+
+/**
+ * Cancel job `id`: in the store (hark_store_job_cancel), and if it runs
+ * here, stop it now. @return as hark_store_job_cancel.
+ */
+HARK_API int hark_runner_cancel(hark_runner *r, int64_t id);
+
+/** Counters. */
+typedef struct hark_runner_stats {
+    unsigned running;  /**< jobs running now */
+    unsigned max_jobs; /**< jobs run at once, at most */
+    int paused;        /**< claiming is paused */
+    int degraded;      /**< degraded mode */
+    uint64_t claimed, done, retried, dead, canceled, released;
+} hark_runner_stats;
+
+HARK_API void hark_runner_stats_get(hark_runner *r, hark_runner_stats *out);
+
+/** The lease owner name this runner uses (borrowed). */
+HARK_API const char *hark_runner_name(const hark_runner *r);
+
+/**
+ * Graceful stop: claim nothing more, give running jobs up to `grace_ms` to
+ * finish, then stop the rest and hand them back to the queue (their finished
+ * chunks are kept; the attempt is not counted). Returns the number of jobs
+ * handed back. Idempotent.
+ */
+HARK_API unsigned hark_runner_stop(hark_runner *r, unsigned grace_ms);
+
+/** Stop (with no grace) if needed, and free. NULL is ok. */
+HARK_API void hark_runner_free(hark_runner *r);
+
+HARK_END_DECL
+
+#endif

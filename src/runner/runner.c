@@ -1,0 +1,653 @@
+/*
+ * runner.c: the job runner (hark/runner.h).
+ *
+ * DESIGN
+ * `max_jobs` job threads each loop: claim a job from the store, run it,
+ * end it. A thread that finds nothing claimable sleeps on the runner's
+ * condition variable: without a timeout when no job waits at all, else
+ * until the earliest moment one becomes claimable (the store's next_ms: a
+ * backoff ending, a lease expiring). hark_runner_wake signals one sleeper;
+ * a thread that claimed a job signals another, so a backlog is picked up by
+ * every free thread in turn. A heartbeat thread renews the leases of the
+ * running jobs every lease_ms / 3, only while some run; when the store
+ * renews fewer leases than we hold, a job was canceled or taken elsewhere
+ * and the thread that runs it is told to stop.
+ *
+ * Running a job is hark_run_file on the recording's audio, into that
+ * recording, with the job's chunk progress kept in the store (run.c's job
+ * hooks): chunks finished by an earlier attempt are not transcribed again.
+ * Its chunks go to the shared scheduler in the job's priority class with
+ * keep_going, so one failing chunk does not waste the others. The result
+ * decides the end: done; retry later (backoff_ms x 4^(attempt-1)) while
+ * attempts remain and the error can be transient; dead otherwise; canceled;
+ * or released back to the queue when the runner stops.
+ *
+ * INVARIANTS
+ * - A job is run by at most one thread of this process (the store's claim is
+ *   atomic); `slots[i].job` is the job thread i runs, 0 when idle.
+ * - Events of one job come from its thread, or from the scheduler's worker
+ *   that merges its chunks, never two at once (the pipeline merges serially).
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hark/runner.h"
+#include "hark/run.h"
+#include "../util/util.h"
+
+#define DEFAULT_LEASE_MS   30000
+#define DEFAULT_BACKOFF_MS 1000
+#define MAX_JOBS           256
+
+typedef struct slot {
+    hark_runner *r;
+    unsigned index;
+    pthread_t thread;
+    int started;
+    int64_t job;       /* job running here, 0 = idle */
+    int cancel;        /* stop the job: canceled by a user */
+    int lost;          /* stop the job: its lease is gone (canceled elsewhere, taken over) */
+    int release;       /* stop the job: the runner stops, hand it back */
+    hark_job *current; /* the claimed job (for events) */
+    int64_t samples_total;
+} slot;
+
+struct hark_runner {
+    hark_runner_options o;
+    char name[160];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;    /* job threads: wake, stop, pause changes */
+    pthread_cond_t hb_cv; /* heartbeat: jobs started or stop */
+    pthread_t heartbeat;
+    int hb_started;
+    slot *slots;
+    unsigned n_slots;
+    unsigned running;
+    int stopping; /* no more claims; job threads exit when idle */
+    int paused, degraded;
+    int wakeups; /* pending hark_runner_wake calls not yet seen by a claimer */
+    hark_runner_stats stats;
+};
+
+const char *hark_job_event_name(hark_job_event_kind k)
+{
+    static const char *const names[] = { "started", "progress", "segments", "done",
+                                         "retry",   "dead",     "canceled", "released" };
+    return (unsigned)k < HARK_ARRAY_SIZE(names) ? names[k] : "unknown";
+}
+
+void hark_runner_options_default(hark_runner_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->version = HARK_RUNNER_OPTIONS_VERSION;
+    hark_pipeline_options_default(&o->pipeline);
+}
+
+static int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait on cv until `until_ms` (Unix ms; 0 = no limit). mu held. */
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t until_ms)
+{
+    struct timespec ts;
+    if (until_ms <= 0) {
+        pthread_cond_wait(cv, mu);
+        return;
+    }
+    ts.tv_sec = (time_t)(until_ms / 1000);
+    ts.tv_nsec = (long)(until_ms % 1000) * 1000000L;
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static void emit(hark_runner *r, hark_job_event *ev)
+{
+    if (r->o.event)
+        r->o.event(ev, r->o.payload);
+}
+
+static void event_init(hark_job_event *ev, hark_job_event_kind kind, const hark_job *job)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = kind;
+    ev->job = job->id;
+    ev->recording = job->recording;
+    ev->owner = job->owner;
+    ev->priority = job->priority;
+    ev->attempts = job->attempts;
+}
+
+/* ---- one job ------------------------------------------------------------------------------------
+ */
+
+static int slot_abort(void *payload)
+{
+    slot *s = payload;
+    int stop;
+    pthread_mutex_lock(&s->r->mu);
+    stop = s->cancel || s->lost || s->release;
+    pthread_mutex_unlock(&s->r->mu);
+    return stop;
+}
+
+static void on_progress(const hark_progress *p, void *payload)
+{
+    slot *s = payload;
+    hark_job_event ev;
+    event_init(&ev, HARK_JOB_EVENT_PROGRESS, s->current);
+    ev.chunks_done = p->chunks_done;
+    ev.chunks_total = p->chunks_total;
+    ev.chunks_final = p->decoding_done;
+    ev.samples_done = p->samples_done;
+    ev.samples_total = p->samples_total;
+    emit(s->r, &ev);
+}
+
+static int on_segments(const hark_transcript *t, size_t first, size_t count, void *payload)
+{
+    slot *s = payload;
+    hark_job_event ev;
+    event_init(&ev, HARK_JOB_EVENT_SEGMENTS, s->current);
+    ev.t = t;
+    ev.first = first;
+    ev.count = count;
+    emit(s->r, &ev);
+    return 0;
+}
+
+/* Errors that another attempt cannot cure. */
+static int permanent(int rc)
+{
+    return rc == HARK_EDECODE || rc == HARK_ENOAUDIO || rc == HARK_EEMPTY || rc == HARK_EINVAL ||
+           rc == HARK_EUNSUPPORTED || rc == HARK_ECORRUPT || rc == HARK_ENOTFOUND;
+}
+
+/*
+ * The job's params (JSON object) over the runner's pipeline options. The
+ * strings point into `root`, which must outlive the run.
+ */
+static int apply_params(hark_pipeline_options *po, const char *params, json_t **root)
+{
+    json_error_t err;
+    json_t *v;
+    *root = NULL;
+    if (!params || !*params)
+        return 0;
+    if (!(*root = json_loads(params, 0, &err)) || !json_is_object(*root))
+        return hark_error_set(HARK_EINVAL, "job params are not a JSON object: %s", err.text);
+    if ((v = json_object_get(*root, "language")) && json_is_string(v))
+        po->decode.language = json_string_value(v);
+    if ((v = json_object_get(*root, "prompt")) && json_is_string(v))
+        po->decode.prompt = json_string_value(v);
+    if ((v = json_object_get(*root, "temperature")) && json_is_number(v))
+        po->decode.temperature = (float)json_number_value(v);
+    if ((v = json_object_get(*root, "translate")) && json_is_boolean(v))
+        po->decode.translate = json_is_true(v);
+    if ((v = json_object_get(*root, "beam_size")) && json_is_integer(v))
+        po->decode.beam_size = (int)json_integer_value(v);
+    if ((v = json_object_get(*root, "best_of")) && json_is_integer(v))
+        po->decode.best_of = (int)json_integer_value(v);
+    return 0;
+}
+
+static void degrade(hark_pipeline_options *po)
+{
+    po->decode.beam_size = 1;
+    po->decode.best_of = 1;
+    po->decode.no_fallback = 1;
+}
+
+static void run_job(slot *s, hark_job *job)
+{
+    hark_runner *r = s->r;
+    hark_recording *rec = NULL;
+    hark_transcript *t = NULL;
+    hark_run_options ro;
+    hark_run_result res;
+    hark_job_event ev;
+    json_t *params = NULL;
+    char err[512] = "";
+    int rc, cancel, lost, release, degraded, erc;
+
+    pthread_mutex_lock(&r->mu);
+    degraded = r->degraded;
+    pthread_mutex_unlock(&r->mu);
+    event_init(&ev, HARK_JOB_EVENT_STARTED, job);
+    emit(r, &ev);
+
+    hark_run_options_default(&ro);
+    ro.pipeline = r->o.pipeline;
+    rc = apply_params(&ro.pipeline, job->params, &params);
+    if (degraded)
+        degrade(&ro.pipeline);
+    ro.pipeline.scheduler = r->o.scheduler;
+    ro.pipeline.priority = job->priority;
+    ro.pipeline.keep_going = 1;
+    ro.pipeline.abort = slot_abort;
+    ro.pipeline.progress = on_progress;
+    ro.pipeline.segments = on_segments;
+    ro.pipeline.payload = s;
+    ro.store = r->o.store;
+    ro.cache = r->o.cache;
+    ro.recording = job->recording;
+    ro.job = job->id;
+    if (rc == 0 && (rc = hark_store_recording_get(r->o.store, job->recording, &rec)) == 0) {
+        if (!rec->audio_path || !*rec->audio_path)
+            rc = hark_error_set(HARK_ENOTFOUND, "recording %lld has no audio to transcribe",
+                                (long long)rec->id);
+        else {
+            ro.file_hash = rec->content_hash;
+            rc = hark_run_file(&t, &res, r->o.engine, rec->audio_path, &ro);
+        }
+    }
+    if (rc < 0)
+        snprintf(err, sizeof(err), "%s", hark_error_last());
+
+    pthread_mutex_lock(&r->mu);
+    cancel = s->cancel;
+    lost = s->lost;
+    release = s->release;
+    pthread_mutex_unlock(&r->mu);
+
+    if (rc == 0) {
+        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DONE, 0, 0, NULL);
+        event_init(&ev, HARK_JOB_EVENT_DONE, job);
+        ev.t = t;
+        pthread_mutex_lock(&r->mu);
+        r->stats.done++;
+        pthread_mutex_unlock(&r->mu);
+    } else if (lost) {
+        erc = 0; /* another runner owns it now, or it was canceled elsewhere */
+        event_init(&ev, HARK_JOB_EVENT_CANCELED, job);
+    } else if (cancel) {
+        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_CANCELED, 0, 0, NULL);
+        event_init(&ev, HARK_JOB_EVENT_CANCELED, job);
+        pthread_mutex_lock(&r->mu);
+        r->stats.canceled++;
+        pthread_mutex_unlock(&r->mu);
+    } else if (release) {
+        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
+        if (erc == 0)
+            hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
+        event_init(&ev, HARK_JOB_EVENT_RELEASED, job);
+        pthread_mutex_lock(&r->mu);
+        r->stats.released++;
+        pthread_mutex_unlock(&r->mu);
+    } else if (!permanent(rc) && job->attempts < job->max_attempts) {
+        int64_t delay = (int64_t)r->o.backoff_ms << (2 * HARK_MIN(job->attempts - 1, 10u));
+        event_init(&ev, HARK_JOB_EVENT_RETRY, job);
+        ev.retry_at_ms = now_unix_ms() + delay;
+        ev.error = err;
+        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 0, ev.retry_at_ms,
+                                 err);
+        if (erc == 0)
+            hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
+        pthread_mutex_lock(&r->mu);
+        r->stats.retried++;
+        pthread_mutex_unlock(&r->mu);
+    } else {
+        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DEAD, 0, 0, err);
+        event_init(&ev, HARK_JOB_EVENT_DEAD, job);
+        ev.error = err;
+        pthread_mutex_lock(&r->mu);
+        r->stats.dead++;
+        pthread_mutex_unlock(&r->mu);
+    }
+    if (erc < 0)
+        hark_warn("job %lld: %s", (long long)job->id, hark_error_last());
+    emit(r, &ev);
+    if (params)
+        json_decref(params);
+    hark_recording_free(rec);
+    hark_transcript_free(t);
+}
+
+/* ---- threads ----------------------------------------------------------------------------------
+ */
+
+static void *job_main(void *arg)
+{
+    slot *s = arg;
+    hark_runner *r = s->r;
+
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        hark_job *job = NULL;
+        int64_t next_ms = 0;
+        int rc;
+        while (!r->stopping && r->paused)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->stopping)
+            break;
+        if (r->wakeups > 0)
+            r->wakeups--;
+        pthread_mutex_unlock(&r->mu);
+        rc = hark_store_job_claim(r->o.store, r->name, r->o.lease_ms, HARK_PRIORITY_MAINTENANCE,
+                                  &job, &next_ms);
+        if (rc < 0 && rc != HARK_ENOTFOUND) {
+            hark_warn("job queue: %s", hark_error_last());
+            next_ms = now_unix_ms() + 1000; /* the store is unwell: try again in a second */
+        }
+        pthread_mutex_lock(&r->mu);
+        if (rc == 0) {
+            if (r->stopping) { /* claimed while stopping: hand it straight back */
+                pthread_mutex_unlock(&r->mu);
+                hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
+                hark_job_free(job);
+                pthread_mutex_lock(&r->mu);
+                break;
+            }
+            s->job = job->id;
+            s->current = job;
+            s->cancel = s->lost = s->release = 0;
+            r->running++;
+            r->stats.claimed++;
+            pthread_cond_signal(&r->cv);       /* another free thread may claim the next one */
+            pthread_cond_broadcast(&r->hb_cv); /* heartbeats while jobs run */
+            pthread_mutex_unlock(&r->mu);
+            run_job(s, job);
+            pthread_mutex_lock(&r->mu);
+            r->running--;
+            s->job = 0;
+            s->current = NULL;
+            pthread_cond_broadcast(&r->cv); /* stop() waits for running == 0 */
+            pthread_mutex_unlock(&r->mu);
+            hark_job_free(job);
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
+        /* nothing claimable: sleep until woken or until something becomes claimable */
+        if (!r->stopping && !r->paused && r->wakeups == 0)
+            wait_until(&r->cv, &r->mu, next_ms);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void *heartbeat_main(void *arg)
+{
+    hark_runner *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stopping || r->running) {
+        unsigned held, renewed = 0, i;
+        if (r->running == 0) {
+            if (r->stopping)
+                break;
+            pthread_cond_wait(&r->hb_cv, &r->mu); /* no job, no timer */
+            continue;
+        }
+        wait_until(&r->hb_cv, &r->mu, now_unix_ms() + r->o.lease_ms / 3);
+        if (r->running == 0)
+            continue;
+        held = r->running;
+        pthread_mutex_unlock(&r->mu);
+        if (hark_store_job_heartbeat(r->o.store, r->name, r->o.lease_ms, &renewed) < 0)
+            hark_warn("job queue heartbeat: %s", hark_error_last());
+        pthread_mutex_lock(&r->mu);
+        if (renewed >= held)
+            continue;
+        /* a lease we hold was not renewed: find which job is no longer ours */
+        for (i = 0; i < r->n_slots; i++) {
+            int64_t id = r->slots[i].job;
+            hark_job *j = NULL;
+            int ours;
+            if (!id)
+                continue;
+            pthread_mutex_unlock(&r->mu);
+            ours = hark_store_job_get(r->o.store, id, &j) == 0 && j->state == HARK_JOB_RUNNING &&
+                   j->lease_owner && strcmp(j->lease_owner, r->name) == 0;
+            hark_job_free(j);
+            pthread_mutex_lock(&r->mu);
+            if (!ours && r->slots[i].job == id) {
+                r->slots[i].lost = 1;
+                hark_info("job %lld: lease lost (canceled or taken over): stopping it",
+                          (long long)id);
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* ---- start-up: jobs of dead runners on this machine ------------------------------------------ */
+
+static void host_name(char *out, size_t n)
+{
+    if (gethostname(out, n) != 0 || !*out)
+        snprintf(out, n, "localhost");
+    out[n - 1] = '\0';
+}
+
+/* "<host>:<pid>:<nonce>" of a runner on this host whose process no longer exists? */
+static int owner_is_dead_local(const char *owner, const char *host)
+{
+    size_t hl = strlen(host);
+    const char *p;
+    char *end;
+    long pid;
+    if (!owner || strncmp(owner, host, hl) != 0 || owner[hl] != ':')
+        return 0;
+    p = owner + hl + 1;
+    errno = 0;
+    pid = strtol(p, &end, 10);
+    if (errno || end == p || *end != ':' || pid <= 0)
+        return 0;
+    if (pid == (long)getpid())
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static void requeue_dead_local(hark_runner *r)
+{
+    hark_job_list_options lo = HARK_JOB_LIST_OPTIONS_INIT;
+    hark_job_list *list = NULL;
+    char host[128];
+    size_t i;
+    host_name(host, sizeof(host));
+    lo.state = HARK_JOB_RUNNING;
+    lo.limit = 1000;
+    do {
+        if (hark_store_job_list(r->o.store, &lo, &list) < 0) {
+            hark_warn("job queue: %s", hark_error_last());
+            return;
+        }
+        for (i = 0; i < list->n; i++) {
+            const hark_job *j = &list->items[i];
+            if (owner_is_dead_local(j->lease_owner, host) &&
+                hark_store_job_end(r->o.store, j->id, j->lease_owner, HARK_JOB_QUEUED, 0, 0,
+                                   "its runner stopped (the process is gone)") == 0)
+                hark_info("job %lld: runner %s is gone: queued again", (long long)j->id,
+                          j->lease_owner);
+        }
+        lo.after = list->n ? list->items[list->n - 1].id : 0;
+        i = (size_t)list->more;
+        hark_job_list_free(list);
+        list = NULL;
+    } while (i);
+}
+
+/* ---- public -------------------------------------------------------------------------------- */
+
+int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
+{
+    hark_runner *r = NULL;
+    unsigned i;
+    int rc = 0;
+
+    HARK_ASSERT_ARG(out && opts);
+    *out = NULL;
+    if (opts->version != HARK_RUNNER_OPTIONS_VERSION)
+        return hark_error_set(HARK_EVERSION, "hark_runner_options version %u not supported",
+                              opts->version);
+    if (!opts->store || !opts->engine || !opts->scheduler)
+        return hark_error_set(HARK_EINVAL, "job runner: a store, an engine and a scheduler are "
+                                           "needed");
+    if (!(r = hark__calloc(1, sizeof(*r))))
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    r->o = *opts;
+    if (!r->o.lease_ms)
+        r->o.lease_ms = DEFAULT_LEASE_MS;
+    if (!r->o.backoff_ms)
+        r->o.backoff_ms = DEFAULT_BACKOFF_MS;
+    r->n_slots =
+        r->o.max_jobs ? r->o.max_jobs : HARK_MAX(2u, 2 * hark_scheduler_workers(r->o.scheduler));
+    r->n_slots = HARK_MIN(r->n_slots, (unsigned)MAX_JOBS);
+    r->paused = opts->paused;
+    r->degraded = opts->degraded;
+    if (opts->name) {
+        snprintf(r->name, sizeof(r->name), "%s", opts->name);
+    } else {
+        char host[128];
+        uint8_t nonce[6];
+        char hex[13];
+        host_name(host, sizeof(host));
+        {
+            struct timespec ts;
+            uint64_t mix;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            mix = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)r;
+            memcpy(nonce, &mix, sizeof(nonce));
+        }
+        hark_hex(hex, nonce, sizeof(nonce));
+        snprintf(r->name, sizeof(r->name), "%s:%ld:%s", host, (long)getpid(), hex);
+    }
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    pthread_cond_init(&r->hb_cv, NULL);
+    r->stats.max_jobs = r->n_slots;
+    if (!(r->slots = hark__calloc(r->n_slots, sizeof(slot)))) {
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+        goto out;
+    }
+    requeue_dead_local(r);
+    if (pthread_create(&r->heartbeat, NULL, heartbeat_main, r) != 0) {
+        rc = hark_error_set(HARK_ENOMEM, "cannot start the job heartbeat thread");
+        goto out;
+    }
+    r->hb_started = 1;
+    for (i = 0; i < r->n_slots; i++) {
+        r->slots[i].r = r;
+        r->slots[i].index = i;
+        if (pthread_create(&r->slots[i].thread, NULL, job_main, &r->slots[i]) != 0) {
+            rc = hark_error_set(HARK_ENOMEM, "cannot start job thread %u", i + 1);
+            goto out;
+        }
+        r->slots[i].started = 1;
+    }
+out:
+    if (rc < 0) {
+        hark_runner_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+void hark_runner_wake(hark_runner *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->wakeups++;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void hark_runner_pause(hark_runner *r, int paused)
+{
+    pthread_mutex_lock(&r->mu);
+    r->paused = paused != 0;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void hark_runner_set_degraded(hark_runner *r, int degraded)
+{
+    pthread_mutex_lock(&r->mu);
+    r->degraded = degraded != 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+int hark_runner_cancel(hark_runner *r, int64_t id)
+{
+    unsigned i;
+    int rc = hark_store_job_cancel(r->o.store, id);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&r->mu);
+    for (i = 0; i < r->n_slots; i++)
+        if (r->slots[i].job == id)
+            r->slots[i].cancel = 1;
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+void hark_runner_stats_get(hark_runner *r, hark_runner_stats *out)
+{
+    pthread_mutex_lock(&r->mu);
+    *out = r->stats;
+    out->running = r->running;
+    out->paused = r->paused;
+    out->degraded = r->degraded;
+    pthread_mutex_unlock(&r->mu);
+}
+
+const char *hark_runner_name(const hark_runner *r)
+{
+    return r->name;
+}
+
+unsigned hark_runner_stop(hark_runner *r, unsigned grace_ms)
+{
+    unsigned i, released;
+    int64_t until = now_unix_ms() + grace_ms;
+    pthread_mutex_lock(&r->mu);
+    released = (unsigned)r->stats.released;
+    r->stopping = 1;
+    pthread_cond_broadcast(&r->cv);
+    pthread_cond_broadcast(&r->hb_cv);
+    while (r->running && now_unix_ms() < until)
+        wait_until(&r->cv, &r->mu, until);
+    for (i = 0; i < r->n_slots; i++)
+        if (r->slots[i].job)
+            r->slots[i].release = 1;
+    while (r->running)
+        pthread_cond_wait(&r->cv, &r->mu);
+    released = (unsigned)r->stats.released - released;
+    pthread_mutex_unlock(&r->mu);
+    for (i = 0; i < r->n_slots; i++)
+        if (r->slots[i].started) {
+            pthread_join(r->slots[i].thread, NULL);
+            r->slots[i].started = 0;
+        }
+    if (r->hb_started) {
+        pthread_mutex_lock(&r->mu);
+        pthread_cond_broadcast(&r->hb_cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->heartbeat, NULL);
+        r->hb_started = 0;
+    }
+    return released;
+}
+
+void hark_runner_free(hark_runner *r)
+{
+    if (!r)
+        return;
+    hark_runner_stop(r, 0);
+    pthread_cond_destroy(&r->hb_cv);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    hark__free(r->slots);
+    hark__free(r);
+}
