@@ -66,15 +66,15 @@ HARK_API int hark_store_user_get(hark_store *s, int64_t id, hark_user **out);
 
 /** An API key as stored (never the token itself). */
 typedef struct hark_api_key {
-    unsigned version;     /**< HARK_API_KEY_VERSION */
-    int64_t id;           /**< > 0 */
-    int64_t user;         /**< owning user */
-    const char *user_name;/**< the owning user's name (output only) */
-    const char *name;     /**< a label ("laptop"), may be NULL */
-    const char *prefix;   /**< the token's first HARK_KEY_PREFIX_LEN characters */
-    int admin;            /**< admin key: sees everything, may use admin routes */
-    int64_t created_ms;   /**< Unix ms */
-    int64_t revoked_ms;   /**< Unix ms it was revoked, 0 = active */
+    unsigned version;      /**< HARK_API_KEY_VERSION */
+    int64_t id;            /**< > 0 */
+    int64_t user;          /**< owning user */
+    const char *user_name; /**< the owning user's name (output only) */
+    const char *name;      /**< a label ("laptop"), may be NULL */
+    const char *prefix;    /**< the token's first HARK_KEY_PREFIX_LEN characters */
+    int admin;             /**< admin key: sees everything, may use admin routes */
+    int64_t created_ms;    /**< Unix ms */
+    int64_t revoked_ms;    /**< Unix ms it was revoked, 0 = active */
 } hark_api_key;
 
 #define HARK_API_KEY_VERSION 1

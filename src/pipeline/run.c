@@ -217,7 +217,7 @@ static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *
 {
     hark_recording *found = NULL;
     hark_buf apath = HARK_BUF_INIT;
-    int rc = hark_store_recording_find(c->store, rec->content_hash, rec->engine, rec->model,
+    int rc = hark_store_recording_find(c->store, 0, rec->content_hash, rec->engine, rec->model,
                                        rec->options, &found);
     if (rc == 0 && found->status == HARK_STATUS_DONE &&
         found->n_segments == (int64_t)hark_transcript_count(t) &&
@@ -341,8 +341,8 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     if ((rc = hark_decoder_open(&dec, path, NULL)) < 0)
         goto out;
     if (c.store) {
-        rc = c.group ? hark_store_recording_find(c.store, rec.content_hash, rec.engine, rec.model,
-                                                 rec.options, &found)
+        rc = c.group ? hark_store_recording_find(c.store, 0, rec.content_hash, rec.engine,
+                                                 rec.model, rec.options, &found)
                      : HARK_ENOTFOUND;
         if (rc == 0) {
             c.rec = found->id;

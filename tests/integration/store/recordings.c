@@ -188,22 +188,22 @@ TEST(recording_find_by_hash_engine_model_options)
     in.created_ms = 3000;
     ASSERT_OK(hark_store_recording_create(s, &in, &c));
 
-    ASSERT_OK(hark_store_recording_find(s, "aaaa", NULL, NULL, NULL, &out));
+    ASSERT_OK(hark_store_recording_find(s, 0, "aaaa", NULL, NULL, NULL, &out));
     ASSERT_EQ(out->id, b); /* the newest of the audio */
     hark_recording_free(out);
-    ASSERT_OK(hark_store_recording_find(s, "aaaa", "whisper", "base.en", "{\"beam\":5}", &out));
+    ASSERT_OK(hark_store_recording_find(s, 0, "aaaa", "whisper", "base.en", "{\"beam\":5}", &out));
     ASSERT_EQ(out->id, a);
     hark_recording_free(out);
-    ASSERT_OK(hark_store_recording_find(s, "bbbb", "whisper", NULL, NULL, &out));
+    ASSERT_OK(hark_store_recording_find(s, 0, "bbbb", "whisper", NULL, NULL, &out));
     ASSERT_EQ(out->id, c);
     hark_recording_free(out);
-    ASSERT_ERR(hark_store_recording_find(s, "aaaa", "pocketsphinx", NULL, NULL, &out),
+    ASSERT_ERR(hark_store_recording_find(s, 0, "aaaa", "pocketsphinx", NULL, NULL, &out),
                HARK_ENOTFOUND);
     ASSERT(out == NULL);
-    ASSERT_ERR(hark_store_recording_find(s, "aaaa", NULL, NULL, "{\"beam\":1}", &out),
+    ASSERT_ERR(hark_store_recording_find(s, 0, "aaaa", NULL, NULL, "{\"beam\":1}", &out),
                HARK_ENOTFOUND);
-    ASSERT_ERR(hark_store_recording_find(s, "cccc", NULL, NULL, NULL, &out), HARK_ENOTFOUND);
-    ASSERT_ERR(hark_store_recording_find(s, NULL, NULL, NULL, NULL, &out), HARK_EINVAL);
+    ASSERT_ERR(hark_store_recording_find(s, 0, "cccc", NULL, NULL, NULL, &out), HARK_ENOTFOUND);
+    ASSERT_ERR(hark_store_recording_find(s, 0, NULL, NULL, NULL, NULL, &out), HARK_EINVAL);
     hark_store_free(s);
 }
 
