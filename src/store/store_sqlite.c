@@ -2739,6 +2739,7 @@ static int sq_job_submit(void *ctx, const hark_recording *rec, const hark_job *j
             goto out;
         if (rec_id && (rc = query_id(s, c, S_JOB_NEWEST, rec_id, &job_id, what)) < 0)
             goto out;
+        rc = 0;
         existed = job_id != 0;
     }
     if (!rec_id) {
