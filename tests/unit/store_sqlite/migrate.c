@@ -118,7 +118,7 @@ TEST(each_migration_applies_over_data_of_the_previous_version)
     for (int target = 1; target <= latest; target++) {
         char path[64];
         sqlite3 *db;
-        int64_t before[8];
+        int64_t before[16];
         snprintf(path, sizeof(path), "v%d.db", target);
         db = raw_open(harness_path(path));
         /* a database at target - 1, filled with what that version can hold */
