@@ -208,8 +208,9 @@ HARK_API int hark_store_job_cancel(hark_store *s, int64_t id);
 /**
  * Retry a DEAD or CANCELED job: back to QUEUED at once (in its original
  * place: not_before_ms 0) with attempts = 0 and its failed chunks reset to
- * pending (done chunks are kept, so only the failed ones run again). @return 0, HARK_ENOTFOUND,
- * HARK_EINVAL (not dead or canceled: "job 42 is running").
+ * pending (done chunks are kept, so only the failed ones run again).
+ * @return 0, HARK_ENOTFOUND, HARK_EINVAL (not dead or canceled: "job 42 is
+ *   running").
  */
 HARK_API int hark_store_job_retry(hark_store *s, int64_t id);
 

@@ -254,10 +254,10 @@ HARK_API void hark_recording_list_free(hark_recording_list *list);
 
 /**
  * Delete recording `id` with its segments, its search index entries, its jobs
- * (and their chunks) and the cache entries of its audio (group `content_hash`) held in this
- * store. Files are not touched: the archived audio (`audio_path`) is for the
- * caller to remove, as are cache entries in a separate cache store
- * (hark_cache_drop_group).
+ * (and their chunks) and the cache entries of its audio (group
+ * `content_hash`) held in this store. Files are not touched: the archived
+ * audio (`audio_path`) is for the caller to remove, as are cache entries in a
+ * separate cache store (hark_cache_drop_group).
  * @param[out] deleted if not NULL, receives the deleted recording (owned by the
  *   caller; free with hark_recording_free), which names its audio_path and
  *   content_hash.
@@ -419,9 +419,9 @@ typedef struct hark_gc_result {
  * Retention: in one transaction, remove every recording created before
  * `older_than_ms` (with its segments, index entries and jobs, and the cache
  * entries of its audio), every cache entry last used before the cut-off, and
- * finished (done, dead, canceled) jobs last updated before it, with their chunks. Archived
- * audio files are not removed by the store: the `audio` callback receives
- * their paths. The file shrinks only as space is reused (no VACUUM).
+ * finished (done, dead, canceled) jobs last updated before it, with their
+ * chunks. Archived audio files are not removed by the store: the `audio`
+ * callback receives their paths. The file shrinks only as space is reused (no VACUUM).
  * @param[out] out counts (may be NULL).
  * @return 0, the callback's non-zero value, HARK_EREADONLY, ...
  */

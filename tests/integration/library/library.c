@@ -157,6 +157,8 @@ TEST(list_pages_newest_first)
     o = hark(&st, "list --after 2 --json");
     ASSERT_CONTAINS(o, "\"title\": \"rec0.wav\"");
     ASSERT_CONTAINS(o, "\"next_cursor\": null");
+    ASSERT_CONTAINS(o, "\"has_audio\": false");
+    ASSERT_CONTAINS(o, "\"audio_path\": null"); /* the command line shows local paths */
     free(o);
 }
 
