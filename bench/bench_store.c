@@ -2,7 +2,8 @@
  * bench_store.c: figures of the store on a synthetic archive of 1 million
  * segments (10,000 recordings x 100 segments), through the public API only.
  *
- *   bench_store [--recordings N] [--segments N] [--queries N] [--db PATH] [--keep]
+ *   bench_store [--recordings N] [--segments N] [--queries N] [--owners N] [--jobs N]
+ *               [--db PATH] [--keep]
  *
  * Text: English-like, ~15 words per segment (12..18), one segment per 5 s
  * (the density of real speech), words drawn with a Zipf distribution
@@ -17,6 +18,12 @@
  *     two-word phrases taken from the text, prefixes, each with and without a
  *     recording filter; very frequent words ("the") are reported apart
  *   - list page latency p50/p95/p99 (first pages and keyset cursors)
+ *   - the same search mix and list pages filtered by owner: recordings
+ *     belong to --owners users (default 100, round robin; 0 = no owners),
+ *     as on a shared server; the unfiltered figures are the baseline
+ *   - job queue (a separate store): claim + finish latency with --jobs jobs
+ *     queued (default 20,000) against 100 queued, i.e. whether a claim's
+ *     cost grows with the queue
  *   - database size per hour of transcript
  *   - readers vs a writer: the readers' p99 alone, then while a writer
  *     inserts, and the longest single read while writing
@@ -430,9 +437,89 @@ static void row(const char *name, double value, const char *unit, const char *ta
                   : "MISSED");
 }
 
+/* ---- job queue ------------------------------------------------------------------------------- */
+
+/* Claim + finish `n` jobs one at a time; their latencies (ms) into `l`. */
+static void claim_finish(hark_store *s, int n, lat *l)
+{
+    for (int i = 0; i < n; i++) {
+        hark_job *j = NULL;
+        double t0 = now_ms();
+        if (hark_store_job_claim(s, "bench", 600000, HARK_PRIORITY_MAINTENANCE, &j, NULL) < 0 ||
+            hark_store_job_end(s, j->id, "bench", HARK_JOB_DONE, 0, 0, NULL) < 0)
+            die("claim");
+        lat_add(l, now_ms() - t0);
+        hark_job_free(j);
+    }
+}
+
+/*
+ * A store with `n_jobs` queued jobs (4 priorities, a quarter of them backed
+ * off into the future, so a claim has to skip them): claim + finish latency
+ * at that depth, then at a depth of 100, in the same store.
+ */
+static void bench_queue(const char *db, int n_jobs)
+{
+    char path[4200];
+    hark_store *s = NULL;
+    lat deep, shallow;
+    double t0, submit_ms;
+    int64_t future = 4102444800000; /* 2100-01-01 */
+    hark_job_counts counts;
+    uint64_t queued = 0;
+
+    memset(&deep, 0, sizeof(deep));
+    memset(&shallow, 0, sizeof(shallow));
+    snprintf(path, sizeof(path), "%s.queue", db);
+    remove_db(path, 0);
+    if (hark_store_open(&s, path) < 0)
+        die("open queue");
+    t0 = now_ms();
+    for (int i = 0; i < n_jobs; i++) {
+        hark_recording rec = HARK_RECORDING_INIT;
+        hark_job job = HARK_JOB_INIT;
+        hark_job_submitted sub;
+        char hash[65];
+        snprintf(hash, sizeof(hash), "%064x", i);
+        rec.content_hash = hash;
+        rec.owner = 1 + i % 100;
+        job.priority = (hark_priority)(i % HARK_PRIORITY_COUNT);
+        job.not_before_ms = i / 4 % 4 == 3 ? future : 0;
+        if (hark_store_job_submit(s, &rec, &job, &sub) < 0)
+            die("submit");
+    }
+    submit_ms = now_ms() - t0;
+    claim_finish(s, 500, &deep);
+    /* drain to 600 claimable jobs (plus the backed-off quarter), then measure again */
+    if (hark_store_job_counts(s, &counts) < 0)
+        die("counts");
+    for (int p = 0; p < HARK_PRIORITY_COUNT; p++)
+        queued += counts.n[HARK_JOB_QUEUED][p];
+    {
+        lat drain;
+        int claimable = (int)queued - n_jobs / 4;
+        memset(&drain, 0, sizeof(drain));
+        claim_finish(s, claimable > 600 ? claimable - 600 : 0, &drain);
+        free(drain.v);
+    }
+    claim_finish(s, 500, &shallow);
+    printf("\njob queue (%d jobs submitted, a quarter backed off; claim + finish, one at a time)\n",
+           n_jobs);
+    row("submit (recording + job, dedup check)", n_jobs / (submit_ms / 1e3), "jobs/s", "", -1);
+    row("claim + finish p50, deep queue", pct(&deep, 50), "ms", "", -1);
+    row("claim + finish p95, deep queue", pct(&deep, 95), "ms", "", -1);
+    row("claim + finish p50, 600 -> 100 claimable", pct(&shallow, 50), "ms", "", -1);
+    row("claim + finish p95, 600 -> 100 claimable", pct(&shallow, 95), "ms", "", -1);
+    row("  ratio deep / shallow (p50)", pct(&deep, 50) / pct(&shallow, 50), "x", "~1", -1);
+    hark_store_free(s);
+    remove_db(path, 0);
+    free(deep.v);
+    free(shallow.v);
+}
+
 int main(int argc, char **argv)
 {
-    int n_rec = 10000, per = 100, per_class = 200;
+    int n_rec = 10000, per = 100, per_class = 200, n_owners = 100, n_jobs = 20000;
     const char *db = NULL;
     int keep = 0, insert_only = 0, reuse = 0;
     char path[4096];
@@ -442,6 +529,7 @@ int main(int argc, char **argv)
     double t0, insert_ms = 0, put_ms = 0, cpu0, insert_cpu_ms = 0, put_cpu_ms = 0, c1;
     query *queries;
     lat by_class[N_CLASSES], by_class_rec[N_CLASSES], mix, mix_rec, list_lat, mix_cpu, mix_rec_cpu;
+    lat mix_own, mix_own_cpu, list_own, freq_own;
     lat cpu_class[N_CLASSES], cpu_class_rec[N_CLASSES];
 
     for (int i = 1; i < argc; i++) {
@@ -451,6 +539,10 @@ int main(int argc, char **argv)
             per = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--queries") && i + 1 < argc)
             per_class = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--owners") && i + 1 < argc)
+            n_owners = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--jobs") && i + 1 < argc)
+            n_jobs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--db") && i + 1 < argc)
             db = argv[++i];
         else if (!strcmp(argv[i], "--keep"))
@@ -461,7 +553,7 @@ int main(int argc, char **argv)
             reuse = keep = 1; /* skip the load: an archive left by --keep --db PATH */
         else {
             fprintf(stderr, "usage: bench_store [--recordings N] [--segments N] [--queries N] "
-                            "[--db PATH] [--keep]\n");
+                            "[--owners N] [--jobs N] [--db PATH] [--keep]\n");
             return 2;
         }
     }
@@ -480,8 +572,8 @@ int main(int argc, char **argv)
         unlink(side);
     }
     build_vocab();
-    printf("bench_store: %d recordings x %d segments = %d segments, %s\n", n_rec, per, n_rec * per,
-           db);
+    printf("bench_store: %d recordings x %d segments = %d segments, %d owners, %s\n", n_rec, per,
+           n_rec * per, n_owners, db);
     if (hark_store_open(&s, db) < 0)
         die("open");
 
@@ -503,6 +595,7 @@ int main(int argc, char **argv)
         rec.status = HARK_STATUS_DONE;
         rec.duration_ms = (int64_t)per * SEG_MS;
         rec.created_ms = 1700000000000 + (int64_t)i * 60000;
+        rec.owner = n_owners > 0 ? 1 + i % n_owners : 0;
         t1 = now_ms();
         c1 = cpu_ms();
         if (hark_store_recording_create(s, &rec, &id) < 0)
@@ -545,6 +638,10 @@ int main(int argc, char **argv)
     memset(&list_lat, 0, sizeof(list_lat));
     memset(&mix_cpu, 0, sizeof(mix_cpu));
     memset(&mix_rec_cpu, 0, sizeof(mix_rec_cpu));
+    memset(&mix_own, 0, sizeof(mix_own));
+    memset(&mix_own_cpu, 0, sizeof(mix_own_cpu));
+    memset(&list_own, 0, sizeof(list_own));
+    memset(&freq_own, 0, sizeof(freq_own));
     {
         size_t total_hits = 0;
         for (int pass = 0; pass < 2; pass++) {
@@ -572,6 +669,30 @@ int main(int argc, char **argv)
         }
         printf("  (search mix returned %zu hits in all)\n", total_hits);
     }
+    /* ---- the same mix, each query filtered by a random owner ---- */
+    if (n_owners > 0) {
+        size_t total_hits = 0;
+        for (int i = 0; i < per_class * N_CLASSES; i++) {
+            hark_search_options o = HARK_SEARCH_OPTIONS_INIT;
+            hark_search_result *r = NULL;
+            double ms, c0;
+            o.owner = 1 + (int64_t)(rng_next(&rng) % (uint64_t)n_owners);
+            t0 = now_ms();
+            c0 = thread_cpu_ms();
+            if (hark_store_search(s, queries[i].text, &o, &r) < 0)
+                die(queries[i].text);
+            ms = now_ms() - t0;
+            total_hits += r->n;
+            hark_search_result_free(r);
+            if (queries[i].cls == 4) {
+                lat_add(&freq_own, ms);
+            } else {
+                lat_add(&mix_own, ms);
+                lat_add(&mix_own_cpu, thread_cpu_ms() - c0);
+            }
+        }
+        printf("  (owner-filtered search mix returned %zu hits in all)\n", total_hits);
+    }
 
     /* ---- list pages ---- */
     for (int i = 0; i < 2000; i++) {
@@ -582,6 +703,17 @@ int main(int argc, char **argv)
         if (hark_store_recording_list(s, &o, &l) < 0)
             die("list");
         lat_add(&list_lat, now_ms() - t0);
+        hark_recording_list_free(l);
+    }
+    for (int i = 0; n_owners > 0 && i < 2000; i++) {
+        hark_list_options o = HARK_LIST_OPTIONS_INIT;
+        hark_recording_list *l = NULL;
+        o.owner = 1 + (int64_t)(rng_next(&rng) % (uint64_t)n_owners);
+        o.after = i % 10 == 0 ? 0 : 1 + (int64_t)(rng_next(&rng) % (uint64_t)n_rec);
+        t0 = now_ms();
+        if (hark_store_recording_list(s, &o, &l) < 0)
+            die("list by owner");
+        lat_add(&list_own, now_ms() - t0);
         hark_recording_list_free(l);
     }
 
@@ -617,6 +749,21 @@ int main(int argc, char **argv)
         row("list page p50 (20 per page)", pct(&list_lat, 50), "ms", "", -1);
         row("list page p95", pct(&list_lat, 95), "ms", "< 5", pct(&list_lat, 95) < 5);
         row("list page p99", pct(&list_lat, 99), "ms", "", -1);
+        if (n_owners > 0) {
+            double p95o = pct(&mix_own, 95);
+            printf("  owner filter (%d owners, each with %d recordings):\n", n_owners,
+                   n_rec / n_owners);
+            row("search mix p50 (owner filter)", pct(&mix_own, 50), "ms", "", -1);
+            row("search mix p95 (owner filter)", p95o, "ms", "< 20", p95o < 20);
+            row("search mix p99 (owner filter)", pct(&mix_own, 99), "ms", "", -1);
+            row("search mix p95 CPU time (owner filter)", pct(&mix_own_cpu, 95), "ms", "< 20",
+                pct(&mix_own_cpu, 95) < 20);
+            row("  ratio to the unfiltered p95", p95o / p95, "x", "", -1);
+            row("very frequent word p95 (owner filter)", pct(&freq_own, 95), "ms", "", -1);
+            row("list page p50 (owner filter)", pct(&list_own, 50), "ms", "", -1);
+            row("list page p95 (owner filter)", pct(&list_own, 95), "ms", "< 5",
+                pct(&list_own, 95) < 5);
+        }
         row("database size", (double)st.db_bytes / 1048576.0, "MiB", "", -1);
         row("database size per hour of transcript", (double)st.db_bytes / hours / 1024.0, "KiB/h",
             "", -1);
@@ -702,9 +849,16 @@ int main(int argc, char **argv)
         }
     }
 
+    if (n_jobs > 0)
+        bench_queue(db, n_jobs);
+
     hark_store_free(s);
     remove_db(db, keep);
     free(queries);
+    free(mix_own.v);
+    free(mix_own_cpu.v);
+    free(list_own.v);
+    free(freq_own.v);
     for (int c = 0; c < N_CLASSES; c++) {
         free(by_class[c].v);
         free(by_class_rec[c].v);

@@ -170,7 +170,9 @@ HARK_API int hark_store_job_claim(hark_store *s, const char *lease_owner, int64_
 
 /**
  * Renew the leases of every RUNNING job held by `lease_owner` to now +
- * lease_ms. @param[out] n jobs renewed (may be NULL).
+ * lease_ms. Leases that already expired are not renewed (the job may have
+ * been claimed by another runner; a runner whose count drops has lost jobs).
+ * @param[out] n jobs renewed (may be NULL).
  */
 HARK_API int hark_store_job_heartbeat(hark_store *s, const char *lease_owner, int64_t lease_ms,
                                       unsigned *n);
@@ -179,14 +181,18 @@ HARK_API int hark_store_job_heartbeat(hark_store *s, const char *lease_owner, in
  * End or requeue a RUNNING job held by `lease_owner`:
  *  - HARK_JOB_DONE: finished; chunk results are dropped (the segments are in
  *    the store), chunk states kept.
- *  - HARK_JOB_QUEUED with `not_before_ms` (a failed attempt to retry later),
- *    `error` recorded; or with `release` set: handed back without counting
- *    the attempt (graceful shutdown), error ignored.
+ *  - HARK_JOB_QUEUED with `not_before_ms` (a failed attempt to retry later,
+ *    0 = at once), `error` recorded; a job with no attempts left goes DEAD
+ *    instead. Or with `release` set: handed back without counting the
+ *    attempt (graceful shutdown), error ignored.
  *  - HARK_JOB_DEAD: gave up; `error` recorded.
  *  - HARK_JOB_CANCELED: acknowledges a cancel.
+ * An expired lease is lost even if no other runner claimed the job yet
+ * (hark_store_job_heartbeat renews only unexpired leases).
  * @return 0; HARK_ENOTFOUND (no such job); HARK_EBUSY with a message when the
- *   job is not RUNNING under this lease any more (it expired and another
- *   runner claimed it, or it was canceled): the caller must drop its work.
+ *   job is not RUNNING under this lease any more (the lease expired, another
+ *   runner claimed it, or it was canceled): the caller must drop its work;
+ *   HARK_EINVAL (state RUNNING, or release with a state other than QUEUED).
  */
 HARK_API int hark_store_job_end(hark_store *s, int64_t id, const char *lease_owner,
                                 hark_job_state state, int release, int64_t not_before_ms,
@@ -200,10 +206,11 @@ HARK_API int hark_store_job_end(hark_store *s, int64_t id, const char *lease_own
 HARK_API int hark_store_job_cancel(hark_store *s, int64_t id);
 
 /**
- * Retry a DEAD or CANCELED job: back to QUEUED at once with attempts = 0 and
- * its failed chunks reset to pending (done chunks are kept, so only the
- * failed ones run again). @return 0, HARK_ENOTFOUND, HARK_EINVAL (not dead or
- * canceled: "job 42 is running").
+ * Retry a DEAD or CANCELED job: back to QUEUED at once (in its original
+ * place: not_before_ms 0) with attempts = 0 and its failed chunks reset to
+ * pending (done chunks are kept, so only the failed ones run again).
+ * @return 0, HARK_ENOTFOUND, HARK_EINVAL (not dead or canceled: "job 42 is
+ *   running").
  */
 HARK_API int hark_store_job_retry(hark_store *s, int64_t id);
 
@@ -240,7 +247,8 @@ typedef struct hark_job_chunk {
 /**
  * Insert or replace chunk `c->index` of job `job` (upsert: writing the same
  * chunk twice never duplicates it), and keep the job's chunks_done and
- * chunks_failed counts in step. @return 0, HARK_ENOTFOUND (no such job), ...
+ * chunks_failed counts in step; chunks_total is raised to c->index + 1 if
+ * it was lower. @return 0, HARK_ENOTFOUND (no such job), HARK_EINVAL, ...
  */
 HARK_API int hark_store_job_chunk_put(hark_store *s, int64_t job, const hark_job_chunk *c);
 

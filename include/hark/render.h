@@ -4,7 +4,12 @@
  * shapes. Each function appends one JSON value (compact, or indented with
  * HARK_RENDER_PRETTY) to `out`; numbers have a fixed format, so the output
  * is byte-stable. Times are Unix ms ("created_ms") and durations ms, as in
- * the store.
+ * the store. Times that have not happened (0 in the struct: started_ms,
+ * finished_ms, not_before_ms, revoked_ms) and an audit entry's absent user
+ * or key (0) are null; absent strings are null. An audit entry's detail is
+ * embedded as JSON when it is valid JSON (the store only accepts JSON
+ * objects), else as a string. A job chunk's start_ms/end_ms are its sample
+ * range in ms. On failure nothing is appended to `out`.
  *
  * Shapes:
  *   recording: {"id","title","source","status","created_ms","updated_ms",

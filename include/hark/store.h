@@ -162,7 +162,8 @@ typedef struct hark_recording {
     int64_t updated_ms;           /**< Unix ms of the last change; set by the store */
     const char *audio_path;       /**< archived copy of the audio, NULL = none */
     int64_t n_segments;           /**< segments stored; maintained by the store (read-only) */
-    int64_t owner;                /**< user id (hark/auth.h) it belongs to, 0 = none (local use) */
+    int64_t owner;                /**< user id (hark/auth.h) it belongs to, 0 = none (local use);
+                                       never changed after create */
 } hark_recording;
 
 #define HARK_RECORDING_VERSION 1
@@ -183,8 +184,9 @@ HARK_API void hark_recording_free(hark_recording *rec);
 HARK_API int hark_store_recording_create(hark_store *s, const hark_recording *rec, int64_t *id_out);
 
 /**
- * Replace every field of recording `rec->id` with `rec`'s, except `created_ms`
- * and `n_segments`; sets `updated_ms`.
+ * Replace every field of recording `rec->id` with `rec`'s, except `created_ms`,
+ * `owner` (set once, by create or hark_store_job_submit) and `n_segments`;
+ * sets `updated_ms`.
  * @return 0, HARK_ENOTFOUND (no such recording), HARK_EINVAL, HARK_EREADONLY, ...
  */
 HARK_API int hark_store_recording_update(hark_store *s, const hark_recording *rec);
@@ -252,10 +254,10 @@ HARK_API void hark_recording_list_free(hark_recording_list *list);
 
 /**
  * Delete recording `id` with its segments, its search index entries, its jobs
- * and the cache entries of its audio (group `content_hash`) held in this
- * store. Files are not touched: the archived audio (`audio_path`) is for the
- * caller to remove, as are cache entries in a separate cache store
- * (hark_cache_drop_group).
+ * (and their chunks) and the cache entries of its audio (group
+ * `content_hash`) held in this store. Files are not touched: the archived
+ * audio (`audio_path`) is for the caller to remove, as are cache entries in a
+ * separate cache store (hark_cache_drop_group).
  * @param[out] deleted if not NULL, receives the deleted recording (owned by the
  *   caller; free with hark_recording_free), which names its audio_path and
  *   content_hash.
@@ -417,9 +419,9 @@ typedef struct hark_gc_result {
  * Retention: in one transaction, remove every recording created before
  * `older_than_ms` (with its segments, index entries and jobs, and the cache
  * entries of its audio), every cache entry last used before the cut-off, and
- * finished (done, failed, canceled) jobs last updated before it. Archived
- * audio files are not removed by the store: the `audio` callback receives
- * their paths. The file shrinks only as space is reused (no VACUUM).
+ * finished (done, dead, canceled) jobs last updated before it, with their
+ * chunks. Archived audio files are not removed by the store: the `audio`
+ * callback receives their paths. The file shrinks only as space is reused (no VACUUM).
  * @param[out] out counts (may be NULL).
  * @return 0, the callback's non-zero value, HARK_EREADONLY, ...
  */

@@ -231,43 +231,10 @@ int cmd_list(int argc, char **argv)
     }
     if (a.json) {
         hark_buf b = HARK_BUF_INIT;
-        hark_jsonw w;
-        hark_jsonw_init(&w, &b, 1);
-        hark_jsonw_object(&w);
-        hark_jsonw_key(&w, "recordings");
-        hark_jsonw_array(&w);
-        for (i = 0; i < list->n; i++) {
-            const hark_recording *r = &list->items[i];
-            hark_jsonw_object(&w);
-            hark_jsonw_key(&w, "id");
-            hark_jsonw_int(&w, r->id);
-            hark_jsonw_key(&w, "title");
-            hark_jsonw_str(&w, r->title);
-            hark_jsonw_key(&w, "source");
-            hark_jsonw_str(&w, r->source);
-            hark_jsonw_key(&w, "created_ms");
-            hark_jsonw_int(&w, r->created_ms);
-            hark_jsonw_key(&w, "duration_ms");
-            hark_jsonw_int(&w, r->duration_ms);
-            hark_jsonw_key(&w, "status");
-            hark_jsonw_str(&w, hark_recording_status_name(r->status));
-            hark_jsonw_key(&w, "engine");
-            hark_jsonw_str(&w, r->engine);
-            hark_jsonw_key(&w, "segments");
-            hark_jsonw_int(&w, r->n_segments);
-            hark_jsonw_key(&w, "audio_path");
-            hark_jsonw_str(&w, r->audio_path);
-            hark_jsonw_close(&w);
-        }
-        hark_jsonw_close(&w);
-        hark_jsonw_key(&w, "next_after");
-        if (list->more && list->n)
-            hark_jsonw_int(&w, list->items[list->n - 1].id);
+        if ((rc = hark_render_recording_list(&b, list, HARK_RENDER_PRETTY | HARK_RENDER_LOCAL)) < 0)
+            rc = store_fail("list", rc);
         else
-            hark_jsonw_null(&w);
-        hark_jsonw_close(&w);
-        if (hark_jsonw_end(&w) == 0)
-            printf("%s\n", b.ptr);
+            fputs(b.ptr, stdout);
         hark_buf_dispose(&b);
         goto out;
     }
@@ -423,40 +390,10 @@ int cmd_search(int argc, char **argv)
     }
     if (a.json) {
         hark_buf b = HARK_BUF_INIT;
-        hark_jsonw w;
-        hark_jsonw_init(&w, &b, 1);
-        hark_jsonw_object(&w);
-        hark_jsonw_key(&w, "query");
-        hark_jsonw_str(&w, q.ptr);
-        hark_jsonw_key(&w, "hits");
-        hark_jsonw_array(&w);
-        for (i = 0; i < res->n; i++) {
-            const hark_search_hit *h = &res->hits[i];
-            hark_jsonw_object(&w);
-            hark_jsonw_key(&w, "recording");
-            hark_jsonw_int(&w, h->recording);
-            hark_jsonw_key(&w, "title");
-            hark_jsonw_str(&w, h->title);
-            hark_jsonw_key(&w, "seq");
-            hark_jsonw_int(&w, h->seq);
-            hark_jsonw_key(&w, "start");
-            hark_jsonw_fixed(&w, (double)h->start_ms / 1000, 3);
-            hark_jsonw_key(&w, "end");
-            hark_jsonw_fixed(&w, (double)h->end_ms / 1000, 3);
-            hark_jsonw_key(&w, "snippet");
-            hark_jsonw_str(&w, h->snippet);
-            hark_jsonw_key(&w, "text");
-            hark_jsonw_str(&w, h->text);
-            hark_jsonw_key(&w, "score");
-            hark_jsonw_fixed(&w, h->score, 4);
-            hark_jsonw_close(&w);
-        }
-        hark_jsonw_close(&w);
-        hark_jsonw_key(&w, "more");
-        hark_jsonw_bool(&w, res->more);
-        hark_jsonw_close(&w);
-        if (hark_jsonw_end(&w) == 0)
-            printf("%s\n", b.ptr);
+        if ((rc = hark_render_search(&b, res, HARK_RENDER_PRETTY | HARK_RENDER_LOCAL)) < 0)
+            rc = store_fail("search", rc);
+        else
+            fputs(b.ptr, stdout);
         hark_buf_dispose(&b);
         goto out;
     }

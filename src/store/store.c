@@ -40,6 +40,12 @@ struct hark_store {
     char *uri;                 /* as opened (after defaults) */
 };
 
+const hark_store_ops *hark__store_ops(const hark_store *s, void **ctx)
+{
+    *ctx = s->ctx;
+    return s->ops;
+}
+
 static const hark_store_ops *const builtin[] = {
     &hark__store_sqlite_ops,
 };
@@ -358,7 +364,15 @@ static int check_rec(const hark_store *s, const hark_recording *rec)
                               (int)rec->status);
     if (rec->duration_ms < 0)
         return hark_error_set(HARK_EINVAL, "%s: negative recording duration", s->uri);
+    if (rec->owner < 0)
+        return hark_error_set(HARK_EINVAL, "%s: invalid recording owner %lld", s->uri,
+                              (long long)rec->owner);
     return 0;
+}
+
+int hark__store_check_recording(const hark_store *s, const hark_recording *rec)
+{
+    return check_rec(s, rec);
 }
 
 int hark_store_recording_create(hark_store *s, const hark_recording *rec, int64_t *id_out)
@@ -446,7 +460,10 @@ int hark_store_recording_find(hark_store *s, int64_t owner, const char *content_
     HARK_UNUSED(owner); /* TEMP until the owner column lands (store-queue branch) */
     if (!content_hash)
         return hark_error_set(HARK_EINVAL, "%s: find recording: no content hash", s->uri);
-    rc = s->ops->recording_find(s->ctx, content_hash, engine, model, options, keep_one, &r);
+    if (owner < -1)
+        return hark_error_set(HARK_EINVAL, "%s: find recording: invalid owner %lld", s->uri,
+                              (long long)owner);
+    rc = s->ops->recording_find(s->ctx, owner, content_hash, engine, model, options, keep_one, &r);
     if (rc == 0 && !r)
         rc = hark_error_set(HARK_ENOTFOUND, "store: no matching recording");
     if (rc < 0) {
@@ -495,7 +512,7 @@ void hark_recording_list_free(hark_recording_list *list)
 int hark_store_recording_list(hark_store *s, const hark_list_options *opts,
                               hark_recording_list **out)
 {
-    hark_list_options defaults = HARK_LIST_OPTIONS_INIT;
+    hark_list_options defaults = HARK_LIST_OPTIONS_INIT, o;
     list_ctx lc = { NULL, 0 };
     size_t limit;
     int rc;
@@ -510,12 +527,19 @@ int hark_store_recording_list(hark_store *s, const hark_list_options *opts,
                               HARK_LIST_OPTIONS_VERSION);
     if (opts->after < 0)
         return hark_error_set(HARK_EINVAL, "list: invalid cursor %lld", (long long)opts->after);
+    if (opts->owner < 0)
+        return hark_error_set(HARK_EINVAL, "list: invalid owner %lld", (long long)opts->owner);
+    if (opts->status < -1 || opts->status >= HARK_STATUS_COUNT)
+        return hark_error_set(HARK_EINVAL, "list: invalid status %d", opts->status);
+    if (opts->created_from < 0 || opts->created_to < 0)
+        return hark_error_set(HARK_EINVAL, "list: negative date");
     limit = opts->limit ? HARK_MIN(opts->limit, (size_t)MAX_PAGE) : DEFAULT_PAGE;
+    o = *opts;
+    o.limit = limit + 1; /* one extra row tells whether another page follows */
     lc.list = hark__calloc(1, sizeof(*lc.list));
     if (!lc.list)
         return hark_error_set(HARK_ENOMEM, "out of memory");
-    /* one extra row tells whether another page follows */
-    if ((rc = s->ops->recording_list(s->ctx, opts->after, limit + 1, list_add, &lc)) < 0) {
+    if ((rc = s->ops->recording_list(s->ctx, &o, list_add, &lc)) < 0) {
         hark_recording_list_free(lc.list);
         return rc;
     }
@@ -543,6 +567,21 @@ int hark_store_recording_delete(hark_store *s, int64_t id, hark_recording **dele
         hark_recording_free(r);
     else
         *deleted = r;
+    return rc;
+}
+
+int hark_store_audio_refs(hark_store *s, const char *audio_path, uint64_t *out)
+{
+    uint64_t n = 0;
+    int rc;
+
+    HARK_ASSERT_ARG(s && out);
+    *out = 0;
+    NEED_OP(s, audio_refs);
+    if (!audio_path || !audio_path[0])
+        return hark_error_set(HARK_EINVAL, "%s: audio references: no path", s->uri);
+    if ((rc = s->ops->audio_refs(s->ctx, audio_path, &n)) == 0)
+        *out = n;
     return rc;
 }
 
@@ -743,8 +782,8 @@ int hark_store_search(hark_store *s, const char *query, const hark_search_option
     if (opts->version != HARK_SEARCH_OPTIONS_VERSION)
         return hark_error_set(HARK_EVERSION, "search options: version %u, expected %u",
                               opts->version, HARK_SEARCH_OPTIONS_VERSION);
-    if (opts->recording < 0 || opts->created_from < 0 || opts->created_to < 0)
-        return hark_error_set(HARK_EINVAL, "search: negative recording id or date");
+    if (opts->recording < 0 || opts->created_from < 0 || opts->created_to < 0 || opts->owner < 0)
+        return hark_error_set(HARK_EINVAL, "search: negative recording id, owner or date");
     if ((rc = hark__query_parse(&q, query)) < 0)
         return rc;
     o = *opts;

@@ -20,6 +20,30 @@ int64_t hark__store_now_ms(void);
 /* Samples at 16 kHz -> ms, rounded to the nearest ms (halves up). */
 int64_t hark__samples_to_ms(int64_t samples);
 
+/* The backend of an open store and its context (for jobs.c and auth.c). */
+const hark_store_ops *hark__store_ops(const hark_store *s, void **ctx);
+
+/*
+ * In jobs.c and auth.c: `ops` = the backend of `s` and `ctx` its context, or
+ * return HARK_EUNSUPPORTED when the backend lacks operation `op`.
+ */
+#define HARK_STORE_NEED_OP(s, op, ops, ctx)                                                        \
+    do {                                                                                           \
+        (ops) = hark__store_ops((s), &(ctx));                                                      \
+        if (!(ops)->op)                                                                            \
+            return hark_error_set(HARK_EUNSUPPORTED, "%s: the %s backend has no %s",               \
+                                  hark_store_uri(s), (ops)->name, #op);                            \
+    } while (0)
+
+/* The checks of hark_store_recording_create (status, duration, owner, version). */
+int hark__store_check_recording(const hark_store *s, const hark_recording *rec);
+
+/*
+ * Whether [text, text + len) is exactly one JSON value (RFC 8259, UTF-8
+ * checked, nesting at most 64 deep); with `object`, a JSON object. render.c.
+ */
+int hark__json_valid(const char *text, size_t len, int object);
+
 /* ---- search query (query.c) ------------------------------------------------------------- */
 
 #define HARK_QUERY_MAX_BYTES 4096

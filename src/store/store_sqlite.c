@@ -56,6 +56,13 @@
 
 /* ---- schema ---------------------------------------------------------------------------------- */
 
+/*
+ * The search index's tag of a recording's segments (SQL over the owner
+ * column `col`); owner_tag() below builds the same text in C. Both must
+ * agree: index deletes pass the tag that was indexed.
+ */
+#define OWNER_TAG(col) "CASE WHEN " col " > 0 THEN 'owner' || " col " ELSE '' END"
+
 static const char *const migrations[] = {
     /* 1: recordings and their segments */
     "PRAGMA application_id = 1751216747;\n"
@@ -116,6 +123,115 @@ static const char *const migrations[] = {
     "CREATE INDEX cache_grp ON cache(grp);\n"
     "CREATE INDEX cache_used ON cache(used_ms);\n"
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;\n",
+
+    /*
+     * 5: the durable job queue. The jobs table of migration 3 was never
+     * written by any code: it is replaced. `due_ms` is when a job becomes
+     * claimable: QUEUED: not_before_ms, else created_ms; RUNNING: the lease's
+     * expiry; NULL once finished. The partial index over (priority, due_ms)
+     * makes a claim one index probe per priority class, however many jobs
+     * wait. job_counts is kept by triggers (metrics and queue limits read it
+     * in O(1)).
+     */
+    "DROP TABLE jobs;\n"
+    "CREATE TABLE jobs (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  recording_id INTEGER NOT NULL REFERENCES recordings(id),\n"
+    "  owner INTEGER NOT NULL DEFAULT 0,\n"
+    "  kind TEXT NOT NULL,\n"
+    "  priority INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 3),\n"
+    "  state TEXT NOT NULL DEFAULT 'queued'\n"
+    "    CHECK (state IN ('queued','running','done','dead','canceled')),\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  max_attempts INTEGER NOT NULL CHECK (max_attempts > 0),\n"
+    "  params TEXT, error TEXT,\n"
+    "  lease_owner TEXT, lease_expires_ms INTEGER NOT NULL DEFAULT 0,\n"
+    "  not_before_ms INTEGER NOT NULL DEFAULT 0,\n"
+    "  due_ms INTEGER,\n"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,\n"
+    "  started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0,\n"
+    "  chunks_total INTEGER NOT NULL DEFAULT 0, chunks_done INTEGER NOT NULL DEFAULT 0,\n"
+    "  chunks_failed INTEGER NOT NULL DEFAULT 0, chunks_final INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE INDEX jobs_due ON jobs(priority, due_ms) WHERE due_ms IS NOT NULL;\n"
+    "CREATE INDEX jobs_lease ON jobs(lease_owner) WHERE lease_owner IS NOT NULL;\n"
+    "CREATE INDEX jobs_recording ON jobs(recording_id);\n"
+    "CREATE INDEX jobs_owner ON jobs(owner);\n"
+    "CREATE INDEX jobs_state ON jobs(state);\n"
+    "CREATE TABLE job_chunks (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id),\n"
+    "  idx INTEGER NOT NULL CHECK (idx >= 0),\n"
+    "  start INTEGER NOT NULL, n INTEGER NOT NULL,\n"
+    "  state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),\n"
+    "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+    "  error TEXT, result BLOB,\n"
+    "  asr_ms REAL NOT NULL DEFAULT 0,\n"
+    "  UNIQUE (job_id, idx));\n"
+    "CREATE TABLE job_counts (state TEXT NOT NULL, priority INTEGER NOT NULL,\n"
+    "  n INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (state, priority)) WITHOUT ROWID;\n"
+    "INSERT INTO job_counts(state, priority) SELECT s.value, p.value FROM\n"
+    "  json_each('[\"queued\",\"running\",\"done\",\"dead\",\"canceled\"]') s,\n"
+    "  json_each('[0,1,2,3]') p;\n"
+    "CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN\n"
+    "  UPDATE job_counts SET n = n + 1 WHERE state = new.state AND priority = new.priority;\n"
+    "END;\n"
+    "CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN\n"
+    "  UPDATE job_counts SET n = n - 1 WHERE state = old.state AND priority = old.priority;\n"
+    "END;\n"
+    "CREATE TRIGGER jobs_count_update AFTER UPDATE OF state, priority ON jobs\n"
+    "  WHEN old.state IS NOT new.state OR old.priority IS NOT new.priority BEGIN\n"
+    "  UPDATE job_counts SET n = n - 1 WHERE state = old.state AND priority = old.priority;\n"
+    "  UPDATE job_counts SET n = n + 1 WHERE state = new.state AND priority = new.priority;\n"
+    "END;\n",
+
+    /* 6: users, their API keys (SHA-256 digests only), the audit log, server settings */
+    "CREATE TABLE users (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  name TEXT NOT NULL UNIQUE,\n"
+    "  created_ms INTEGER NOT NULL);\n"
+    "CREATE TABLE api_keys (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),\n"
+    "  name TEXT,\n"
+    "  prefix TEXT NOT NULL,\n"
+    "  digest BLOB NOT NULL UNIQUE CHECK (length(digest) = 32),\n"
+    "  admin INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_ms INTEGER NOT NULL,\n"
+    "  revoked_ms INTEGER NOT NULL DEFAULT 0);\n"
+    "CREATE INDEX api_keys_user ON api_keys(user_id);\n"
+    "CREATE TABLE audit (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  ts_ms INTEGER NOT NULL,\n"
+    "  user_id INTEGER NOT NULL DEFAULT 0,\n"
+    "  key_id INTEGER NOT NULL DEFAULT 0,\n"
+    "  action TEXT NOT NULL,\n"
+    "  detail TEXT);\n"
+    "CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL,\n"
+    "  updated_ms INTEGER NOT NULL) WITHOUT ROWID;\n",
+
+    /*
+     * 7: recordings get an owner (a user id, 0 = local use; never changed),
+     * with indexes for owner- and status-filtered pages and for counting the
+     * users of an archived audio file. The search index gets a second
+     * column, `tag`, holding the token "owner<ID>" for owned recordings
+     * (nothing for owner 0), so an owner-filtered search is FTS5's
+     * intersection of the query with one doclist, not a walk over every
+     * match checking its recording. User queries are confined to the text
+     * column. The index's content is a view joining segments to their
+     * recording; the index is rebuilt once here.
+     */
+    "ALTER TABLE recordings ADD COLUMN owner INTEGER NOT NULL DEFAULT 0;\n"
+    "CREATE INDEX recordings_owner ON recordings(owner, created_ms, id);\n"
+    "CREATE INDEX recordings_status ON recordings(status, created_ms, id);\n"
+    "CREATE INDEX recordings_audio ON recordings(audio_path) WHERE audio_path IS NOT NULL;\n"
+    "DROP TABLE segments_fts;\n"
+    "CREATE VIEW segments_fts_src(id, text, tag) AS SELECT s.id, s.text, " OWNER_TAG(
+        "r.owner") "\n"
+                   "  FROM segments s JOIN recordings r ON r.id = s.recording_id;\n"
+                   "CREATE VIRTUAL TABLE segments_fts USING fts5(text, tag, "
+                   "content='segments_fts_src',\n"
+                   "  content_rowid='id', tokenize='unicode61 remove_diacritics 2');\n"
+                   "INSERT INTO segments_fts(segments_fts) VALUES ('rebuild');\n",
 };
 
 #define SCHEMA_VERSION ((int)HARK_ARRAY_SIZE(migrations))
@@ -124,7 +240,16 @@ static const char *const migrations[] = {
 
 #define REC_COLS                                                                                   \
     "id, title, source, content_hash, duration_ms, engine, model, options, language, status, "     \
-    "created_ms, updated_ms, audio_path, n_segments"
+    "created_ms, updated_ms, audio_path, n_segments, owner"
+
+#define JOB_COLS                                                                                   \
+    "id, recording_id, owner, kind, priority, state, attempts, max_attempts, params, error, "      \
+    "lease_owner, lease_expires_ms, not_before_ms, created_ms, updated_ms, started_ms, "           \
+    "finished_ms, chunks_total, chunks_done, chunks_failed, chunks_final"
+
+#define KEY_COLS                                                                                   \
+    "k.id, k.user_id, u.name, k.name, k.prefix, k.admin, k.created_ms, k.revoked_ms, k.digest"
+#define KEY_FROM " FROM api_keys k JOIN users u ON u.id = k.user_id "
 
 /* gc predicates over ?1 = cut-off */
 #define GC_RECS "SELECT id FROM recordings WHERE created_ms < ?1"
@@ -132,7 +257,7 @@ static const char *const migrations[] = {
     "used_ms < ?1 OR grp IN (SELECT content_hash FROM recordings WHERE created_ms < ?1 "           \
     "AND content_hash IS NOT NULL AND content_hash <> '')"
 #define GC_JOBS_WHERE                                                                              \
-    "(state IN ('done','failed','canceled') AND updated_ms < ?1) OR recording_id IN (" GC_RECS ")"
+    "(state IN ('done','dead','canceled') AND updated_ms < ?1) OR recording_id IN (" GC_RECS ")"
 
 enum {
     S_BEGIN,
@@ -144,8 +269,6 @@ enum {
     S_REC_STATUS,
     S_REC_GET,
     S_REC_FIND,
-    S_REC_LIST,
-    S_REC_LIST_AFTER,
     S_REC_CURSOR,
     S_REC_EXISTS,
     S_REC_COUNT_SEGS,
@@ -163,6 +286,8 @@ enum {
     S_SEG_DELETE_REC,
     S_SEG_RANGE,
     S_JOB_DELETE_REC,
+    S_CHUNK_DELETE_REC,
+    S_AUDIO_REFS,
     S_HITS,
     S_GC_AUDIO,
     S_GC_COUNT_REC,
@@ -172,6 +297,7 @@ enum {
     S_GC_FTS_DELETE,
     S_GC_DEL_SEG,
     S_GC_DEL_CACHE,
+    S_GC_DEL_CHUNKS,
     S_GC_DEL_JOBS,
     S_GC_DEL_REC,
     S_STATS,
@@ -186,6 +312,40 @@ enum {
     S_CACHE_COUNTS,
     S_COUNTER_ADD,
     S_COUNTER_RESET,
+    S_REC_DEDUP,
+    S_JOB_INSERT,
+    S_JOB_NEWEST,
+    S_JOB_GET,
+    S_JOB_PICK,
+    S_JOB_NEXT,
+    S_JOB_CLAIM,
+    S_JOB_SET,
+    S_JOB_HEARTBEAT,
+    S_JOB_COUNTS,
+    S_JOB_CHUNK_COUNTS,
+    S_JOB_SET_CHUNKS,
+    S_JOB_EXISTS,
+    S_CHUNK_STATE,
+    S_CHUNK_UPSERT,
+    S_CHUNKS,
+    S_CHUNKS_RESULTS,
+    S_CHUNKS_DROP_RESULTS,
+    S_CHUNKS_RESET_FAILED,
+    S_USER_INSERT,
+    S_USER_BY_ID,
+    S_USER_BY_NAME,
+    S_KEY_INSERT,
+    S_KEY_BY_DIGEST,
+    S_KEY_LIST,
+    S_KEY_LIST_USER,
+    S_KEY_REVOKE,
+    S_KEY_EXISTS,
+    S_KEY_COUNT_ACTIVE,
+    S_AUDIT_INSERT,
+    S_AUDIT_LIST,
+    S_SETTING_GET,
+    S_SETTING_PUT,
+    S_SETTING_DEL,
     S_COUNT
 };
 
@@ -195,8 +355,8 @@ static const char *const sql_text[S_COUNT] = {
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_REC_INSERT] = "INSERT INTO recordings(title, source, content_hash, duration_ms, engine, "
-                     "model, options, language, status, created_ms, updated_ms, audio_path) "
-                     "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     "model, options, language, status, created_ms, updated_ms, audio_path, owner) "
+                     "VALUES (?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_REC_UPDATE] = "UPDATE recordings SET title = ?2, source = ?3, content_hash = ?4, "
                      "duration_ms = ?5, engine = ?6, model = ?7, options = ?8, language = ?9, "
                      "status = ?10, updated_ms = ?12, audio_path = ?13 WHERE id = ?1",
@@ -204,13 +364,10 @@ static const char *const sql_text[S_COUNT] = {
     [S_REC_GET] = "SELECT " REC_COLS " FROM recordings WHERE id = ?1",
     [S_REC_FIND] = "SELECT " REC_COLS " FROM recordings WHERE content_hash = ?1 "
                    "AND (?2 IS NULL OR engine = ?2) AND (?3 IS NULL OR model = ?3) "
-                   "AND (?4 IS NULL OR options = ?4) ORDER BY created_ms DESC, id DESC LIMIT 1",
-    [S_REC_LIST] = "SELECT " REC_COLS " FROM recordings ORDER BY created_ms DESC, id DESC "
-                   "LIMIT ?1",
-    [S_REC_LIST_AFTER] = "SELECT " REC_COLS " FROM recordings WHERE (created_ms, id) < (?2, ?3) "
-                         "ORDER BY created_ms DESC, id DESC LIMIT ?1",
+                   "AND (?4 IS NULL OR options = ?4) AND (?5 < 0 OR owner = ?5) "
+                   "ORDER BY created_ms DESC, id DESC LIMIT 1",
     [S_REC_CURSOR] = "SELECT created_ms FROM recordings WHERE id = ?1",
-    [S_REC_EXISTS] = "SELECT 1 FROM recordings WHERE id = ?1",
+    [S_REC_EXISTS] = "SELECT owner FROM recordings WHERE id = ?1",
     [S_REC_COUNT_SEGS] = "UPDATE recordings SET n_segments = (SELECT count(*) FROM segments "
                          "WHERE recording_id = ?1), updated_ms = ?2 WHERE id = ?1",
     [S_REC_DELETE] = "DELETE FROM recordings WHERE id = ?1",
@@ -218,24 +375,30 @@ static const char *const sql_text[S_COUNT] = {
                    "WHERE recording_id = ?1 AND seq = ?2",
     [S_SEG_IN_RANGE] = "SELECT count(*) FROM segments WHERE recording_id = ?1 "
                        "AND seq BETWEEN ?2 AND ?3",
-    [S_FTS_INSERT_RANGE] = "INSERT INTO segments_fts(rowid, text) SELECT id, text FROM segments "
-                           "WHERE recording_id = ?1 AND seq BETWEEN ?2 AND ?3",
+    [S_FTS_INSERT_RANGE] = "INSERT INTO segments_fts(rowid, text, tag) SELECT id, text, ?4 "
+                           "FROM segments WHERE recording_id = ?1 AND seq BETWEEN ?2 AND ?3",
     [S_SEG_INSERT] = "INSERT INTO segments(recording_id, seq, start_ms, end_ms, text, confidence, "
                      "words) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_SEG_UPDATE] = "UPDATE segments SET start_ms = ?2, end_ms = ?3, text = ?4, confidence = ?5, "
                      "words = ?6 WHERE id = ?1",
-    [S_FTS_INSERT] = "INSERT INTO segments_fts(rowid, text) VALUES (?1, ?2)",
-    [S_FTS_DELETE] = "INSERT INTO segments_fts(segments_fts, rowid, text) "
-                     "VALUES ('delete', ?1, ?2)",
-    [S_FTS_DELETE_FROM] = "INSERT INTO segments_fts(segments_fts, rowid, text) "
-                          "SELECT 'delete', id, text FROM segments "
-                          "WHERE recording_id = ?1 AND seq >= ?2",
+    [S_FTS_INSERT] = "INSERT INTO segments_fts(rowid, text, tag) VALUES (?1, ?2, ?3)",
+    [S_FTS_DELETE] = "INSERT INTO segments_fts(segments_fts, rowid, text, tag) "
+                     "VALUES ('delete', ?1, ?2, ?3)",
+    [S_FTS_DELETE_FROM] =
+        "INSERT INTO segments_fts(segments_fts, rowid, text, tag) "
+        "SELECT 'delete', s.id, s.text, " OWNER_TAG(
+            "r.owner") " "
+                       "FROM segments s JOIN recordings r ON r.id = s.recording_id "
+                       "WHERE s.recording_id = ?1 AND s.seq >= ?2",
     [S_SEG_TRUNCATE] = "DELETE FROM segments WHERE recording_id = ?1 AND seq >= ?2",
     [S_SEG_SELECT] = "SELECT seq, start_ms, end_ms, text, confidence, words FROM segments "
                      "WHERE recording_id = ?1 ORDER BY seq",
     [S_SEG_DELETE_REC] = "DELETE FROM segments WHERE recording_id = ?1",
     [S_SEG_RANGE] = "SELECT min(id), max(id) FROM segments WHERE recording_id = ?1",
     [S_JOB_DELETE_REC] = "DELETE FROM jobs WHERE recording_id = ?1",
+    [S_CHUNK_DELETE_REC] = "DELETE FROM job_chunks WHERE job_id IN "
+                           "(SELECT id FROM jobs WHERE recording_id = ?1)",
+    [S_AUDIO_REFS] = "SELECT count(*) FROM recordings WHERE audio_path = ?1",
     /* the hits of a page, in one pass over the rowid range they span: FTS5 sets a query
      * up from scratch for every xFilter, which for a prefix means merging its whole
      * doclist, so one lookup per hit would repeat that for every hit */
@@ -251,11 +414,15 @@ static const char *const sql_text[S_COUNT] = {
     [S_GC_COUNT_SEG] = "SELECT count(*) FROM segments WHERE recording_id IN (" GC_RECS ")",
     [S_GC_COUNT_CACHE] = "SELECT count(*) FROM cache WHERE " GC_CACHE_WHERE,
     [S_GC_COUNT_JOBS] = "SELECT count(*) FROM jobs WHERE " GC_JOBS_WHERE,
-    [S_GC_FTS_DELETE] =
-        "INSERT INTO segments_fts(segments_fts, rowid, text) "
-        "SELECT 'delete', id, text FROM segments WHERE recording_id IN (" GC_RECS ")",
+    [S_GC_FTS_DELETE] = "INSERT INTO segments_fts(segments_fts, rowid, text, tag) "
+                        "SELECT 'delete', s.id, s.text, " OWNER_TAG(
+                            "r.owner") " "
+                                       "FROM segments s JOIN recordings r ON r.id = s.recording_id "
+                                       "WHERE r.created_ms < ?1",
     [S_GC_DEL_SEG] = "DELETE FROM segments WHERE recording_id IN (" GC_RECS ")",
     [S_GC_DEL_CACHE] = "DELETE FROM cache WHERE " GC_CACHE_WHERE,
+    [S_GC_DEL_CHUNKS] =
+        "DELETE FROM job_chunks WHERE job_id IN (SELECT id FROM jobs WHERE " GC_JOBS_WHERE ")",
     [S_GC_DEL_JOBS] = "DELETE FROM jobs WHERE " GC_JOBS_WHERE,
     [S_GC_DEL_REC] = "DELETE FROM recordings WHERE created_ms < ?1",
     [S_STATS] = "SELECT (SELECT count(*) FROM recordings), (SELECT count(*) FROM segments), "
@@ -279,6 +446,71 @@ static const char *const sql_text[S_COUNT] = {
     [S_COUNTER_ADD] = "INSERT INTO counters(name, value) VALUES (?1, ?2) "
                       "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
     [S_COUNTER_RESET] = "DELETE FROM counters WHERE name IN ('cache_hits', 'cache_misses')",
+    /* job submit: the same audio and configuration of the same owner (NULL matches NULL) */
+    [S_REC_DEDUP] = "SELECT id FROM recordings WHERE content_hash = ?1 AND owner = ?2 "
+                    "AND engine IS ?3 AND model IS ?4 AND options IS ?5 "
+                    "ORDER BY created_ms DESC, id DESC LIMIT 1",
+    [S_JOB_INSERT] = "INSERT INTO jobs(recording_id, owner, kind, priority, state, max_attempts, "
+                     "params, not_before_ms, due_ms, created_ms, updated_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8, ?9, ?9)",
+    [S_JOB_NEWEST] = "SELECT id FROM jobs WHERE recording_id = ?1 ORDER BY id DESC LIMIT 1",
+    [S_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+    /* one probe of the partial index jobs_due per priority class */
+    [S_JOB_PICK] = "SELECT id, state, attempts, max_attempts FROM jobs WHERE priority = ?1 "
+                   "AND due_ms IS NOT NULL AND due_ms <= ?2 ORDER BY due_ms, id LIMIT 1",
+    [S_JOB_NEXT] = "SELECT min(due_ms) FROM jobs WHERE priority = ?1 AND due_ms IS NOT NULL",
+    [S_JOB_CLAIM] = "UPDATE jobs SET state = 'running', lease_owner = ?2, lease_expires_ms = ?3, "
+                    "due_ms = ?3, attempts = attempts + 1, not_before_ms = 0, "
+                    "started_ms = CASE WHEN started_ms = 0 THEN ?4 ELSE started_ms END, "
+                    "updated_ms = ?4 WHERE id = ?1",
+    /* every transition but a claim: the new values are computed by job_write() */
+    [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = ?3, error = ?4, lease_owner = ?5, "
+                  "lease_expires_ms = ?6, not_before_ms = ?7, due_ms = ?8, finished_ms = ?9, "
+                  "updated_ms = ?10 WHERE id = ?1",
+    [S_JOB_HEARTBEAT] = "UPDATE jobs SET lease_expires_ms = ?2, due_ms = ?2, updated_ms = ?3 "
+                        "WHERE lease_owner = ?1 AND state = 'running' AND lease_expires_ms > ?3",
+    [S_JOB_COUNTS] = "SELECT state, priority, n FROM job_counts",
+    [S_JOB_CHUNK_COUNTS] = "UPDATE jobs SET chunks_done = chunks_done + ?2, "
+                           "chunks_failed = chunks_failed + ?3, "
+                           "chunks_total = max(chunks_total, ?4), updated_ms = ?5 WHERE id = ?1",
+    [S_JOB_SET_CHUNKS] = "UPDATE jobs SET chunks_total = ?2, chunks_final = ?3, updated_ms = ?4 "
+                         "WHERE id = ?1",
+    [S_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE id = ?1",
+    [S_CHUNK_STATE] = "SELECT state FROM job_chunks WHERE job_id = ?1 AND idx = ?2",
+    [S_CHUNK_UPSERT] = "INSERT INTO job_chunks(job_id, idx, start, n, state, attempts, error, "
+                       "result, asr_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+                       "ON CONFLICT(job_id, idx) DO UPDATE SET start = excluded.start, "
+                       "n = excluded.n, state = excluded.state, attempts = excluded.attempts, "
+                       "error = excluded.error, result = excluded.result, "
+                       "asr_ms = excluded.asr_ms",
+    [S_CHUNKS] = "SELECT idx, start, n, state, attempts, error, NULL, asr_ms FROM job_chunks "
+                 "WHERE job_id = ?1 ORDER BY idx",
+    [S_CHUNKS_RESULTS] = "SELECT idx, start, n, state, attempts, error, result, asr_ms "
+                         "FROM job_chunks WHERE job_id = ?1 ORDER BY idx",
+    [S_CHUNKS_DROP_RESULTS] = "UPDATE job_chunks SET result = NULL WHERE job_id = ?1 "
+                              "AND result IS NOT NULL",
+    [S_CHUNKS_RESET_FAILED] = "UPDATE job_chunks SET state = 0, attempts = 0, error = NULL "
+                              "WHERE job_id = ?1 AND state = 2",
+    [S_USER_INSERT] = "INSERT INTO users(name, created_ms) VALUES (?1, ?2)",
+    [S_USER_BY_ID] = "SELECT id, name, created_ms FROM users WHERE id = ?1",
+    [S_USER_BY_NAME] = "SELECT id, name, created_ms FROM users WHERE name = ?1",
+    [S_KEY_INSERT] = "INSERT INTO api_keys(user_id, name, prefix, digest, admin, created_ms) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_KEY_BY_DIGEST] = "SELECT " KEY_COLS KEY_FROM "WHERE k.digest = ?1",
+    [S_KEY_LIST] = "SELECT " KEY_COLS KEY_FROM "ORDER BY k.id",
+    [S_KEY_LIST_USER] = "SELECT " KEY_COLS KEY_FROM "WHERE k.user_id = ?1 ORDER BY k.id",
+    [S_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0",
+    [S_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?1",
+    [S_KEY_COUNT_ACTIVE] = "SELECT count(*) FROM api_keys WHERE revoked_ms = 0",
+    [S_AUDIT_INSERT] = "INSERT INTO audit(ts_ms, user_id, key_id, action, detail) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_AUDIT_LIST] = "SELECT id, ts_ms, user_id, key_id, action, detail FROM audit "
+                     "WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    [S_SETTING_GET] = "SELECT value FROM settings WHERE name = ?1",
+    [S_SETTING_PUT] = "INSERT INTO settings(name, value, updated_ms) VALUES (?1, ?2, ?3) "
+                      "ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
+                      "updated_ms = excluded.updated_ms",
+    [S_SETTING_DEL] = "DELETE FROM settings WHERE name = ?1",
 };
 
 /*
@@ -318,7 +550,8 @@ static int search_page_sql(hark_buf *b, int variant)
     hark_buf_clear(b);
     return hark_buf_printf(b,
                            "WITH w AS MATERIALIZED (SELECT segments_fts.rowid AS id, "
-                           "hark_rank(segments_fts, ?10) AS r %sORDER BY segments_fts.rowid DESC "
+                           "hark_rank(segments_fts, ?10, ?11) AS r %sORDER BY segments_fts.rowid "
+                           "DESC "
                            "LIMIT ?9 + 1) "
                            "SELECT id, r, (SELECT count(*) FROM w) FROM "
                            "(SELECT id, r FROM w ORDER BY id DESC LIMIT ?9) "
@@ -346,6 +579,10 @@ static int search_page_sql(hark_buf *b, int variant)
  * a query of one prefix the order is the same either way). A query of a
  * single phrase needs no document frequency at all: its idf multiplies every
  * score alike.
+ *
+ * The optional third argument is the number of phrases to rank: the user's
+ * (an owner filter appends a phrase matching the `tag` column, which every
+ * hit matches alike). Lengths are those of column 0, the text.
  */
 #define RANK_DF_SAMPLE  1000
 #define RANK_K1         1.2
@@ -373,7 +610,7 @@ static int df_step(const Fts5ExtensionApi *api, Fts5Context *fts, void *payload)
     return d->n >= RANK_DF_SAMPLE ? SQLITE_DONE : SQLITE_OK;
 }
 
-static int rank_setup(const Fts5ExtensionApi *api, Fts5Context *fts, uint64_t prefixes,
+static int rank_setup(const Fts5ExtensionApi *api, Fts5Context *fts, uint64_t prefixes, int ranked,
                       rank_data **out)
 {
     int n = api->xPhraseCount(fts), i, rc;
@@ -382,9 +619,11 @@ static int rank_setup(const Fts5ExtensionApi *api, Fts5Context *fts, uint64_t pr
 
     if (!d)
         return SQLITE_NOMEM;
+    if (ranked >= 0 && ranked < n)
+        n = ranked;
     d->n_phrase = n;
     if ((rc = api->xRowCount(fts, &rows)) != SQLITE_OK ||
-        (rc = api->xColumnTotalSize(fts, -1, &tokens)) != SQLITE_OK) {
+        (rc = api->xColumnTotalSize(fts, 0, &tokens)) != SQLITE_OK) {
         hark__free(d);
         return rc;
     }
@@ -428,12 +667,13 @@ static void hark_rank(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_con
 
     if (!d) {
         uint64_t prefixes = argc > 0 ? (uint64_t)sqlite3_value_int64(argv[0]) : 0;
-        if ((rc = rank_setup(api, fts, prefixes, &d)) == SQLITE_OK &&
+        int ranked = argc > 1 ? sqlite3_value_int(argv[1]) : -1;
+        if ((rc = rank_setup(api, fts, prefixes, ranked, &d)) == SQLITE_OK &&
             (rc = api->xSetAuxdata(fts, d, hark__free)) != SQLITE_OK)
             d = NULL; /* xSetAuxdata freed it */
     }
     if (rc == SQLITE_OK)
-        rc = api->xColumnSize(fts, -1, &dl);
+        rc = api->xColumnSize(fts, 0, &dl);
     for (i = 0; rc == SQLITE_OK && i < d->n_phrase; i++) {
         Fts5PhraseIter it;
         int col, off, tf = 0;
@@ -469,10 +709,25 @@ static int register_rank(sqlite3 *db)
 
 /* ---- connections ----------------------------------------------------------------------------- */
 
+/* Filters of a recording page (list_sql) and of a job page (job_list_sql). */
+#define LIST_OWNER     1
+#define LIST_STATUS    2
+#define LIST_FROM      4
+#define LIST_TO        8
+#define LIST_AFTER     16
+#define LIST_VARIANTS  32
+#define JLIST_OWNER    1
+#define JLIST_REC      2
+#define JLIST_STATE    4
+#define JLIST_AFTER    8
+#define JLIST_VARIANTS 16
+
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];             /* prepared on first use */
     sqlite3_stmt *search[SEARCH_VARIANTS]; /* ranked page, prepared on first use */
+    sqlite3_stmt *list[LIST_VARIANTS];     /* recording pages by filter, prepared on first use */
+    sqlite3_stmt *jlist[JLIST_VARIANTS];   /* job pages by filter, prepared on first use */
     struct conn *next;                     /* idle list link */
 } conn;
 
@@ -684,6 +939,10 @@ static void conn_close(conn *c)
         sqlite3_finalize(c->st[i]);
     for (i = 0; i < SEARCH_VARIANTS; i++)
         sqlite3_finalize(c->search[i]);
+    for (i = 0; i < LIST_VARIANTS; i++)
+        sqlite3_finalize(c->list[i]);
+    for (i = 0; i < JLIST_VARIANTS; i++)
+        sqlite3_finalize(c->jlist[i]);
     sqlite3_close_v2(c->db);
     hark__free(c);
 }
@@ -1105,6 +1364,7 @@ static int emit_rec(const sq *s, sqlite3_stmt *st, hark_store_recording_fn emit,
     r.updated_ms = sqlite3_column_int64(st, 11);
     r.audio_path = col_text(st, 12);
     r.n_segments = sqlite3_column_int64(st, 13);
+    r.owner = sqlite3_column_int64(st, 14);
     if (hark_recording_status_parse(&r.status, status) < 0)
         return hark_error_set(HARK_ECORRUPT, "%s: recording %lld has an unknown status \"%s\"",
                               s->name, (long long)r.id, status ? status : "");
@@ -1122,6 +1382,7 @@ static int sq_recording_create(void *ctx, const hark_recording *rec, int64_t *id
         return rc;
     if ((st = stmt(s, c, S_REC_INSERT, &rc))) {
         bind_rec(st, rec);
+        sqlite3_bind_int64(st, 14, rec->owner);
         if ((rc = exec_st(s, c, st, "create recording")) == 0)
             *id_out = sqlite3_last_insert_rowid(c->db);
     }
@@ -1201,7 +1462,7 @@ static int sq_recording_get(void *ctx, int64_t id, hark_store_recording_fn emit,
     return rc;
 }
 
-static int sq_recording_find(void *ctx, const char *content_hash, const char *engine,
+static int sq_recording_find(void *ctx, int64_t owner, const char *content_hash, const char *engine,
                              const char *model, const char *options, hark_store_recording_fn emit,
                              void *payload)
 {
@@ -1218,6 +1479,7 @@ static int sq_recording_find(void *ctx, const char *content_hash, const char *en
         bind_text(st, 2, engine);
         bind_text(st, 3, model);
         bind_text(st, 4, options);
+        sqlite3_bind_int64(st, 5, owner);
         rc = emit_recs(s, c, st, emit, payload, "find recording", &n);
         if (rc == 0 && n == 0)
             rc = hark_error_set(HARK_ENOTFOUND,
@@ -1229,45 +1491,81 @@ static int sq_recording_find(void *ctx, const char *content_hash, const char *en
     return rc;
 }
 
-static int sq_recording_list(void *ctx, int64_t after, size_t limit, hark_store_recording_fn emit,
+/*
+ * A recording page with the filters of variant `v` (LIST_* bits). Bound:
+ * ?1 limit, ?2 ?3 the cursor's (created_ms, id), ?4 owner, ?5 status,
+ * ?6 created_from, ?7 created_to. With an owner the status test is kept off
+ * the status index ("+status"): the owner's own index is the narrower one.
+ */
+static int list_sql(hark_buf *b, unsigned v)
+{
+    hark_buf_clear(b);
+    return hark_buf_printf(
+        b,
+        "SELECT " REC_COLS " FROM recordings WHERE 1%s%s%s%s%s "
+        "ORDER BY created_ms DESC, id DESC LIMIT ?1",
+        v & LIST_OWNER ? " AND owner = ?4" : "",
+        v & LIST_STATUS ? (v & LIST_OWNER ? " AND +status = ?5" : " AND status = ?5") : "",
+        v & LIST_FROM ? " AND created_ms >= ?6" : "", v & LIST_TO ? " AND created_ms < ?7" : "",
+        v & LIST_AFTER ? " AND (created_ms, id) < (?2, ?3)" : "");
+}
+
+static int sq_recording_list(void *ctx, const hark_list_options *o, hark_store_recording_fn emit,
                              void *payload)
 {
+    static const char what[] = "list recordings";
     sq *s = ctx;
     conn *c;
     sqlite3_stmt *st = NULL;
+    hark_buf sql = HARK_BUF_INIT;
     size_t n = 0;
+    unsigned v = (o->owner ? LIST_OWNER : 0) | (o->status >= 0 ? LIST_STATUS : 0) |
+                 (o->created_from ? LIST_FROM : 0) | (o->created_to ? LIST_TO : 0) |
+                 (o->after > 0 ? LIST_AFTER : 0);
+    int64_t created = 0;
     int rc;
 
-    if ((rc = rbegin(s, &c, "list recordings")) < 0)
+    if ((rc = rbegin(s, &c, what)) < 0)
         return rc;
-    if (after > 0) {
-        int64_t created = 0;
+    if (o->after > 0) {
         sqlite3_stmt *cur = stmt(s, c, S_REC_CURSOR, &rc);
-        if (cur) {
-            sqlite3_bind_int64(cur, 1, after);
-            rc = step(s, c, cur, "list recordings");
-            if (rc == 1) {
-                created = sqlite3_column_int64(cur, 0);
-                done(cur);
-                rc = 0;
-            } else if (rc == 0) {
-                rc = hark_error_set(HARK_ENOTFOUND,
-                                    "store: list: cursor recording %lld no longer exists",
-                                    (long long)after);
-            }
+        if (!cur)
+            goto out;
+        sqlite3_bind_int64(cur, 1, o->after);
+        rc = step(s, c, cur, what);
+        if (rc == 1) {
+            created = sqlite3_column_int64(cur, 0);
+            done(cur);
+            rc = 0;
+        } else if (rc == 0) {
+            rc = hark_error_set(HARK_ENOTFOUND,
+                                "store: list: cursor recording %lld no longer exists",
+                                (long long)o->after);
         }
-        if (rc == 0 && (st = stmt(s, c, S_REC_LIST_AFTER, &rc))) {
-            sqlite3_bind_int64(st, 2, created);
-            sqlite3_bind_int64(st, 3, after);
-        }
-    } else {
-        st = stmt(s, c, S_REC_LIST, &rc);
+        if (rc < 0)
+            goto out;
     }
-    if (st) {
-        sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
-        rc = emit_recs(s, c, st, emit, payload, "list recordings", &n);
+    if (!c->list[v] &&
+        ((rc = list_sql(&sql, v)) < 0 || (rc = prepare(s, c, &c->list[v], sql.ptr)) < 0))
+        goto out;
+    st = c->list[v];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)o->limit);
+    if (v & LIST_AFTER) {
+        sqlite3_bind_int64(st, 2, created);
+        sqlite3_bind_int64(st, 3, o->after);
     }
+    if (v & LIST_OWNER)
+        sqlite3_bind_int64(st, 4, o->owner);
+    if (v & LIST_STATUS)
+        bind_text(st, 5, hark_recording_status_name((hark_recording_status)o->status));
+    if (v & LIST_FROM)
+        sqlite3_bind_int64(st, 6, o->created_from);
+    if (v & LIST_TO)
+        sqlite3_bind_int64(st, 7, o->created_to);
+    rc = emit_recs(s, c, st, emit, payload, what, &n);
+out:
     rrelease(s, c);
+    hark_buf_dispose(&sql);
     return rc;
 }
 
@@ -1307,6 +1605,9 @@ static int sq_recording_delete(void *ctx, int64_t id, hark_store_recording_fn em
     if ((rc = fts_delete_from(s, c, id, 0, what)) < 0 || !(st = stmt(s, c, S_SEG_DELETE_REC, &rc)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
+    if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_CHUNK_DELETE_REC, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
     if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_JOB_DELETE_REC, &rc)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
@@ -1328,10 +1629,44 @@ out:
     return wend(s, c, rc, what);
 }
 
+static int sq_audio_refs(void *ctx, const char *path, uint64_t *out)
+{
+    static const char what[] = "count audio references";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_AUDIO_REFS, &rc))) {
+        bind_text(st, 1, path);
+        if ((rc = step(s, c, st, what)) == 1) {
+            *out = (uint64_t)sqlite3_column_int64(st, 0);
+            done(st);
+            rc = 0;
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
 /* ---- segments -------------------------------------------------------------------------------- */
 
-/* In a transaction on c: HARK_ENOTFOUND unless recording `id` exists. */
-static int rec_exists(const sq *s, conn *c, int64_t id, const char *what)
+/* The search index tag of owner `owner`'s segments: OWNER_TAG() in C. */
+static void owner_tag(char out[32], int64_t owner)
+{
+    if (owner > 0)
+        snprintf(out, 32, "owner%lld", (long long)owner);
+    else
+        out[0] = '\0';
+}
+
+/*
+ * In a transaction on c: HARK_ENOTFOUND unless recording `id` exists; its
+ * search index tag into `tag` (may be NULL).
+ */
+static int rec_exists(const sq *s, conn *c, int64_t id, char *tag, const char *what)
 {
     int rc;
     sqlite3_stmt *st = stmt(s, c, S_REC_EXISTS, &rc);
@@ -1340,6 +1675,8 @@ static int rec_exists(const sq *s, conn *c, int64_t id, const char *what)
     sqlite3_bind_int64(st, 1, id);
     rc = step(s, c, st, what);
     if (rc == 1) {
+        if (tag)
+            owner_tag(tag, sqlite3_column_int64(st, 0));
         done(st);
         return 0;
     }
@@ -1357,8 +1694,9 @@ static int update_count(const sq *s, conn *c, int64_t id, const char *what)
     return exec_st(s, c, st, what);
 }
 
-/* Bind ?1 = id, ?2 = text and run S_FTS_INSERT or S_FTS_DELETE. */
-static int fts_row(const sq *s, conn *c, int which, int64_t id, const char *text, const char *what)
+/* Bind ?1 = id, ?2 = text, ?3 = tag and run S_FTS_INSERT or S_FTS_DELETE. */
+static int fts_row(const sq *s, conn *c, int which, int64_t id, const char *text, const char *tag,
+                   const char *what)
 {
     int rc;
     sqlite3_stmt *st = stmt(s, c, which, &rc);
@@ -1366,6 +1704,7 @@ static int fts_row(const sq *s, conn *c, int which, int64_t id, const char *text
         return rc;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, tag, -1, SQLITE_STATIC);
     return exec_st(s, c, st, what);
 }
 
@@ -1400,8 +1739,8 @@ static void bind_row(sqlite3_stmt *st, int first, const hark_store_row *r)
  * updated in place otherwise, and re-indexed only when its text changed.
  * `old_text` is scratch space for the replaced text.
  */
-static int put_row(const sq *s, conn *c, int64_t recording, const hark_store_row *r,
-                   hark_buf *old_text, const char *what)
+static int put_row(const sq *s, conn *c, int64_t recording, const char *tag,
+                   const hark_store_row *r, hark_buf *old_text, const char *what)
 {
     sqlite3_stmt *find, *st;
     int64_t id;
@@ -1421,7 +1760,7 @@ static int put_row(const sq *s, conn *c, int64_t recording, const hark_store_row
         bind_row(st, 3, r);
         if ((rc = exec_st(s, c, st, what)) < 0)
             return rc;
-        return fts_row(s, c, S_FTS_INSERT, sqlite3_last_insert_rowid(c->db), r->text, what);
+        return fts_row(s, c, S_FTS_INSERT, sqlite3_last_insert_rowid(c->db), r->text, tag, what);
     }
     {
         const char *text = col_text(find, 3);
@@ -1439,7 +1778,7 @@ static int put_row(const sq *s, conn *c, int64_t recording, const hark_store_row
     }
     if (rc < 0 || same)
         return rc;
-    if (text_changed && (rc = fts_row(s, c, S_FTS_DELETE, id, old_text->ptr, what)) < 0)
+    if (text_changed && (rc = fts_row(s, c, S_FTS_DELETE, id, old_text->ptr, tag, what)) < 0)
         return rc;
     if (!(st = stmt(s, c, S_SEG_UPDATE, &rc)))
         return rc;
@@ -1447,7 +1786,7 @@ static int put_row(const sq *s, conn *c, int64_t recording, const hark_store_row
     bind_row(st, 2, r);
     if ((rc = exec_st(s, c, st, what)) < 0)
         return rc;
-    return text_changed ? fts_row(s, c, S_FTS_INSERT, id, r->text, what) : 0;
+    return text_changed ? fts_row(s, c, S_FTS_INSERT, id, r->text, tag, what) : 0;
 }
 
 /* Number of recording `id`'s segments with lo <= seq <= hi. */
@@ -1482,12 +1821,13 @@ static int sq_segments_put(void *ctx, int64_t recording, const hark_store_row *r
     sqlite3_stmt *st;
     hark_buf old_text = HARK_BUF_INIT;
     int64_t lo = INT64_MAX, hi = INT64_MIN, existing = 1;
+    char tag[32];
     size_t i;
     int rc;
 
     if ((rc = wbegin(s, &c, what)) < 0)
         return rc;
-    if ((rc = rec_exists(s, c, recording, what)) < 0)
+    if ((rc = rec_exists(s, c, recording, tag, what)) < 0)
         goto out;
     for (i = 0; i < n; i++) {
         lo = HARK_MIN(lo, rows[i].seq);
@@ -1509,10 +1849,11 @@ static int sq_segments_put(void *ctx, int64_t recording, const hark_store_row *r
         sqlite3_bind_int64(st, 1, recording);
         sqlite3_bind_int64(st, 2, lo);
         sqlite3_bind_int64(st, 3, hi);
+        sqlite3_bind_text(st, 4, tag, -1, SQLITE_STATIC);
         rc = exec_st(s, c, st, what);
     } else {
         for (i = 0; i < n && rc == 0; i++)
-            rc = put_row(s, c, recording, &rows[i], &old_text, what);
+            rc = put_row(s, c, recording, tag, &rows[i], &old_text, what);
     }
     if (rc == 0)
         rc = update_count(s, c, recording, what);
@@ -1531,7 +1872,7 @@ static int sq_segments_truncate(void *ctx, int64_t recording, int64_t from_seq)
 
     if ((rc = wbegin(s, &c, what)) < 0)
         return rc;
-    if ((rc = rec_exists(s, c, recording, what)) < 0 ||
+    if ((rc = rec_exists(s, c, recording, NULL, what)) < 0 ||
         (rc = fts_delete_from(s, c, recording, from_seq, what)) < 0 ||
         !(st = stmt(s, c, S_SEG_TRUNCATE, &rc)))
         goto out;
@@ -1683,6 +2024,21 @@ out:
     return rc;
 }
 
+/*
+ * The FTS5 MATCH text of a search: the user's query confined to the text
+ * column, and for an owner filter the owner's tag (see migration 7).
+ */
+static int search_match(const hark_query *q, int64_t owner, hark_buf *out)
+{
+    int rc;
+    if ((rc = hark_buf_puts(out, "text : (")) < 0 || (rc = hark__query_fts5(q, out)) < 0 ||
+        (rc = hark_buf_putc(out, ')')) < 0)
+        return rc;
+    if (owner > 0)
+        rc = hark_buf_printf(out, " AND tag : \"owner%lld\"", (long long)owner);
+    return rc;
+}
+
 /* Bind the match text, the window and the filters of a search page statement. */
 static void bind_search(sqlite3_stmt *st, const hark_buf *match, const hark_query *q,
                         const hark_search_options *o, int variant, int64_t lo, int64_t hi)
@@ -1698,6 +2054,7 @@ static void bind_search(sqlite3_stmt *st, const hark_buf *match, const hark_quer
     }
     sqlite3_bind_text(st, 1, match->ptr, (int)match->len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 10, (sqlite3_int64)prefixes);
+    sqlite3_bind_int64(st, 11, (sqlite3_int64)phrase); /* the owner's tag is not ranked */
     sqlite3_bind_int64(st, 9, (sqlite3_int64)HARK_MIN(o->max_ranked, (size_t)INT64_MAX - 1));
     if (variant & SEARCH_REC) {
         sqlite3_bind_int64(st, 4, lo);
@@ -1725,8 +2082,8 @@ static int sq_search(void *ctx, const hark_query *q, const hark_search_options *
     int64_t lo = 0, hi = -1;
 
     *windowed = 0;
-    if ((rc = hark__query_fts5(q, &match)) < 0)
-        return rc;
+    if ((rc = search_match(q, o->owner, &match)) < 0)
+        goto out;
     top = hark__calloc(o->limit ? o->limit : 1, sizeof(*top));
     HARK_ALLOC_CHECK(top, rc, out);
     if ((rc = rbegin(s, &c, what)) < 0)
@@ -1812,6 +2169,7 @@ static int sq_gc(void *ctx, const hark_gc_options *opts, hark_gc_result *out)
     sqlite3_stmt *st;
     char **paths = NULL;
     size_t n_paths = 0, cap = 0, i;
+    uint64_t chunks = 0;
     int64_t cut = opts->older_than_ms;
     int rc;
 
@@ -1857,6 +2215,7 @@ static int sq_gc(void *ctx, const hark_gc_options *opts, hark_gc_result *out)
     if ((rc = delete_count(s, c, S_GC_FTS_DELETE, cut, &out->segments, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_SEG, cut, &out->segments, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_CACHE, cut, &out->cache_entries, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_CHUNKS, cut, &chunks, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_JOBS, cut, &out->jobs, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_REC, cut, &out->recordings, what)) < 0)
         goto out;
@@ -1957,6 +2316,30 @@ static int sq_check(void *ctx)
                           "FROM segments_fts_docsize WHERE id NOT IN (SELECT id FROM segments) "
                           "LIMIT 1",
                           "search index")) == 0 &&
+        (rc = check_query(s, s->writer->db,
+                          "SELECT 'job ' || id || ' has no recording' FROM jobs WHERE "
+                          "recording_id NOT IN (SELECT id FROM recordings) UNION ALL "
+                          "SELECT 'chunk ' || idx || ' of job ' || job_id || ' has no job' "
+                          "FROM job_chunks WHERE job_id NOT IN (SELECT id FROM jobs) LIMIT 1",
+                          "job references")) == 0 &&
+        (rc = check_query(s, s->writer->db,
+                          "SELECT 'job ' || j.id || ' counts ' || j.chunks_done || ' done and ' || "
+                          "j.chunks_failed || ' failed chunks, not ' || "
+                          "(SELECT count(*) FROM job_chunks WHERE job_id = j.id AND state = 1) || "
+                          "' and ' || "
+                          "(SELECT count(*) FROM job_chunks WHERE job_id = j.id AND state = 2) "
+                          "FROM jobs j WHERE j.chunks_done <> (SELECT count(*) FROM job_chunks "
+                          "WHERE job_id = j.id AND state = 1) OR j.chunks_failed <> "
+                          "(SELECT count(*) FROM job_chunks WHERE job_id = j.id AND state = 2) "
+                          "LIMIT 1",
+                          "job chunk counts")) == 0 &&
+        (rc = check_query(s, s->writer->db,
+                          "SELECT 'jobs ' || c.state || '/' || c.priority || ' counted ' || c.n "
+                          "|| ', not ' || coalesce(j.n, 0) FROM job_counts c LEFT JOIN "
+                          "(SELECT state, priority, count(*) AS n FROM jobs GROUP BY state, "
+                          "priority) j ON j.state = c.state AND j.priority = c.priority "
+                          "WHERE c.n <> coalesce(j.n, 0) LIMIT 1",
+                          "job counts")) == 0 &&
         !s->read_only)
         rc = exec_sql(s, s->writer->db,
                       "INSERT INTO segments_fts(segments_fts) VALUES ('integrity-check')",
@@ -2127,6 +2510,1042 @@ static int sq_cache_reset_counts(void *ctx)
     return wend(s, c, rc, "cache statistics reset");
 }
 
+/* ---- the job queue --------------------------------------------------------------------------- */
+
+/* Emit the job in the current row of a JOB_COLS statement. */
+static int emit_job(const sq *s, sqlite3_stmt *st, hark_store_job_fn emit, void *payload)
+{
+    hark_job j = HARK_JOB_INIT;
+    const char *state = col_text(st, 5);
+    int prio = sqlite3_column_int(st, 4);
+
+    j.id = sqlite3_column_int64(st, 0);
+    if (hark_job_state_parse(&j.state, state) < 0 || prio < 0 || prio >= HARK_PRIORITY_COUNT)
+        return hark_error_set(HARK_ECORRUPT, "%s: job %lld has an unknown state or priority",
+                              s->name, (long long)j.id);
+    j.recording = sqlite3_column_int64(st, 1);
+    j.owner = sqlite3_column_int64(st, 2);
+    j.kind = col_text(st, 3);
+    j.priority = (hark_priority)prio;
+    j.attempts = (unsigned)sqlite3_column_int(st, 6);
+    j.max_attempts = (unsigned)sqlite3_column_int(st, 7);
+    j.params = col_text(st, 8);
+    j.error = col_text(st, 9);
+    if (j.state == HARK_JOB_RUNNING) {
+        j.lease_owner = col_text(st, 10);
+        j.lease_expires_ms = sqlite3_column_int64(st, 11);
+    } else {
+        j.lease_owner = NULL;
+        j.lease_expires_ms = 0;
+    }
+    j.not_before_ms = sqlite3_column_int64(st, 12);
+    j.created_ms = sqlite3_column_int64(st, 13);
+    j.updated_ms = sqlite3_column_int64(st, 14);
+    j.started_ms = sqlite3_column_int64(st, 15);
+    j.finished_ms = sqlite3_column_int64(st, 16);
+    j.chunks_total = (uint32_t)sqlite3_column_int64(st, 17);
+    j.chunks_done = (uint32_t)sqlite3_column_int64(st, 18);
+    j.chunks_failed = (uint32_t)sqlite3_column_int64(st, 19);
+    j.chunks_final = sqlite3_column_int(st, 20) != 0;
+    return emit(&j, payload);
+}
+
+/* Emit job `id` from an open transaction or a pooled connection; HARK_ENOTFOUND. */
+static int job_emit_id(const sq *s, conn *c, int64_t id, hark_store_job_fn emit, void *payload,
+                       const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_JOB_GET, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = step(s, c, st, what)) == 1) {
+        rc = emit_job(s, st, emit, payload);
+        done(st);
+    } else if (rc == 0) {
+        rc = hark_error_set(HARK_ENOTFOUND, "store: no job %lld", (long long)id);
+    }
+    return rc;
+}
+
+/* The mutable part of a job row, as job_load() read it and job_store() writes it. */
+typedef struct jrow {
+    int64_t id;
+    hark_job_state state;
+    unsigned attempts, max_attempts;
+    char *error;       /* owned */
+    char *lease_owner; /* owned; kept on a running job that was canceled, for the runner's ack */
+    int64_t lease_expires_ms, not_before_ms, created_ms, finished_ms;
+    uint32_t chunks_failed;
+} jrow;
+
+static void jrow_dispose(jrow *r)
+{
+    hark__free(r->error);
+    hark__free(r->lease_owner);
+    memset(r, 0, sizeof(*r));
+}
+
+static int set_str(char **dst, const char *src)
+{
+    char *copy = NULL;
+    if (src && !(copy = hark__strdup(src)))
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    hark__free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+/* In a transaction on c: read job `id`; HARK_ENOTFOUND. */
+static int job_load(const sq *s, conn *c, int64_t id, jrow *r, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_JOB_GET, &rc);
+
+    memset(r, 0, sizeof(*r));
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = step(s, c, st, what)) == 0)
+        return hark_error_set(HARK_ENOTFOUND, "store: no job %lld", (long long)id);
+    if (rc < 0)
+        return rc;
+    r->id = id;
+    if (hark_job_state_parse(&r->state, col_text(st, 5)) < 0)
+        rc = hark_error_set(HARK_ECORRUPT, "%s: job %lld has an unknown state", s->name,
+                            (long long)id);
+    else
+        rc = 0;
+    r->attempts = (unsigned)sqlite3_column_int(st, 6);
+    r->max_attempts = (unsigned)sqlite3_column_int(st, 7);
+    r->lease_expires_ms = sqlite3_column_int64(st, 11);
+    r->not_before_ms = sqlite3_column_int64(st, 12);
+    r->created_ms = sqlite3_column_int64(st, 13);
+    r->finished_ms = sqlite3_column_int64(st, 16);
+    r->chunks_failed = (uint32_t)sqlite3_column_int64(st, 19);
+    if (rc == 0 && ((rc = set_str(&r->error, col_text(st, 9))) < 0 ||
+                    (rc = set_str(&r->lease_owner, col_text(st, 10))) < 0))
+        jrow_dispose(r);
+    done(st);
+    return rc;
+}
+
+/* When a job in this state becomes claimable (due_ms), or -1 for NULL (never). */
+static int64_t jrow_due(const jrow *r)
+{
+    switch (r->state) {
+    case HARK_JOB_QUEUED:
+        return r->not_before_ms > 0 ? r->not_before_ms : r->created_ms;
+    case HARK_JOB_RUNNING:
+        return r->lease_expires_ms;
+    default:
+        return -1;
+    }
+}
+
+/* Write back a job_load()ed row changed by a transition (not a claim). */
+static int job_store(const sq *s, conn *c, const jrow *r, int64_t now, const char *what)
+{
+    int rc;
+    int64_t due = jrow_due(r);
+    sqlite3_stmt *st = stmt(s, c, S_JOB_SET, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, r->id);
+    bind_text(st, 2, hark_job_state_name(r->state));
+    sqlite3_bind_int64(st, 3, r->attempts);
+    bind_text(st, 4, r->error);
+    bind_text(st, 5, r->lease_owner);
+    sqlite3_bind_int64(st, 6, r->lease_expires_ms);
+    sqlite3_bind_int64(st, 7, r->not_before_ms);
+    if (due >= 0)
+        sqlite3_bind_int64(st, 8, due);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_int64(st, 9, r->finished_ms);
+    sqlite3_bind_int64(st, 10, now);
+    return exec_st(s, c, st, what);
+}
+
+/* Move a loaded row to a final state (done, dead, canceled) at `now`. */
+static void jrow_finish(jrow *r, hark_job_state state, int64_t now, int keep_lease)
+{
+    r->state = state;
+    r->finished_ms = now;
+    r->not_before_ms = 0;
+    if (!keep_lease) {
+        hark__free(r->lease_owner);
+        r->lease_owner = NULL;
+        r->lease_expires_ms = 0;
+    }
+}
+
+/* Run a statement bound with ?1 = id (and nothing else). */
+static int exec_for_id(const sq *s, conn *c, int id_stmt, int64_t id, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, id_stmt, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    return exec_st(s, c, st, what);
+}
+
+/* A single-row, single-integer query bound with ?1 = arg: 1 and *out, 0 = no row, < 0. */
+static int query_id(const sq *s, conn *c, int id_stmt, int64_t arg, int64_t *out, const char *what)
+{
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, id_stmt, &rc);
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, arg);
+    if ((rc = step(s, c, st, what)) == 1) {
+        if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+            rc = 0;
+        else
+            *out = sqlite3_column_int64(st, 0);
+        done(st);
+    }
+    return rc;
+}
+
+static int sq_job_submit(void *ctx, const hark_recording *rec, const hark_job *job,
+                         hark_job_submitted *out)
+{
+    static const char what[] = "submit job";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int64_t rec_id = 0, job_id = 0;
+    int rc, existed = 0;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    /* under the write lock: a concurrent submit of the same audio (another thread or process)
+     * either committed before this transaction began or waits until it commits */
+    if (rec->content_hash) {
+        if (!(st = stmt(s, c, S_REC_DEDUP, &rc)))
+            goto out;
+        bind_text(st, 1, rec->content_hash);
+        sqlite3_bind_int64(st, 2, rec->owner);
+        bind_text(st, 3, rec->engine);
+        bind_text(st, 4, rec->model);
+        bind_text(st, 5, rec->options);
+        if ((rc = step(s, c, st, what)) == 1) {
+            rec_id = sqlite3_column_int64(st, 0);
+            done(st);
+        }
+        if (rc < 0)
+            goto out;
+        if (rec_id && (rc = query_id(s, c, S_JOB_NEWEST, rec_id, &job_id, what)) < 0)
+            goto out;
+        rc = 0;
+        existed = job_id != 0;
+    }
+    if (!rec_id) {
+        if (!(st = stmt(s, c, S_REC_INSERT, &rc)))
+            goto out;
+        bind_rec(st, rec);
+        sqlite3_bind_int64(st, 14, rec->owner);
+        if ((rc = exec_st(s, c, st, what)) < 0)
+            goto out;
+        rec_id = sqlite3_last_insert_rowid(c->db);
+    }
+    if (!job_id) {
+        if (!(st = stmt(s, c, S_JOB_INSERT, &rc)))
+            goto out;
+        sqlite3_bind_int64(st, 1, rec_id);
+        sqlite3_bind_int64(st, 2, rec->owner);
+        bind_text(st, 3, job->kind);
+        sqlite3_bind_int(st, 4, (int)job->priority);
+        sqlite3_bind_int64(st, 5, job->max_attempts);
+        bind_text(st, 6, job->params);
+        sqlite3_bind_int64(st, 7, job->not_before_ms);
+        sqlite3_bind_int64(st, 8, job->not_before_ms > 0 ? job->not_before_ms : job->created_ms);
+        sqlite3_bind_int64(st, 9, job->created_ms);
+        if ((rc = exec_st(s, c, st, what)) < 0)
+            goto out;
+        job_id = sqlite3_last_insert_rowid(c->db);
+    }
+    out->recording = rec_id;
+    out->job = job_id;
+    out->existed = existed;
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_get(void *ctx, int64_t id, hark_store_job_fn emit, void *payload)
+{
+    sq *s = ctx;
+    conn *c;
+    int rc;
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    rc = job_emit_id(s, c, id, emit, payload, "get job");
+    rrelease(s, c);
+    return rc;
+}
+
+/* A job page with the filters of variant `v` (JLIST_* bits): ?1 limit, ?2 owner, ?3 recording,
+ * ?4 state, ?5 cursor. */
+static int job_list_sql(hark_buf *b, unsigned v)
+{
+    hark_buf_clear(b);
+    return hark_buf_printf(
+        b,
+        "SELECT " JOB_COLS " FROM jobs WHERE 1%s%s%s%s ORDER BY id DESC "
+        "LIMIT ?1",
+        v & JLIST_OWNER ? " AND owner = ?2" : "", v & JLIST_REC ? " AND recording_id = ?3" : "",
+        v & JLIST_STATE ? " AND state = ?4" : "", v & JLIST_AFTER ? " AND id < ?5" : "");
+}
+
+static int sq_job_list(void *ctx, const hark_job_list_options *o, hark_store_job_fn emit,
+                       void *payload)
+{
+    static const char what[] = "list jobs";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    hark_buf sql = HARK_BUF_INIT;
+    unsigned v = (o->owner ? JLIST_OWNER : 0) | (o->recording ? JLIST_REC : 0) |
+                 (o->state >= 0 ? JLIST_STATE : 0) | (o->after > 0 ? JLIST_AFTER : 0);
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if (!c->jlist[v] &&
+        ((rc = job_list_sql(&sql, v)) < 0 || (rc = prepare(s, c, &c->jlist[v], sql.ptr)) < 0))
+        goto out;
+    st = c->jlist[v];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)o->limit);
+    if (v & JLIST_OWNER)
+        sqlite3_bind_int64(st, 2, o->owner);
+    if (v & JLIST_REC)
+        sqlite3_bind_int64(st, 3, o->recording);
+    if (v & JLIST_STATE)
+        bind_text(st, 4, hark_job_state_name((hark_job_state)o->state));
+    if (v & JLIST_AFTER)
+        sqlite3_bind_int64(st, 5, o->after);
+    while ((rc = step(s, c, st, what)) == 1) {
+        if ((rc = emit_job(s, st, emit, payload)) != 0) {
+            done(st);
+            break;
+        }
+    }
+out:
+    rrelease(s, c);
+    hark_buf_dispose(&sql);
+    return rc;
+}
+
+/*
+ * Claim: one transaction under BEGIN IMMEDIATE, so claims are serialised
+ * across threads (the write mutex) and processes (SQLite's write lock).
+ * Each priority class is one probe of jobs_due; a job at the head whose
+ * attempts are used up (its runners kept dying) is made dead and the next
+ * one looked at.
+ */
+static int sq_job_claim(void *ctx, const char *lease_owner, int64_t lease_ms,
+                        hark_priority max_priority, int64_t now, hark_store_job_fn emit,
+                        void *payload, int64_t *next_ms)
+{
+    static const char what[] = "claim job";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc, p, claimed = 0;
+
+    *next_ms = 0;
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    while (!claimed) {
+        int64_t id = 0;
+        unsigned attempts = 0, max_attempts = 0;
+        int running = 0;
+        if (!(st = stmt(s, c, S_JOB_PICK, &rc)))
+            goto out;
+        for (p = 0; p <= (int)max_priority && !id; p++) {
+            sqlite3_bind_int(st, 1, p);
+            sqlite3_bind_int64(st, 2, now);
+            if ((rc = step(s, c, st, what)) < 0)
+                goto out;
+            if (rc == 1) {
+                id = sqlite3_column_int64(st, 0);
+                running = col_text(st, 1) && strcmp(col_text(st, 1), "running") == 0;
+                attempts = (unsigned)sqlite3_column_int(st, 2);
+                max_attempts = (unsigned)sqlite3_column_int(st, 3);
+                done(st);
+            }
+        }
+        rc = 0;
+        if (!id)
+            break;
+        if (attempts >= max_attempts) {
+            jrow r;
+            char msg[96];
+            if ((rc = job_load(s, c, id, &r, what)) < 0)
+                goto out;
+            if (running)
+                snprintf(msg, sizeof(msg), "lost its runner %u times", attempts);
+            else
+                snprintf(msg, sizeof(msg), "no attempts left (%u of %u used)", attempts,
+                         max_attempts);
+            jrow_finish(&r, HARK_JOB_DEAD, now, 0);
+            if ((rc = set_str(&r.error, msg)) == 0)
+                rc = job_store(s, c, &r, now, what);
+            jrow_dispose(&r);
+            if (rc < 0)
+                goto out;
+            continue;
+        }
+        if (!(st = stmt(s, c, S_JOB_CLAIM, &rc)))
+            goto out;
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, lease_owner);
+        sqlite3_bind_int64(st, 3, now + lease_ms);
+        sqlite3_bind_int64(st, 4, now);
+        if ((rc = exec_st(s, c, st, what)) < 0 ||
+            (rc = job_emit_id(s, c, id, emit, payload, what)) != 0)
+            goto out;
+        claimed = 1;
+    }
+    if (!claimed) {
+        for (p = 0; p <= (int)max_priority; p++) {
+            int64_t t = 0;
+            if ((rc = query_id(s, c, S_JOB_NEXT, p, &t, what)) < 0)
+                goto out;
+            if (rc == 1 && (*next_ms == 0 || t < *next_ms))
+                *next_ms = t;
+        }
+        rc = 0;
+    }
+out:
+    /* jobs made dead on the way are committed even when nothing was claimed */
+    rc = wend(s, c, rc, what);
+    if (rc == 0 && !claimed)
+        rc = HARK_ENOTFOUND;
+    return rc;
+}
+
+static int sq_job_heartbeat(void *ctx, const char *lease_owner, int64_t lease_ms, int64_t now,
+                            unsigned *n)
+{
+    static const char what[] = "job heartbeat";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_JOB_HEARTBEAT, &rc))) {
+        bind_text(st, 1, lease_owner);
+        sqlite3_bind_int64(st, 2, now + lease_ms);
+        sqlite3_bind_int64(st, 3, now);
+        if ((rc = exec_st(s, c, st, what)) == 0)
+            *n = (unsigned)sqlite3_changes(c->db);
+    }
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_end(void *ctx, int64_t id, const char *lease_owner, hark_job_state state,
+                      int release, int64_t not_before_ms, const char *error, int64_t now)
+{
+    static const char what[] = "end job";
+    sq *s = ctx;
+    conn *c;
+    jrow r;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = job_load(s, c, id, &r, what)) < 0)
+        goto out;
+    if (state == HARK_JOB_CANCELED && r.state == HARK_JOB_CANCELED && r.lease_owner &&
+        strcmp(r.lease_owner, lease_owner) == 0) {
+        /* the runner acknowledges a cancel made while it ran */
+        jrow_finish(&r, HARK_JOB_CANCELED, r.finished_ms, 0);
+        rc = job_store(s, c, &r, now, what);
+        goto out;
+    }
+    if (r.state != HARK_JOB_RUNNING) {
+        rc = hark_error_set(HARK_EBUSY, "store: job %lld is %s, no longer running under %s",
+                            (long long)id, hark_job_state_name(r.state), lease_owner);
+        goto out;
+    }
+    if (!r.lease_owner || strcmp(r.lease_owner, lease_owner) != 0) {
+        rc = hark_error_set(HARK_EBUSY, "store: job %lld is held by %s, not %s", (long long)id,
+                            r.lease_owner ? r.lease_owner : "nobody", lease_owner);
+        goto out;
+    }
+    if (r.lease_expires_ms <= now) {
+        rc = hark_error_set(HARK_EBUSY,
+                            "store: the lease of %s on job %lld expired %lld ms ago: another "
+                            "runner may claim it",
+                            lease_owner, (long long)id, (long long)(now - r.lease_expires_ms));
+        goto out;
+    }
+    switch (state) {
+    case HARK_JOB_DONE:
+        jrow_finish(&r, HARK_JOB_DONE, now, 0);
+        hark__free(r.error);
+        r.error = NULL;
+        if ((rc = exec_for_id(s, c, S_CHUNKS_DROP_RESULTS, id, what)) < 0)
+            goto out;
+        break;
+    case HARK_JOB_QUEUED:
+        if (!release && error && (rc = set_str(&r.error, error)) < 0)
+            goto out;
+        if (release) {
+            r.attempts = r.attempts ? r.attempts - 1 : 0; /* the attempt is not counted */
+        } else if (r.attempts >= r.max_attempts) {
+            jrow_finish(&r, HARK_JOB_DEAD, now, 0);
+            break;
+        }
+        r.state = HARK_JOB_QUEUED;
+        r.not_before_ms = not_before_ms > 0 ? not_before_ms : 0;
+        hark__free(r.lease_owner);
+        r.lease_owner = NULL;
+        r.lease_expires_ms = 0;
+        break;
+    case HARK_JOB_DEAD:
+        if (error && (rc = set_str(&r.error, error)) < 0)
+            goto out;
+        jrow_finish(&r, HARK_JOB_DEAD, now, 0);
+        break;
+    default: /* HARK_JOB_CANCELED (the library checked the state) */
+        jrow_finish(&r, HARK_JOB_CANCELED, now, 0);
+        break;
+    }
+    rc = job_store(s, c, &r, now, what);
+out:
+    jrow_dispose(&r);
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_cancel(void *ctx, int64_t id, int64_t now)
+{
+    static const char what[] = "cancel job";
+    sq *s = ctx;
+    conn *c;
+    jrow r;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = job_load(s, c, id, &r, what)) < 0)
+        goto out;
+    if (r.state != HARK_JOB_QUEUED && r.state != HARK_JOB_RUNNING) {
+        rc = hark_error_set(HARK_EINVAL, "job %lld is already %s", (long long)id,
+                            hark_job_state_name(r.state));
+        goto out;
+    }
+    /* a running job keeps its lease owner, so that its runner can acknowledge */
+    jrow_finish(&r, HARK_JOB_CANCELED, now, r.state == HARK_JOB_RUNNING);
+    rc = job_store(s, c, &r, now, what);
+out:
+    jrow_dispose(&r);
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_retry(void *ctx, int64_t id, int64_t now)
+{
+    static const char what[] = "retry job";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    jrow r;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = job_load(s, c, id, &r, what)) < 0)
+        goto out;
+    if (r.state != HARK_JOB_DEAD && r.state != HARK_JOB_CANCELED) {
+        rc = hark_error_set(HARK_EINVAL, "job %lld is %s: only dead or canceled jobs are retried",
+                            (long long)id, hark_job_state_name(r.state));
+        goto out;
+    }
+    r.state = HARK_JOB_QUEUED;
+    r.attempts = 0;
+    r.not_before_ms = 0;
+    r.finished_ms = 0;
+    hark__free(r.lease_owner);
+    r.lease_owner = NULL;
+    r.lease_expires_ms = 0;
+    if ((rc = job_store(s, c, &r, now, what)) < 0 ||
+        (rc = exec_for_id(s, c, S_CHUNKS_RESET_FAILED, id, what)) < 0 ||
+        !(st = stmt(s, c, S_JOB_CHUNK_COUNTS, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, 0);
+    sqlite3_bind_int64(st, 3, -(int64_t)r.chunks_failed);
+    sqlite3_bind_int64(st, 4, 0);
+    sqlite3_bind_int64(st, 5, now);
+    rc = exec_st(s, c, st, what);
+out:
+    jrow_dispose(&r);
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_counts(void *ctx, hark_job_counts *out)
+{
+    static const char what[] = "count jobs";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_JOB_COUNTS, &rc))) {
+        while ((rc = step(s, c, st, what)) == 1) {
+            hark_job_state state;
+            int p = sqlite3_column_int(st, 1);
+            int64_t n = sqlite3_column_int64(st, 2);
+            if (hark_job_state_parse(&state, col_text(st, 0)) == 0 && p >= 0 &&
+                p < HARK_PRIORITY_COUNT && n > 0)
+                out->n[state][p] = (uint64_t)n;
+            hark_error_clear();
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+/* In a transaction on c: HARK_ENOTFOUND unless job `id` exists. */
+static int job_exists(const sq *s, conn *c, int64_t id, const char *what)
+{
+    int64_t one = 0;
+    int rc = query_id(s, c, S_JOB_EXISTS, id, &one, what);
+    if (rc == 0)
+        return hark_error_set(HARK_ENOTFOUND, "store: no job %lld", (long long)id);
+    return rc < 0 ? rc : 0;
+}
+
+static int sq_job_chunk_put(void *ctx, int64_t job, const hark_job_chunk *ch, int64_t now)
+{
+    static const char what[] = "put job chunk";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int64_t old = -1;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = job_exists(s, c, job, what)) < 0 || !(st = stmt(s, c, S_CHUNK_STATE, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, ch->index);
+    if ((rc = step(s, c, st, what)) == 1) {
+        old = sqlite3_column_int64(st, 0);
+        done(st);
+    }
+    if (rc < 0 || !(st = stmt(s, c, S_CHUNK_UPSERT, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, ch->index);
+    sqlite3_bind_int64(st, 3, ch->start);
+    sqlite3_bind_int64(st, 4, ch->n);
+    sqlite3_bind_int(st, 5, (int)ch->state);
+    sqlite3_bind_int64(st, 6, ch->attempts);
+    bind_text(st, 7, ch->error);
+    if (ch->result && ch->result_len)
+        sqlite3_bind_blob(st, 8, ch->result, (int)ch->result_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 8);
+    sqlite3_bind_double(st, 9, ch->asr_ms);
+    if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_JOB_CHUNK_COUNTS, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, job);
+    sqlite3_bind_int64(st, 2, (ch->state == HARK_CHUNK_DONE) - (old == HARK_CHUNK_DONE));
+    sqlite3_bind_int64(st, 3, (ch->state == HARK_CHUNK_FAILED) - (old == HARK_CHUNK_FAILED));
+    sqlite3_bind_int64(st, 4, (int64_t)ch->index + 1);
+    sqlite3_bind_int64(st, 5, now);
+    rc = exec_st(s, c, st, what);
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_set_chunks(void *ctx, int64_t job, uint32_t total, int final, int64_t now)
+{
+    static const char what[] = "set job chunks";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_JOB_SET_CHUNKS, &rc))) {
+        sqlite3_bind_int64(st, 1, job);
+        sqlite3_bind_int64(st, 2, total);
+        sqlite3_bind_int(st, 3, final ? 1 : 0);
+        sqlite3_bind_int64(st, 4, now);
+        if ((rc = exec_st(s, c, st, what)) == 0 && sqlite3_changes(c->db) == 0)
+            rc = hark_error_set(HARK_ENOTFOUND, "store: no job %lld", (long long)job);
+    }
+    return wend(s, c, rc, what);
+}
+
+static int sq_job_chunks(void *ctx, int64_t job, int with_results, hark_store_chunk_fn emit,
+                         void *payload)
+{
+    static const char what[] = "read job chunks";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = rbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = job_exists(s, c, job, what)) < 0 ||
+        !(st = stmt(s, c, with_results ? S_CHUNKS_RESULTS : S_CHUNKS, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, job);
+    while ((rc = step(s, c, st, what)) == 1) {
+        hark_job_chunk ch;
+        int state = sqlite3_column_int(st, 3);
+        memset(&ch, 0, sizeof(ch));
+        ch.index = (uint32_t)sqlite3_column_int64(st, 0);
+        ch.start = sqlite3_column_int64(st, 1);
+        ch.n = sqlite3_column_int64(st, 2);
+        ch.state = (hark_chunk_state)state;
+        ch.attempts = (unsigned)sqlite3_column_int(st, 4);
+        ch.error = col_text(st, 5);
+        ch.result = sqlite3_column_blob(st, 6);
+        ch.result_len = ch.result ? (size_t)sqlite3_column_bytes(st, 6) : 0;
+        ch.asr_ms = sqlite3_column_double(st, 7);
+        if (state < HARK_CHUNK_PENDING || state > HARK_CHUNK_FAILED)
+            rc = hark_error_set(HARK_ECORRUPT, "%s: chunk %u of job %lld has state %d", s->name,
+                                ch.index, (long long)job, state);
+        else
+            rc = emit(&ch, payload);
+        if (rc != 0) {
+            done(st);
+            break;
+        }
+    }
+out:
+    rrelease(s, c);
+    return rc;
+}
+
+/* ---- users, keys, audit, settings ------------------------------------------------------------ */
+
+static int sq_user_create(void *ctx, const char *name, int64_t created_ms, int64_t *id_out)
+{
+    static const char what[] = "create user";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_USER_BY_NAME, &rc)))
+        goto out;
+    bind_text(st, 1, name);
+    if ((rc = step(s, c, st, what)) == 1) {
+        done(st);
+        rc = hark_error_set(HARK_EEXISTS, "store: user \"%s\" exists", name);
+    }
+    if (rc < 0 || !(st = stmt(s, c, S_USER_INSERT, &rc)))
+        goto out;
+    bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, created_ms);
+    if ((rc = exec_st(s, c, st, what)) == 0)
+        *id_out = sqlite3_last_insert_rowid(c->db);
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_user_get(void *ctx, int64_t id, const char *name, hark_store_user_fn emit,
+                       void *payload)
+{
+    static const char what[] = "get user";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, name ? S_USER_BY_NAME : S_USER_BY_ID, &rc))) {
+        if (name)
+            bind_text(st, 1, name);
+        else
+            sqlite3_bind_int64(st, 1, id);
+        if ((rc = step(s, c, st, what)) == 1) {
+            hark_user u;
+            u.version = HARK_USER_VERSION;
+            u.id = sqlite3_column_int64(st, 0);
+            u.name = col_text(st, 1);
+            u.created_ms = sqlite3_column_int64(st, 2);
+            rc = emit(&u, payload);
+            done(st);
+        } else if (rc == 0) {
+            rc = name ? hark_error_set(HARK_ENOTFOUND, "store: no user \"%s\"", name)
+                      : hark_error_set(HARK_ENOTFOUND, "store: no user %lld", (long long)id);
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+/* Emit the key in the current row of a KEY_COLS statement. */
+static int emit_key(const sq *s, sqlite3_stmt *st, hark_store_key_fn emit, void *payload)
+{
+    hark_api_key k;
+    const void *digest = sqlite3_column_blob(st, 8);
+
+    k.version = HARK_API_KEY_VERSION;
+    k.id = sqlite3_column_int64(st, 0);
+    if (!digest || sqlite3_column_bytes(st, 8) != 32)
+        return hark_error_set(HARK_ECORRUPT, "%s: key %lld has a malformed digest", s->name,
+                              (long long)k.id);
+    k.user = sqlite3_column_int64(st, 1);
+    k.user_name = col_text(st, 2);
+    k.name = col_text(st, 3);
+    k.prefix = col_text(st, 4);
+    k.admin = sqlite3_column_int(st, 5) != 0;
+    k.created_ms = sqlite3_column_int64(st, 6);
+    k.revoked_ms = sqlite3_column_int64(st, 7);
+    return emit(&k, digest, payload);
+}
+
+static int sq_key_create(void *ctx, int64_t user, const char *name, int admin,
+                         const uint8_t digest[32], const char *prefix, int64_t created_ms,
+                         int64_t *id_out)
+{
+    static const char what[] = "create key";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int64_t found = 0;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = query_id(s, c, S_USER_BY_ID, user, &found, what)) < 0)
+        goto out;
+    if (rc == 0) {
+        rc = hark_error_set(HARK_ENOTFOUND, "store: no user %lld", (long long)user);
+        goto out;
+    }
+    if (!(st = stmt(s, c, S_KEY_BY_DIGEST, &rc)))
+        goto out;
+    sqlite3_bind_blob(st, 1, digest, 32, SQLITE_STATIC);
+    if ((rc = step(s, c, st, what)) == 1) {
+        done(st);
+        rc = hark_error_set(HARK_EEXISTS, "store: a key with this digest exists");
+    }
+    if (rc < 0 || !(st = stmt(s, c, S_KEY_INSERT, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, user);
+    bind_text(st, 2, name);
+    bind_text(st, 3, prefix);
+    sqlite3_bind_blob(st, 4, digest, 32, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, admin ? 1 : 0);
+    sqlite3_bind_int64(st, 6, created_ms);
+    if ((rc = exec_st(s, c, st, what)) == 0)
+        *id_out = sqlite3_last_insert_rowid(c->db);
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_key_lookup(void *ctx, const uint8_t digest[32], hark_store_key_fn emit, void *payload)
+{
+    static const char what[] = "look up key";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_KEY_BY_DIGEST, &rc))) {
+        sqlite3_bind_blob(st, 1, digest, 32, SQLITE_STATIC);
+        if ((rc = step(s, c, st, what)) == 1) {
+            rc = emit_key(s, st, emit, payload);
+            done(st);
+        } else if (rc == 0) {
+            rc = HARK_ENOTFOUND; /* an unknown key is an answer, not an error worth a message */
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_key_list(void *ctx, int64_t user, hark_store_key_fn emit, void *payload)
+{
+    static const char what[] = "list keys";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, user ? S_KEY_LIST_USER : S_KEY_LIST, &rc))) {
+        if (user)
+            sqlite3_bind_int64(st, 1, user);
+        while ((rc = step(s, c, st, what)) == 1) {
+            if ((rc = emit_key(s, st, emit, payload)) != 0) {
+                done(st);
+                break;
+            }
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_key_revoke(void *ctx, int64_t id, int64_t now)
+{
+    static const char what[] = "revoke key";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int64_t one = 0;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if (!(st = stmt(s, c, S_KEY_REVOKE, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = exec_st(s, c, st, what)) < 0 || sqlite3_changes(c->db) > 0)
+        goto out;
+    /* nothing changed: revoked before (idempotent) or no such key */
+    if ((rc = query_id(s, c, S_KEY_EXISTS, id, &one, what)) == 0)
+        rc = hark_error_set(HARK_ENOTFOUND, "store: no key %lld", (long long)id);
+    else if (rc > 0)
+        rc = 0;
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_key_count_active(void *ctx, uint64_t *out)
+{
+    static const char what[] = "count keys";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_KEY_COUNT_ACTIVE, &rc)) && (rc = step(s, c, st, what)) == 1) {
+        *out = (uint64_t)sqlite3_column_int64(st, 0);
+        done(st);
+        rc = 0;
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_audit_add(void *ctx, int64_t ts_ms, int64_t user, int64_t key, const char *action,
+                        const char *detail)
+{
+    static const char what[] = "audit";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_AUDIT_INSERT, &rc))) {
+        sqlite3_bind_int64(st, 1, ts_ms);
+        sqlite3_bind_int64(st, 2, user);
+        sqlite3_bind_int64(st, 3, key);
+        bind_text(st, 4, action);
+        bind_text(st, 5, detail);
+        rc = exec_st(s, c, st, what);
+    }
+    return wend(s, c, rc, what);
+}
+
+static int sq_audit_list(void *ctx, int64_t before, size_t limit, hark_store_audit_fn emit,
+                         void *payload)
+{
+    static const char what[] = "read audit log";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_AUDIT_LIST, &rc))) {
+        sqlite3_bind_int64(st, 1, before > 0 ? before : INT64_MAX);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+        while ((rc = step(s, c, st, what)) == 1) {
+            hark_audit_entry e;
+            e.id = sqlite3_column_int64(st, 0);
+            e.ts_ms = sqlite3_column_int64(st, 1);
+            e.user = sqlite3_column_int64(st, 2);
+            e.key = sqlite3_column_int64(st, 3);
+            e.action = col_text(st, 4) ? col_text(st, 4) : "";
+            e.detail = col_text(st, 5);
+            if ((rc = emit(&e, payload)) != 0) {
+                done(st);
+                break;
+            }
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_setting_get(void *ctx, const char *name, hark_buf *out)
+{
+    static const char what[] = "read setting";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_SETTING_GET, &rc))) {
+        bind_text(st, 1, name);
+        if ((rc = step(s, c, st, what)) == 1) {
+            const char *v = col_text(st, 0);
+            rc = hark_buf_puts(out, v ? v : "");
+            done(st);
+        } else if (rc == 0) {
+            rc = HARK_ENOTFOUND;
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
+static int sq_setting_set(void *ctx, const char *name, const char *value, int64_t now)
+{
+    static const char what[] = "write setting";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((st = stmt(s, c, value ? S_SETTING_PUT : S_SETTING_DEL, &rc))) {
+        bind_text(st, 1, name);
+        if (value) {
+            bind_text(st, 2, value);
+            sqlite3_bind_int64(st, 3, now);
+        }
+        rc = exec_st(s, c, st, what);
+    }
+    return wend(s, c, rc, what);
+}
+
 /* ---- the ops table --------------------------------------------------------------------------- */
 
 static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
@@ -2145,6 +3564,7 @@ const hark_store_ops hark__store_sqlite_ops = {
     .recording_find = sq_recording_find,
     .recording_list = sq_recording_list,
     .recording_delete = sq_recording_delete,
+    .audio_refs = sq_audio_refs,
     .segments_put = sq_segments_put,
     .segments_truncate = sq_segments_truncate,
     .transcript_get = sq_transcript_get,
@@ -2159,6 +3579,29 @@ const hark_store_ops hark__store_sqlite_ops = {
     .cache_gc = sq_cache_gc,
     .cache_counts = sq_cache_counts,
     .cache_reset_counts = sq_cache_reset_counts,
+    .job_submit = sq_job_submit,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .job_claim = sq_job_claim,
+    .job_heartbeat = sq_job_heartbeat,
+    .job_end = sq_job_end,
+    .job_cancel = sq_job_cancel,
+    .job_retry = sq_job_retry,
+    .job_counts = sq_job_counts,
+    .job_chunk_put = sq_job_chunk_put,
+    .job_set_chunks = sq_job_set_chunks,
+    .job_chunks = sq_job_chunks,
+    .user_create = sq_user_create,
+    .user_get = sq_user_get,
+    .key_create = sq_key_create,
+    .key_lookup = sq_key_lookup,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_count_active = sq_key_count_active,
+    .audit_add = sq_audit_add,
+    .audit_list = sq_audit_list,
+    .setting_get = sq_setting_get,
+    .setting_set = sq_setting_set,
 };
 
 /* ---- test hooks ------------------------------------------------------------------------------ */

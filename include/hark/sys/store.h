@@ -26,12 +26,20 @@
 #ifndef HARK_SYS_STORE_H
 #define HARK_SYS_STORE_H
 
+#include "../auth.h"
 #include "../common.h"
+#include "../jobs.h"
 #include "../store.h"
 
 HARK_BEGIN_DECL
 
-#define HARK_STORE_API_VERSION 1
+/*
+ * Version of hark_store_ops. 2: recording_find takes an owner, recording_list
+ * takes the list options, and the job queue, user, key, audit and settings
+ * operations were added (version 1 backends are refused by
+ * hark_store_register: the table grew).
+ */
+#define HARK_STORE_API_VERSION 2
 
 /** A segment row as backends store it. Strings and bytes are borrowed. */
 typedef struct hark_store_row {
@@ -94,6 +102,12 @@ typedef struct hark_store_open_args {
 typedef int (*hark_store_recording_fn)(const hark_recording *rec, void *payload);
 typedef int (*hark_store_row_fn)(const hark_store_row *row, void *payload);
 typedef int (*hark_store_hit_fn)(const hark_search_hit *hit, void *payload);
+typedef int (*hark_store_job_fn)(const hark_job *job, void *payload);
+typedef int (*hark_store_chunk_fn)(const hark_job_chunk *chunk, void *payload);
+typedef int (*hark_store_user_fn)(const hark_user *user, void *payload);
+/** A key and the SHA-256 digest it was stored with (the library compares digests). */
+typedef int (*hark_store_key_fn)(const hark_api_key *key, const uint8_t digest[32], void *payload);
+typedef int (*hark_store_audit_fn)(const hark_audit_entry *entry, void *payload);
 
 /** The backend vtable. */
 typedef struct hark_store_ops {
@@ -114,18 +128,29 @@ typedef struct hark_store_ops {
     int (*recording_set_status)(void *ctx, int64_t id, hark_recording_status status);
     /** Emit recording `id` once, or return HARK_ENOTFOUND. */
     int (*recording_get)(void *ctx, int64_t id, hark_store_recording_fn emit, void *payload);
-    /** Emit the newest match (NULL criteria match anything), or return HARK_ENOTFOUND. */
-    int (*recording_find)(void *ctx, const char *content_hash, const char *engine,
+    /**
+     * Emit the newest recording of `owner` (-1 = any owner) matching the
+     * criteria (NULL criteria match anything), or return HARK_ENOTFOUND.
+     */
+    int (*recording_find)(void *ctx, int64_t owner, const char *content_hash, const char *engine,
                           const char *model, const char *options, hark_store_recording_fn emit,
                           void *payload);
-    /** Emit up to `limit` recordings after cursor `after` (0 = start), newest first. */
-    int (*recording_list)(void *ctx, int64_t after, size_t limit, hark_store_recording_fn emit,
+    /**
+     * Emit up to opts->limit recordings after cursor opts->after (0 = start),
+     * newest first, that pass every filter of `opts` (checked by the library;
+     * limit is the page size + 1). HARK_ENOTFOUND when the cursor recording
+     * does not exist.
+     */
+    int (*recording_list)(void *ctx, const hark_list_options *opts, hark_store_recording_fn emit,
                           void *payload);
     /**
-     * Delete recording `id`, its segments, jobs and cache entries of group
-     * content_hash; emit the recording (as it was) before committing.
+     * Delete recording `id`, its segments, jobs (with their chunks) and cache
+     * entries of group content_hash; emit the recording (as it was) before
+     * committing.
      */
     int (*recording_delete)(void *ctx, int64_t id, hark_store_recording_fn emit, void *payload);
+    /** Count the recordings whose audio_path is `path`. */
+    int (*audio_refs)(void *ctx, const char *path, uint64_t *out);
 
     /** Upsert `n` rows of recording `recording` in one transaction; HARK_ENOTFOUND. */
     int (*segments_put)(void *ctx, int64_t recording, const hark_store_row *rows, size_t n);
@@ -174,6 +199,87 @@ typedef struct hark_store_ops {
                         hark_store_cache_counts *out);
     /** Set both counters to zero. */
     int (*cache_reset_counts)(void *ctx);
+
+    /*
+     * The job queue (hark/jobs.h). Arguments are checked and defaults filled
+     * in by the library; `now_ms` is the library's wall clock, so that every
+     * backend applies the same times. The state machine is the backend's to
+     * enforce, atomically (one transaction per call, claims included: two
+     * runners, in two processes, never claim one job).
+     */
+
+    /**
+     * In one transaction: find a recording of rec->owner with the same
+     * content_hash, engine, model and options (NULL compares equal to NULL)
+     * when rec->content_hash is set; if found, take its newest job, or
+     * create a job for it; else create the recording (rec->created_ms set)
+     * and the job (job->created_ms set). Fill `out`.
+     */
+    int (*job_submit)(void *ctx, const hark_recording *rec, const hark_job *job,
+                      hark_job_submitted *out);
+    /** Emit job `id` once, or return HARK_ENOTFOUND. */
+    int (*job_get)(void *ctx, int64_t id, hark_store_job_fn emit, void *payload);
+    /** Emit up to opts->limit jobs (page size + 1), newest first, after opts->after. */
+    int (*job_list)(void *ctx, const hark_job_list_options *opts, hark_store_job_fn emit,
+                    void *payload);
+    /**
+     * Claim the first claimable job with priority <= max_priority (see
+     * hark_store_job_claim for the order and the dead-on-expiry rule) and
+     * emit it as claimed; or return HARK_ENOTFOUND (no message) with
+     * *next_ms set to the earliest time a job becomes claimable, 0 = none.
+     */
+    int (*job_claim)(void *ctx, const char *lease_owner, int64_t lease_ms,
+                     hark_priority max_priority, int64_t now_ms, hark_store_job_fn emit,
+                     void *payload, int64_t *next_ms);
+    /** Renew the unexpired leases of `lease_owner`; *n = jobs renewed. */
+    int (*job_heartbeat)(void *ctx, const char *lease_owner, int64_t lease_ms, int64_t now_ms,
+                         unsigned *n);
+    /** See hark_store_job_end (state is DONE, QUEUED, DEAD or CANCELED). */
+    int (*job_end)(void *ctx, int64_t id, const char *lease_owner, hark_job_state state,
+                   int release, int64_t not_before_ms, const char *error, int64_t now_ms);
+    int (*job_cancel)(void *ctx, int64_t id, int64_t now_ms);
+    int (*job_retry)(void *ctx, int64_t id, int64_t now_ms);
+    /** Fill every count (out is zeroed by the library). */
+    int (*job_counts)(void *ctx, hark_job_counts *out);
+    /** Upsert chunk c->index of `job` and keep the job's counters in step; HARK_ENOTFOUND. */
+    int (*job_chunk_put)(void *ctx, int64_t job, const hark_job_chunk *c, int64_t now_ms);
+    int (*job_set_chunks)(void *ctx, int64_t job, uint32_t total, int final, int64_t now_ms);
+    /** Emit the chunks of `job` in index order (result NULL unless with_results); HARK_ENOTFOUND.
+     */
+    int (*job_chunks)(void *ctx, int64_t job, int with_results, hark_store_chunk_fn emit,
+                      void *payload);
+
+    /* Users, API keys, the audit log and settings (hark/auth.h). */
+
+    /** Create user `name` (checked); HARK_EEXISTS when the name is taken. */
+    int (*user_create)(void *ctx, const char *name, int64_t created_ms, int64_t *id_out);
+    /** Emit the user with id `id` (name == NULL) or name `name`, or return HARK_ENOTFOUND. */
+    int (*user_get)(void *ctx, int64_t id, const char *name, hark_store_user_fn emit,
+                    void *payload);
+    /** HARK_ENOTFOUND (no user), HARK_EEXISTS (digest taken). */
+    int (*key_create)(void *ctx, int64_t user, const char *name, int admin,
+                      const uint8_t digest[32], const char *prefix, int64_t created_ms,
+                      int64_t *id_out);
+    /**
+     * Emit the key stored with `digest` (with its user's name and its stored
+     * digest, which the library compares in constant time), or return
+     * HARK_ENOTFOUND with no message.
+     */
+    int (*key_lookup)(void *ctx, const uint8_t digest[32], hark_store_key_fn emit, void *payload);
+    /** Emit the keys of `user` (0 = all), oldest first. */
+    int (*key_list)(void *ctx, int64_t user, hark_store_key_fn emit, void *payload);
+    /** Set revoked_ms = now_ms unless already revoked; HARK_ENOTFOUND. */
+    int (*key_revoke)(void *ctx, int64_t id, int64_t now_ms);
+    int (*key_count_active)(void *ctx, uint64_t *out);
+    int (*audit_add)(void *ctx, int64_t ts_ms, int64_t user, int64_t key, const char *action,
+                     const char *detail);
+    /** Emit up to `limit` entries with id < before (0 = newest), newest first. */
+    int (*audit_list)(void *ctx, int64_t before, size_t limit, hark_store_audit_fn emit,
+                      void *payload);
+    /** Append the value to `out`, or return HARK_ENOTFOUND with no message. */
+    int (*setting_get)(void *ctx, const char *name, hark_buf *out);
+    /** Set (value != NULL) or remove (NULL) a setting. */
+    int (*setting_set)(void *ctx, const char *name, const char *value, int64_t now_ms);
 } hark_store_ops;
 
 /**

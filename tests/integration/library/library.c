@@ -156,7 +156,9 @@ TEST(list_pages_newest_first)
     free(o);
     o = hark(&st, "list --after 2 --json");
     ASSERT_CONTAINS(o, "\"title\": \"rec0.wav\"");
-    ASSERT_CONTAINS(o, "\"next_after\": null");
+    ASSERT_CONTAINS(o, "\"next_cursor\": null");
+    ASSERT_CONTAINS(o, "\"has_audio\": false");
+    ASSERT_CONTAINS(o, "\"audio_path\": null"); /* the command line shows local paths */
     free(o);
 }
 
@@ -169,8 +171,8 @@ TEST(search_finds_segments_with_their_time_offsets)
     o = hark(&st, "search f700 --json");
     ASSERT_EQ(st, 0);
     ASSERT_CONTAINS(o, "\"title\": \"Tone talk\"");
-    ASSERT_CONTAINS(o, "\"start\": 2.000");
-    ASSERT_CONTAINS(o, "\"start\": 4.000");
+    ASSERT_CONTAINS(o, "\"start_ms\": 2000");
+    ASSERT_CONTAINS(o, "\"start_ms\": 4000");
     ASSERT_CONTAINS(o, "[f700]");
     ASSERT(!strstr(o, "f900"));
     free(o);

@@ -40,6 +40,43 @@ int64_t st_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void st_sleep_ms(int64_t ms)
+{
+    struct timespec ts;
+    if (ms <= 0)
+        return;
+    ts.tv_sec = (time_t)(ms / 1000);
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+int64_t st_job(hark_store *s, const char *hash, int64_t owner, hark_priority prio, int64_t *rec)
+{
+    hark_recording r = HARK_RECORDING_INIT;
+    hark_job j = HARK_JOB_INIT;
+    hark_job_submitted sub;
+    r.title = hash ? hash : "no hash";
+    r.content_hash = hash;
+    r.owner = owner;
+    j.priority = prio;
+    ASSERT_OK(hark_store_job_submit(s, &r, &j, &sub));
+    ASSERT(sub.job > 0 && sub.recording > 0);
+    if (rec)
+        *rec = sub.recording;
+    return sub.job;
+}
+
+hark_job_state st_job_state(hark_store *s, int64_t id)
+{
+    hark_job *j = NULL;
+    hark_job_state st;
+    ASSERT_OK(hark_store_job_get(s, id, &j));
+    st = j->state;
+    hark_job_free(j);
+    return st;
+}
+
 /* Add one segment with a word per space-separated token of `text`. */
 static void add_segment(hark_transcript *t, const char *text, int64_t start, int64_t end, float p)
 {

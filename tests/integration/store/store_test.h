@@ -36,5 +36,15 @@ int64_t st_recording_texts(hark_store *s, const char *title, const char *const *
 size_t st_hits(hark_store *s, const char *query);
 /* Milliseconds since the epoch now. */
 int64_t st_now_ms(void);
+/* Sleep this many ms. */
+void st_sleep_ms(int64_t ms);
+/*
+ * Submit a job (kind "transcribe", 4 attempts) for a new recording of audio
+ * `hash` (NULL = none) of `owner` at `prio`; returns the job id and, if
+ * `rec` is not NULL, the recording id. Fails the test on an error.
+ */
+int64_t st_job(hark_store *s, const char *hash, int64_t owner, hark_priority prio, int64_t *rec);
+/* The job's current state (fails the test if it does not exist). */
+hark_job_state st_job_state(hark_store *s, int64_t id);
 
 #endif

@@ -60,11 +60,33 @@ static void fill(sqlite3 *db, int version, int round)
                  round, round, 1000 + round, 1000 + round, round, round);
         raw_exec(db, sql);
     }
-    if (version >= 3) {
+    if (version >= 3 && version < 5) { /* the unused jobs table of migration 3 */
         snprintf(sql, sizeof(sql),
                  "INSERT INTO jobs(recording_id, state, created_ms, updated_ms) "
                  "SELECT id, 'queued', 1, 1 FROM recordings WHERE title = 'round %d'",
                  round);
+        raw_exec(db, sql);
+    }
+    if (version >= 5) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO jobs(recording_id, kind, priority, state, max_attempts, due_ms, "
+                 "created_ms, updated_ms) SELECT id, 'transcribe', 2, 'queued', 4, 1, 1, 1 "
+                 "FROM recordings WHERE title = 'round %d';"
+                 "INSERT INTO job_chunks(job_id, idx, start, n, state) "
+                 "VALUES ((SELECT max(id) FROM jobs), 0, 0, 16000, 1);"
+                 "UPDATE jobs SET chunks_done = 1, chunks_total = 1 "
+                 "WHERE id = (SELECT max(id) FROM jobs);",
+                 round);
+        raw_exec(db, sql);
+    }
+    if (version >= 6) {
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO users(name, created_ms) VALUES ('user%d', 1);"
+                 "INSERT INTO api_keys(user_id, prefix, digest, created_ms) "
+                 "VALUES ((SELECT max(id) FROM users), 'hark_0000000', randomblob(32), 1);"
+                 "INSERT INTO audit(ts_ms, action, detail) VALUES (1, 'key.create', '{}');"
+                 "INSERT INTO settings(name, value, updated_ms) VALUES ('s%d', 'v', 1);",
+                 round, round);
         raw_exec(db, sql);
     }
     if (version >= 4) {
@@ -87,14 +109,16 @@ static int64_t rows(sqlite3 *db, const char *table)
 
 TEST(each_migration_applies_over_data_of_the_previous_version)
 {
-    static const char *const tables[] = { "recordings", "segments", "jobs", "cache", NULL };
+    static const char *const tables[] = { "recordings", "segments", "jobs",     "cache",
+                                          "job_chunks", "users",    "api_keys", "audit",
+                                          "settings",   NULL };
     int latest = hark__sqlite_schema_version();
-    ASSERT(latest >= 4);
+    ASSERT(latest >= 7);
 
     for (int target = 1; target <= latest; target++) {
         char path[64];
         sqlite3 *db;
-        int64_t before[8];
+        int64_t before[16];
         snprintf(path, sizeof(path), "v%d.db", target);
         db = raw_open(harness_path(path));
         /* a database at target - 1, filled with what that version can hold */
@@ -108,9 +132,12 @@ TEST(each_migration_applies_over_data_of_the_previous_version)
         ASSERT_OK(hark__sqlite_migrate(db, target, path));
         ASSERT_EQ(raw_int(db, "PRAGMA user_version"), target);
         ASSERT_EQ(raw_int(db, "PRAGMA application_id"), 0x6861726b);
-        for (int t = 0; tables[t]; t++)
+        for (int t = 0; tables[t]; t++) {
+            if (target == 5 && strcmp(tables[t], "jobs") == 0)
+                continue; /* migration 5 replaces the never used jobs table: its rows go */
             if (before[t] >= 0)
                 ASSERT_EQ(rows(db, tables[t]), before[t]);
+        }
         /* what this migration adds works, over the old rows too */
         if (target == 1) {
             ASSERT(has_table(db, "recordings") && has_table(db, "segments"));
@@ -126,6 +153,33 @@ TEST(each_migration_applies_over_data_of_the_previous_version)
             ASSERT_EQ(rows(db, "cache"), 0);
             fill(db, 4, 3);
             ASSERT_EQ(rows(db, "cache"), 1);
+        } else if (target == 5) {
+            ASSERT_EQ(rows(db, "jobs"), 0);
+            ASSERT_EQ(raw_int(db, "SELECT count(*) FROM job_counts"), 20);
+            fill(db, 5, 3);
+            ASSERT_EQ(rows(db, "jobs"), 1);
+            ASSERT_EQ(rows(db, "job_chunks"), 1);
+            /* the triggers count jobs by state and priority */
+            ASSERT_EQ(raw_int(db, "SELECT n FROM job_counts WHERE state = 'queued' AND "
+                                  "priority = 2"),
+                      1);
+            raw_exec(db, "UPDATE jobs SET state = 'dead', due_ms = NULL");
+            ASSERT_EQ(raw_int(db, "SELECT sum(n) FROM job_counts WHERE state = 'queued'"), 0);
+            ASSERT_EQ(raw_int(db, "SELECT n FROM job_counts WHERE state = 'dead' AND "
+                                  "priority = 2"),
+                      1);
+        } else if (target == 6) {
+            ASSERT_EQ(rows(db, "users"), 0);
+            fill(db, 6, 3);
+            ASSERT_EQ(rows(db, "users"), 1);
+            ASSERT_EQ(rows(db, "api_keys"), 1);
+        } else if (target == 7) {
+            /* old recordings belong to nobody; their segments are in the rebuilt index */
+            ASSERT_EQ(raw_int(db, "SELECT count(*) FROM recordings WHERE owner <> 0"), 0);
+            ASSERT_EQ(raw_int(db, "SELECT count(*) FROM segments_fts WHERE segments_fts MATCH "
+                                  "'migrated'"),
+                      2);
+            raw_exec(db, "INSERT INTO segments_fts(segments_fts) VALUES ('integrity-check')");
         }
         /* migrating again is a no-op */
         ASSERT_OK(hark__sqlite_migrate(db, target, path));
@@ -174,6 +228,68 @@ TEST(opening_an_old_store_migrates_it_and_keeps_it_usable)
     db = raw_open(path);
     ASSERT_EQ(raw_int(db, "PRAGMA user_version"), hark__sqlite_schema_version());
     sqlite3_close(db);
+}
+
+TEST(a_store_of_schema_4_with_data_migrates_and_takes_jobs_keys_and_owners)
+{
+    const char *path = harness_path("v4.db");
+    sqlite3 *db = raw_open(path);
+    hark_store *s = NULL;
+    hark_search_result *r = NULL;
+    hark_search_options so = HARK_SEARCH_OPTIONS_INIT;
+    hark_recording rec = HARK_RECORDING_INIT;
+    hark_job job = HARK_JOB_INIT;
+    hark_job_submitted sub;
+    hark_job *claimed = NULL;
+    int64_t user = 0;
+
+    /* schema 4 is what hark wrote before the job queue: recordings, segments, cache */
+    ASSERT_OK(hark__sqlite_migrate(db, 4, "v4.db"));
+    fill(db, 4, 1);
+    fill(db, 4, 2);
+    raw_exec(db, "INSERT INTO segments_fts(segments_fts) VALUES ('rebuild')");
+    sqlite3_close(db);
+
+    ASSERT_OK(hark_store_open(&s, path));
+    ASSERT_OK(hark_store_check(s));
+    ASSERT_OK(hark_store_search(s, "round1", NULL, &r));
+    ASSERT_EQ(r->n, 1);
+    hark_search_result_free(r);
+    /* the old recording of audio "hash1" (no engine, model, options, owner) takes a job */
+    rec.content_hash = "hash1";
+    ASSERT_OK(hark_store_job_submit(s, &rec, &job, &sub));
+    ASSERT_EQ(sub.recording, 1);
+    ASSERT_EQ(sub.existed, 0);
+    ASSERT_OK(hark_store_job_claim(s, "runner", 60000, HARK_PRIORITY_MAINTENANCE, &claimed, NULL));
+    ASSERT_EQ(claimed->id, sub.job);
+    hark_job_free(claimed);
+    ASSERT_OK(hark_store_job_end(s, sub.job, "runner", HARK_JOB_DONE, 0, 0, NULL));
+    /* a user's recording is found by an owner-filtered search; the old ones are not */
+    ASSERT_OK(hark_store_user_create(s, "alice", &user));
+    rec.content_hash = "hash9";
+    rec.owner = user;
+    ASSERT_OK(hark_store_job_submit(s, &rec, &job, &sub));
+    {
+        hark_transcript *t = NULL;
+        hark_segment seg;
+        memset(&seg, 0, sizeof(seg));
+        seg.end = 16000;
+        seg.text = "migrated words of alice";
+        ASSERT_OK(hark_transcript_new(&t));
+        ASSERT_OK(hark_transcript_add(t, &seg));
+        ASSERT_OK(hark_store_segments_put(s, sub.recording, t, 0, 1, 0));
+        hark_transcript_free(t);
+    }
+    so.owner = user;
+    ASSERT_OK(hark_store_search(s, "migrated", &so, &r));
+    ASSERT_EQ(r->n, 1);
+    ASSERT_EQ(r->hits[0].recording, sub.recording);
+    hark_search_result_free(r);
+    ASSERT_OK(hark_store_search(s, "migrated", NULL, &r));
+    ASSERT_EQ(r->n, 3);
+    hark_search_result_free(r);
+    ASSERT_OK(hark_store_check(s));
+    hark_store_free(s);
 }
 
 TEST(a_newer_schema_is_refused)
