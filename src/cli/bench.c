@@ -110,8 +110,8 @@ static int run_child(args *a)
     a->eng.quiet = 1;
     if (a->limit_s > 0)
         dopts.max_samples = (uint64_t)(a->limit_s * HARK_SAMPLE_RATE);
-    if ((rc = cli_open_engine(CMD, &a->eng, &engine)) < 0)
-        return cli_exit_code(rc);
+    if ((rc = cli_open_engine(CMD, &a->eng, &engine)) != 0)
+        return rc;
     if ((rc = hark_decoder_open(&dec, a->file, &dopts)) == 0)
         rc = hark_transcribe(&t, engine, dec, &a->eng.pipeline);
     if (rc < 0)

@@ -69,7 +69,9 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
 extern const cli_opt cli_engine_opts[];
 extern const size_t cli_n_engine_opts;
 
-/* Open the engine the arguments ask for; prints the PocketSphinx fallback notice. */
+/* Open the engine the arguments ask for and check that its model is there (without
+ * loading it); prints the PocketSphinx fallback notice. Returns 0, or an exit code
+ * after printing one line: EXIT_USAGE (unknown engine), EXIT_MODEL (model missing). */
 int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out);
 
 /* ---- database and cache ------------------------------------------------------------------ */

@@ -409,7 +409,7 @@ int cmd_search(int argc, char **argv)
     so.hl_open = a.json ? "[" : tty ? "\x1b[1;33m" : "[";
     so.hl_close = a.json ? "]" : tty ? "\x1b[0m" : "]";
     if ((rc = hark_store_search(st.store, q.ptr, &so, &res)) < 0) {
-        if (rc == HARK_ESYNTAX) {
+        if (rc == HARK_ESYNTAX || rc == HARK_ETOOBIG) { /* a query over the limits is malformed */
             const char *m = hark_error_last();
             if (strncmp(m, "search: ", 8) == 0) /* the store's message names the command */
                 fprintf(stderr, "hark %s\n", m);
