@@ -187,3 +187,23 @@ TEST(json_timings_of_a_cached_answer_say_so)
     json_decref(tm);
     free(out);
 }
+
+/* Figures are tied to the build that produced them: hark bench names its build type. */
+TEST(bench_names_the_build_its_figures_come_from)
+{
+    const char *wav = ct_tone("clip.wav", 2);
+    char *cache = harness_read_file(HARK_BUILD_DIR "/CMakeCache.txt", NULL), *p, *out, want[128];
+    size_t n;
+    int st;
+    ASSERT(cache != NULL);
+    p = strstr(cache, "CMAKE_BUILD_TYPE:STRING=");
+    ASSERT(p != NULL);
+    p += strlen("CMAKE_BUILD_TYPE:STRING=");
+    n = strcspn(p, "\n");
+    snprintf(want, sizeof(want), "build: %.*s", (int)n, p);
+    out = ct_run(&st, "bench -e test --no-vad --repeat 1 --max-jobs 1 '%s'", wav);
+    ASSERT_EQ(st, 0);
+    ASSERT_CONTAINS(out, want);
+    free(out);
+    free(cache);
+}
