@@ -2,7 +2,7 @@
 # Set up hark and run its main job: install dependencies (apt-get), build,
 # fetch the default Whisper model when the network allows (otherwise carry on
 # with PocketSphinx and say so), then transcribe a recording: the file(s)
-# given, or a sample spoken by espeak-ng.
+# given, or a sample spoken by espeak-ng (tools/demo.sh).
 #   tools/run.sh [FILE...] [-- extra hark transcribe options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +22,6 @@ files=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do files+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 if [ ${#files[@]} -eq 0 ]; then
-  sample=${TMPDIR:-/tmp}/hark-sample.wav
-  espeak-ng -v en-us -s 150 -w "$sample" \
-    "Hello, this is hark, a fast and private speech to text system. It turns recordings into text on your own machine."
-  files=("$sample")
-  echo "run: transcribing a sample made with espeak-ng: $sample" >&2
+  HARK=$hark exec tools/demo.sh "$@" # spoken vs heard, in a temporary database
 fi
 exec "$hark" transcribe "$@" "${files[@]}"

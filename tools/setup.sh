@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install hark's build and test dependencies from Debian packages (apt-get),
 # then configure and build. Idempotent: packages already present are skipped.
+# apt-get's own output is shown; it waits while another package manager holds
+# apt's lock, and says so when 'apt-get update' fails.
 #   tools/setup.sh [BUILD_DIR] [extra cmake args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,17 +16,44 @@ PKGS=(
   clang libclang-rt-14-dev clang-format valgrind
 )
 
+# apt-get that waits for another package manager (unattended-upgrades, a
+# second setup) instead of failing with "Could not get lock": dpkg's lock
+# through DPkg::Lock::Timeout, the lists lock by retrying every
+# HARK_APT_RETRY_S seconds (default 10) for up to 10 minutes.
+apt_get() {
+  local log tries=0 rc
+  log=$(mktemp)
+  while :; do
+    rc=0
+    $SUDO apt-get -q -o DPkg::Lock::Timeout=600 "$@" 2>"$log" || rc=$?
+    cat "$log" >&2
+    if [ $rc -eq 0 ] || ! grep -q "Could not get lock" "$log" || [ $tries -ge 60 ]; then
+      rm -f "$log"
+      return $rc
+    fi
+    tries=$((tries + 1))
+    echo "setup: another package manager holds apt's lock; waiting (try $tries of 60)..." >&2
+    sleep "${HARK_APT_RETRY_S:-10}"
+  done
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}" >&2
+  echo "setup: installing with apt-get: ${missing[*]}" >&2
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq || true
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if ! apt_get update; then
+    echo "setup: warning: 'apt-get update' failed (see above; offline?): installing from the" \
+         "package lists already on this machine" >&2
+  fi
+  if ! apt_get install -y --no-install-recommends "${missing[@]}"; then
+    echo "setup: could not install: ${missing[*]} (see apt-get's message above)" >&2
+    exit 1
+  fi
 fi
 
 BUILD=${1:-build}

@@ -154,6 +154,14 @@ HARK_API void hark_models_list_free(hark_model_file *files, size_t count);
 HARK_API int hark_models_dir(hark_buf *out);
 
 /**
+ * Whether `name` can name a model ("base.en", "ggml-base.en.bin"): the bare
+ * name is 1..128 of [A-Za-z0-9._-], not starting with '.' or '-', so it can
+ * never reach outside the models directory. Makes no network or file access.
+ * @return 0, or HARK_EINVAL with a message quoting the name.
+ */
+HARK_API int hark_models_check_name(const char *name);
+
+/**
  * Append the path of an installed model to `out`: an existing file path is
  * used as given, a name is looked up in the models directory, NULL or ""
  * gives the default model (base.en, base, small.en ... whichever is

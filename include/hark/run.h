@@ -66,17 +66,23 @@ typedef struct hark_run_result {
     int resumed;            /**< an earlier unfinished run of this recording was continued */
     uint32_t chunks;        /**< chunks in the recording (0 when cached) */
     uint32_t chunks_cached; /**< of which were found in the chunk cache */
-    char file_hash[65];     /**< hex SHA-256 of the file's bytes ("" for standard input) */
+    char file_hash[65];     /**< hex SHA-256 of the input's bytes, standard input and pipes
+                                 included ("" when neither a store nor a cache was given) */
     char audio_hash[65];    /**< hex SHA-256 of the decoded 16 kHz PCM ("" when not decoded) */
     uint64_t audio_bytes;   /**< size of the FLAC archive written, 0 = none */
-    double hash_ms;         /**< time spent hashing the file */
+    double hash_ms;         /**< time spent opening and hashing (or copying) the input */
     char warning[256];      /**< decoder problems that did not stop it ("" = none) */
 } hark_run_result;
 
 /**
- * Transcribe `path` ("-" = standard input) with `engine`.
+ * Transcribe `path` ("-" = standard input) with `engine`. The input is read
+ * once: an input that cannot be seeked (standard input, a pipe, FIFO,
+ * process substitution, socket) is copied to an unlinked temporary file in
+ * $TMPDIR (else /tmp) while it is hashed, then decoded from that copy, so it
+ * gets a file hash like a regular file. Waiting for data (a FIFO with no
+ * writer yet) polls opts->pipeline.abort: HARK_ECANCELED with *out NULL.
  * @param[out] out the transcript, owned by the caller (set even on error: the
- *   part done so far).
+ *   part done so far; NULL when it failed or was canceled before decoding).
  * @param[out] res what happened (may be NULL).
  * @return as hark_transcribe_file; store and cache failures are errors too
  *   (HARK_EREADONLY, HARK_ENOSPC...), except cache writes, which are only

@@ -54,9 +54,15 @@ typedef struct hark_segment {
 } hark_segment;
 
 /**
- * Timings of a run. Times are wall-clock milliseconds; the engine's figures
- * are summed over chunks and workers, so they can exceed total_ms. Engines
- * fill the fields that apply to them (zero otherwise).
+ * Timings of a run, in milliseconds. total_ms is the wall-clock time of the
+ * whole run. decode_ms and vad_ms are wall-clock time of the one reading
+ * thread. asr_ms, encoder_ms and decoder_ms are engine time summed over all
+ * chunks (each chunk's elapsed time, added up across the parallel workers):
+ * with N workers busy they grow up to N times faster than total_ms, so
+ * asr_ms can exceed total_ms: it is worker time, not elapsed time. Engines
+ * fill the fields that apply to them (zero otherwise). A transcript answered
+ * from the result cache has cached = 1, total_ms = the time the answer took,
+ * and zeros elsewhere: no decoder or engine ran.
  */
 typedef struct hark_timings {
     double decode_ms;   /**< container/codec decoding and resampling */
@@ -68,6 +74,7 @@ typedef struct hark_timings {
     uint32_t windows;   /**< engine: 30-second windows encoded */
     uint32_t sampled;   /**< engine: tokens sampled, counted per beam or candidate */
     uint32_t positions; /**< engine: token positions run through the decoder */
+    int cached;         /**< 1 = answered from the result cache: nothing was decoded or run */
 } hark_timings;
 
 typedef struct hark_transcript hark_transcript;

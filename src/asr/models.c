@@ -173,6 +173,16 @@ int hark__models_check_name(const char *bare, size_t len, const char *given)
     return 0;
 }
 
+int hark_models_check_name(const char *name)
+{
+    const char *bare;
+    size_t len;
+    if (!name)
+        return hark_error_set(HARK_EINVAL, "no model name");
+    bare = hark__models_bare_name(name, &len);
+    return hark__models_check_name(bare, len, name);
+}
+
 int hark__models_file_path(hark_buf *out, const char *bare, size_t len)
 {
     int rc = hark__models_dir(out);

@@ -27,6 +27,15 @@ int hark__decoder_open_memory(hark_decoder **out, const void *data, size_t len, 
                               const hark_decoder_options *opts);
 
 /*
+ * Open a decoder over descriptor `fd`, which it takes over (closed by
+ * hark_decoder_free, and on error). A seekable file is read from offset 0.
+ * `name` (copied) stands for the input in error messages. Errors as
+ * hark_decoder_open, except that there is no file name to resolve.
+ */
+int hark__decoder_open_fd(hark_decoder **out, int fd, const char *name,
+                          const hark_decoder_options *opts);
+
+/*
  * The most bytes the decoder has held in its own sample buffer at any time
  * (the queue between libswresample and the caller). It depends on the codec's
  * frame size and the source rate, never on the length of the input: tests use

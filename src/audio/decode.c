@@ -457,11 +457,28 @@ out:
     return rc;
 }
 
+/* Checks and libav set-up common to a named file, stdin and a descriptor (dec->fd is set). */
+static int open_fd(hark_decoder *dec, const char *url, const hark_decoder_options *opts)
+{
+    struct stat st;
+    int seekable = 0;
+    if (fstat(dec->fd, &st) != 0)
+        return hark_error_set(HARK_EIO, "%s: %s", dec->name, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return hark_error_set(HARK_EIO, "%s: is a directory", dec->name);
+    if (S_ISREG(st.st_mode)) {
+        seekable = 1;
+        if (st.st_size == 0)
+            return hark_error_set(HARK_EDECODE, "%s: empty file (not an audio or video file)",
+                                  dec->name);
+    }
+    return open_input(dec, url, seekable, opts);
+}
+
 int hark_decoder_open(hark_decoder **out, const char *path, const hark_decoder_options *opts)
 {
     hark_decoder *dec = NULL;
-    struct stat st;
-    int stdin_input, seekable = 0, rc;
+    int stdin_input, rc;
 
     HARK_ASSERT_ARG(out);
     *out = NULL;
@@ -486,23 +503,39 @@ int hark_decoder_open(hark_decoder **out, const char *path, const hark_decoder_o
         }
         dec->close_fd = 1;
     }
-    if (fstat(dec->fd, &st) != 0) {
-        rc = hark_error_set(HARK_EIO, "%s: %s", dec->name, strerror(errno));
+    rc = open_fd(dec, stdin_input ? "pipe:" : path, opts);
+out:
+    if (rc < 0)
+        hark_decoder_free(dec);
+    else
+        *out = dec;
+    return rc;
+}
+
+int hark__decoder_open_fd(hark_decoder **out, int fd, const char *name,
+                          const hark_decoder_options *opts)
+{
+    hark_decoder *dec = NULL;
+    int rc;
+
+    HARK_ASSERT_ARG(out);
+    *out = NULL;
+    if (fd < 0 || !name) {
+        if (fd >= 0)
+            close(fd);
+        return hark_error_set(HARK_EINVAL, "invalid argument: fd or name");
+    }
+    if ((rc = decoder_new(&dec, name, opts)) < 0) {
+        close(fd);
         goto out;
     }
-    if (S_ISDIR(st.st_mode)) {
-        rc = hark_error_set(HARK_EIO, "%s: is a directory", dec->name);
+    dec->fd = fd;
+    dec->close_fd = 1;
+    if (lseek(fd, 0, SEEK_SET) < 0 && errno != ESPIPE) {
+        rc = hark_error_set(HARK_EIO, "%s: %s", name, strerror(errno));
         goto out;
     }
-    if (S_ISREG(st.st_mode)) {
-        seekable = 1;
-        if (st.st_size == 0) {
-            rc = hark_error_set(HARK_EDECODE, "%s: empty file (not an audio or video file)",
-                                dec->name);
-            goto out;
-        }
-    }
-    rc = open_input(dec, stdin_input ? "pipe:" : path, seekable, opts);
+    rc = open_fd(dec, name, opts);
 out:
     if (rc < 0)
         hark_decoder_free(dec);

@@ -1,7 +1,9 @@
 /*
  * args.c: a small, strict option parser. Options may come anywhere among the
- * arguments, as "--name value", "--name=value" or a whisper-cli style alias
- * such as "-bs 5" (each option lists its spellings). Unknown options and bad
+ * arguments, as "--name value", "--name=value", a whisper-cli style alias
+ * such as "-bs 5" (each option lists its spellings), or, as with getopt, a
+ * one-letter option with its value attached ("-j1", "-t2"; an exact
+ * spelling such as "-tr" wins over "-t" + "r"). Unknown options and bad
  * numbers are usage errors with a message naming the command.
  */
 #include <errno.h>
@@ -52,6 +54,13 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_
         for (k = 0; k < n_opts && !o; k++)
             if (name_matches(opts[k].names, a, len))
                 o = &opts[k];
+        /* getopt style: a one-letter option with its value attached ("-j1", "-t2") */
+        for (k = 0; k < n_opts && !o && a[1] != '-' && a[2]; k++)
+            if (opts[k].has_arg && name_matches(opts[k].names, a, 2)) {
+                o = &opts[k];
+                eq = a + 1; /* the value starts after the letter */
+                len = 2;
+            }
         if (!o) {
             fprintf(stderr, "hark %s: unknown option '%.*s' (see hark %s --help)\n", cmd, (int)len,
                     a, cmd);

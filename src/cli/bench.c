@@ -110,8 +110,8 @@ static int run_child(args *a)
     a->eng.quiet = 1;
     if (a->limit_s > 0)
         dopts.max_samples = (uint64_t)(a->limit_s * HARK_SAMPLE_RATE);
-    if ((rc = cli_open_engine(CMD, &a->eng, &engine)) < 0)
-        return cli_exit_code(rc);
+    if ((rc = cli_open_engine(CMD, &a->eng, &engine)) != 0)
+        return rc;
     if ((rc = hark_decoder_open(&dec, a->file, &dopts)) == 0)
         rc = hark_transcribe(&t, engine, dec, &a->eng.pipeline);
     if (rc < 0)
@@ -313,6 +313,17 @@ int cmd_bench(int argc, char **argv)
 
     printf("hark bench: %s, engine %s, %ld run(s) per configuration, median wall time\n", a.file,
            a.eng.engine ? a.eng.engine : "default", a.repeat);
+    /* which build the figures come from (the README's recipe is RelWithDebInfo) */
+    printf("build: %s%s%s\n", HARK_BUILD_TYPE[0] ? HARK_BUILD_TYPE : "(no build type)",
+           HARK_BUILD_SANITIZE[0] ? ", sanitizers " : "", HARK_BUILD_SANITIZE);
+    if (strcmp(HARK_BUILD_TYPE, "RelWithDebInfo") != 0 && strcmp(HARK_BUILD_TYPE, "Release") != 0)
+        fprintf(stderr,
+                "hark " CMD ": warning: a %s build: not optimised, figures are not "
+                "representative\n",
+                HARK_BUILD_TYPE[0] ? HARK_BUILD_TYPE : "unnamed");
+    else if (HARK_BUILD_SANITIZE[0])
+        fprintf(stderr,
+                "hark " CMD ": warning: a sanitizer build: figures are not representative\n");
     printf("%-8s %10s %12s %11s %10s %12s\n", "workers", "wall_s", "speed_x_rt", "efficiency",
            "cpu_s", "peak_rss_mb");
     for (jobs = 1; jobs <= a.max_jobs; jobs++) {

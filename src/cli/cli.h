@@ -69,7 +69,9 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
 extern const cli_opt cli_engine_opts[];
 extern const size_t cli_n_engine_opts;
 
-/* Open the engine the arguments ask for; prints the PocketSphinx fallback notice. */
+/* Open the engine the arguments ask for and check that its model is there (without
+ * loading it); prints the PocketSphinx fallback notice. Returns 0, or an exit code
+ * after printing one line: EXIT_USAGE (unknown engine), EXIT_MODEL (model missing). */
 int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out);
 
 /* ---- database and cache ------------------------------------------------------------------ */
@@ -103,6 +105,24 @@ void cli_store_close(cli_store *s);
 void cli_signals_install(void);
 int cli_interrupted(void);
 int cli_abort_cb(void *payload);
+
+/* ---- terminal-safe output (term.c) -------------------------------------------------- */
+
+/* Highlight markers put into text by hark (search snippets) and what they become. */
+typedef struct cli_marks {
+    char in_open[19], in_close[19]; /* random per process: text cannot forge them */
+    const char *out_open, *out_close;
+} cli_marks;
+
+void cli_marks_init(cli_marks *m, const char *out_open, const char *out_close);
+
+/*
+ * Write stored text (a file name, title, transcript, query) to f with control
+ * characters escaped: C0 and DEL as \xHH (newline and tab kept when
+ * keep_lines), C1 as \u00HH, bytes that are not UTF-8 as \xHH. `m` (may be
+ * NULL): markers to turn into their terminal sequences.
+ */
+void cli_put_safe(FILE *f, const char *text, int keep_lines, const cli_marks *m);
 
 /* ---- progress ------------------------------------------------------------------------ */
 

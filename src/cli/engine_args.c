@@ -194,12 +194,23 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
 int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out)
 {
     hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
+    hark_buf id = HARK_BUF_INIT;
     int rc;
     eo.model = a->model;
     rc = hark_engine_open(out, a->engine, &eo);
     if (rc < 0) {
         fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
-        return rc;
+        return rc == HARK_ENOTFOUND ? EXIT_USAGE : cli_exit_code(rc); /* an unknown engine */
+    }
+    /* Is the model there? (its identity is computed without loading it) */
+    rc = hark_engine_identity(*out, &id);
+    hark_buf_dispose(&id);
+    if (rc < 0) {
+        fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
+        hark_engine_free(*out);
+        *out = NULL;
+        return rc == HARK_ENOTFOUND || rc == HARK_EMODEL || rc == HARK_EINVAL ? EXIT_MODEL
+                                                                              : cli_exit_code(rc);
     }
     if (!a->engine && !a->quiet && strcmp(hark_engine_name(*out), "pocketsphinx") == 0)
         fprintf(stderr,

@@ -322,10 +322,8 @@ int cmd_eval(int argc, char **argv)
         free(rows);
         return EXIT_USAGE;
     }
-    if ((rc = cli_open_engine(CMD, &a.eng, &s.engine)) < 0) {
-        rc = EXIT_USAGE;
+    if ((rc = cli_open_engine(CMD, &a.eng, &s.engine)) != 0)
         goto out;
-    }
     /* up to -j files at once; each file's pipeline gets the remaining cores */
     jobs = a.eng.pipeline.n_workers ? a.eng.pipeline.n_workers : cpus;
     n_threads = (unsigned)HARK_MIN((size_t)jobs, n);

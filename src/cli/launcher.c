@@ -34,6 +34,17 @@ static void usage(FILE *f)
     fputs(HARK_CLI_USAGE_TAIL, f);
 }
 
+/* 0, or 1 after a message when stdout could not be written (closed, disk full). */
+static int flushed(void)
+{
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "hark: standard output: %s\n", errno ? strerror(errno) : "write error");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char self[PATH_MAX], cli[PATH_MAX + 16];
@@ -47,12 +58,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
         printf("hark %s\n", HARK_VERSION_STRING);
-        return 0;
+        return flushed();
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return 0;
+        return flushed();
     }
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n > 0) {

@@ -6,6 +6,10 @@
  *   hark rm ID...
  *   hark cache stats | clear
  *   hark gc --older-than AGE [--dry-run]
+ *
+ * Stored titles, snippets and query echoes reach the terminal through
+ * cli_put_safe (control characters escaped), and so does a transcript that
+ * `hark show` prints to a terminal; --json output is escaped JSON.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -246,9 +250,10 @@ int cmd_list(int argc, char **argv)
         char when[32], dur[32];
         local_time(when, sizeof(when), r->created_ms);
         clock_str(dur, sizeof(dur), r->duration_ms);
-        printf("%6lld  %-16s  %9s  %-8s  %5lld  %s\n", (long long)r->id, when, dur,
-               hark_recording_status_name(r->status), (long long)r->n_segments,
-               r->title ? r->title : "");
+        printf("%6lld  %-16s  %9s  %-8s  %5lld  ", (long long)r->id, when, dur,
+               hark_recording_status_name(r->status), (long long)r->n_segments);
+        cli_put_safe(stdout, r->title, 0, NULL);
+        putchar('\n');
     }
     if (list->n == 0 && !a.after)
         printf("no recordings yet: 'hark transcribe FILE' stores one\n");
@@ -310,7 +315,9 @@ int cmd_show(int argc, char **argv)
         rc = store_fail("show", rc);
         goto out;
     }
-    if (b.len)
+    if (b.len && isatty(1))
+        cli_put_safe(stdout, b.ptr, 1, NULL); /* stored text must not drive the terminal */
+    else if (b.len)
         fwrite(b.ptr, 1, b.len, stdout);
     if (rec->status != HARK_STATUS_DONE)
         fprintf(stderr, "hark show: note: recording %lld is %s: the transcript may be partial\n",
@@ -342,6 +349,7 @@ int cmd_search(int argc, char **argv)
     hark_search_options so = HARK_SEARCH_OPTIONS_INIT;
     hark_search_result *res = NULL;
     hark_buf q = HARK_BUF_INIT;
+    cli_marks marks;
     int tty = isatty(1);
     size_t i;
     int rc, k;
@@ -373,15 +381,17 @@ int cmd_search(int argc, char **argv)
     so.recording = a.recording;
     so.created_from = a.since_ms;
     so.created_to = a.until_ms;
-    so.hl_open = a.json ? "[" : tty ? "\x1b[1;33m" : "[";
-    so.hl_close = a.json ? "]" : tty ? "\x1b[0m" : "]";
+    cli_marks_init(&marks, tty ? "\x1b[1;33m" : "[", tty ? "\x1b[0m" : "]");
+    so.hl_open = a.json ? "[" : marks.in_open;
+    so.hl_close = a.json ? "]" : marks.in_close;
     if ((rc = hark_store_search(st.store, q.ptr, &so, &res)) < 0) {
-        if (rc == HARK_ESYNTAX) {
+        if (rc == HARK_ESYNTAX || rc == HARK_ETOOBIG) { /* a query over the limits is malformed */
             const char *m = hark_error_last();
-            if (strncmp(m, "search: ", 8) == 0) /* the store's message names the command */
-                fprintf(stderr, "hark %s\n", m);
-            else
-                fprintf(stderr, "hark search: %s\n", m);
+            fputs("hark ", stderr);
+            if (strncmp(m, "search: ", 8) != 0) /* the store's message names the command */
+                fputs("search: ", stderr);
+            cli_put_safe(stderr, m, 0, NULL); /* it quotes the query */
+            fputc('\n', stderr);
             rc = EXIT_USAGE;
         } else {
             rc = store_fail("search", rc);
@@ -401,11 +411,17 @@ int cmd_search(int argc, char **argv)
         const hark_search_hit *h = &res->hits[i];
         char at[32];
         clock_str(at, sizeof(at), h->start_ms);
-        printf("#%-5lld %9s  %s\n         %s\n", (long long)h->recording, at,
-               h->title ? h->title : "", h->snippet);
+        printf("#%-5lld %9s  ", (long long)h->recording, at);
+        cli_put_safe(stdout, h->title, 0, NULL);
+        fputs("\n         ", stdout);
+        cli_put_safe(stdout, h->snippet, 0, &marks);
+        putchar('\n');
     }
-    if (res->n == 0)
-        printf("no matches for %s\n", q.ptr);
+    if (res->n == 0) {
+        fputs("no matches for ", stdout);
+        cli_put_safe(stdout, q.ptr, 0, NULL);
+        putchar('\n');
+    }
     if (res->more)
         printf("more: add --offset %zu\n", so.offset + res->n);
 out:

@@ -4,8 +4,16 @@
  * Whisper model management on top of hark/models.h: list what is installed
  * (and what can be downloaded), fetch a model over HTTPS with resume,
  * progress and checksum verification, print a model's path, remove one.
+ *
+ * A pull is checked before any network access: a bad name is a usage error,
+ * and a name the catalog does not know (so no checksum vouches for it) is
+ * refused unless --sha256 gives its checksum or --insecure accepts a file
+ * checked for structure only. A plain http:// mirror gets a warning. A file
+ * that fails its size, checksum or structure check is a model error (exit 6).
  */
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -13,7 +21,7 @@
 
 #define CMD "models"
 
-enum { O_HELP = 1, O_VERIFY, O_ALL, O_FORCE, O_URL, O_QUIET };
+enum { O_HELP = 1, O_VERIFY, O_ALL, O_FORCE, O_URL, O_QUIET, O_SHA256, O_INSECURE };
 
 static const cli_opt opts[] = {
     { "-h|--help", 0, O_HELP, "", "show this help" },
@@ -21,12 +29,16 @@ static const cli_opt opts[] = {
     { "--all", 0, O_ALL, "", "list: also show every downloadable model" },
     { "--force", 0, O_FORCE, "", "pull: download again even if a valid file is installed" },
     { "--url", 1, O_URL, "URL", "pull: download from this base URL (a mirror)" },
+    { "--sha256", 1, O_SHA256, "HEX",
+      "pull: the file's SHA-256 (needed for a name not in the catalog)" },
+    { "--insecure", 0, O_INSECURE, "",
+      "pull: accept a name not in the catalog without a checksum" },
     { "-q|--quiet", 0, O_QUIET, "", "pull: no progress line" },
 };
 
 typedef struct args {
-    int help, verify, all, force, quiet;
-    const char *url;
+    int help, verify, all, force, quiet, insecure;
+    const char *url, *sha256;
     const char *words[4];
     int n_words;
 } args;
@@ -53,6 +65,16 @@ static int on_opt(void *ctx, int id, const char *v)
     case O_QUIET:
         a->quiet = 1;
         break;
+    case O_SHA256:
+        if (strlen(v) != 64 || strspn(v, "0123456789abcdefABCDEF") != 64) {
+            fprintf(stderr, "hark " CMD ": --sha256 takes 64 hexadecimal digits, not '%s'\n", v);
+            return EXIT_USAGE;
+        }
+        a->sha256 = v;
+        break;
+    case O_INSECURE:
+        a->insecure = 1;
+        break;
     }
     return 0;
 }
@@ -71,12 +93,14 @@ static int on_arg(void *ctx, const char *arg)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hark models list [--all] [--verify]\n"
-               "       hark models pull NAME [--force] [--url URL] [-q]\n"
+               "       hark models pull NAME [--force] [--url URL] [--sha256 HEX] [--insecure] "
+               "[-q]\n"
                "       hark models path [NAME]\n"
                "       hark models rm NAME\n\n"
                "Whisper models (whisper.cpp's ggml files: tiny, base.en, small, large-v3-turbo,\n"
                "...-q5_1, ...-q8_0) live in $HARK_MODELS_DIR, else $XDG_DATA_HOME/hark/models,\n"
-               "else ~/.local/share/hark/models. HARK_MODELS_URL sets a download mirror.\n\n");
+               "else ~/.local/share/hark/models. HARK_MODELS_URL sets a download mirror.\n"
+               "A name outside the catalog needs --sha256 (or --insecure).\n\n");
     cli_print_options(f, opts, sizeof(opts) / sizeof(opts[0]));
 }
 
@@ -153,6 +177,50 @@ static void on_pull_progress(const hark_models_progress *p, void *payload)
     hark_buf_dispose(&line);
 }
 
+/* Exit code of a failed models operation (pull, path, rm). */
+static int models_exit_code(int rc)
+{
+    switch (rc) {
+    case HARK_ECORRUPT: /* size, checksum or structure: the file is not the model */
+    case HARK_EMODEL:
+        return EXIT_MODEL;
+    case HARK_EINVAL:
+        return EXIT_USAGE;
+    case HARK_ETIMEOUT:
+    case HARK_EAUTH:
+        return EXIT_NETWORK;
+    default:
+        return cli_exit_code(rc);
+    }
+}
+
+/* The checks a pull gets before any network access; 0 or an exit code. */
+static int pull_allowed(const args *a, const char *name)
+{
+    const char *base = a->url ? a->url : getenv("HARK_MODELS_URL");
+    if (hark_models_check_name(name) < 0) {
+        fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
+        return EXIT_USAGE;
+    }
+    if (!hark_models_catalog_find(name) && !a->sha256 && !a->insecure) {
+        fprintf(stderr,
+                "hark " CMD ": '%s' is not in the catalog (see hark models list --all), so no "
+                "checksum vouches for it:\n"
+                "      give its SHA-256 with --sha256 HEX, or pass --insecure to accept a file "
+                "checked for structure only\n",
+                name);
+        return EXIT_USAGE;
+    }
+    if (base && strncasecmp(base, "http://", 7) == 0)
+        fprintf(stderr,
+                "hark " CMD ": warning: %s is plain HTTP: the download can be read and changed on "
+                "the way%s\n",
+                base,
+                a->sha256 || hark_models_catalog_find(name) ? "; its checksum is still checked"
+                                                            : " and nothing checks its bytes");
+    return 0;
+}
+
 static int do_pull(const args *a, const char *name)
 {
     hark_models_pull_options po;
@@ -161,9 +229,12 @@ static int do_pull(const args *a, const char *name)
     pull_ui ui = { 0, 0 };
     int rc;
 
+    if ((rc = pull_allowed(a, name)) != 0)
+        return rc;
     hark_models_pull_options_default(&po);
     ui.tty = !a->quiet && isatty(2);
     po.base_url = a->url;
+    po.sha256 = a->sha256;
     po.force = a->force;
     po.progress = on_pull_progress;
     po.abort = cli_abort_cb;
@@ -175,7 +246,7 @@ static int do_pull(const args *a, const char *name)
     if (rc < 0) {
         fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
         hark_buf_dispose(&path);
-        return cli_exit_code(rc);
+        return models_exit_code(rc);
     }
     if (res.already_installed)
         fprintf(stderr, "%s is already installed\n", name);
@@ -217,7 +288,7 @@ int cmd_models(int argc, char **argv)
         else
             printf("%s\n", p.ptr);
         hark_buf_dispose(&p);
-        return rc < 0 ? cli_exit_code(rc) : 0;
+        return rc < 0 ? models_exit_code(rc) : 0;
     }
     if (strcmp(a.words[0], "rm") == 0) {
         uint64_t freed = 0;
@@ -227,7 +298,7 @@ int cmd_models(int argc, char **argv)
         }
         if ((rc = hark_models_rm(&freed, a.words[1])) < 0) {
             fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
-            return cli_exit_code(rc);
+            return models_exit_code(rc);
         }
         fprintf(stderr, "removed %s (%.1f MiB)\n", a.words[1], (double)freed / (1024.0 * 1024.0));
         return 0;

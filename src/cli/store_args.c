@@ -34,6 +34,17 @@ int cli_store_option(cli_store_args *a, int id, const char *value)
     return 0;
 }
 
+/* Transcripts are private: say so when the file's mode lets others read it. */
+static void warn_if_shared(const char *cmd, const char *path)
+{
+    struct stat sb;
+    if (path && stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077))
+        fprintf(stderr,
+                "hark %s: warning: %s can be read by other users (mode %04o): chmod 600 it "
+                "(and its -wal and -shm files)\n",
+                cmd, path, (unsigned)(sb.st_mode & 07777));
+}
+
 static int open_fail(const char *cmd, int rc, const char *what)
 {
     fprintf(stderr, "hark %s: cannot open the %s: %s%s\n", cmd, what, hark_error_last(),
@@ -48,9 +59,14 @@ int cli_store_open(const char *cmd, const cli_store_args *a, cli_store *out, int
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (want_store && (rc = hark_store_open(&out->store, a->db)) < 0) {
-        rc = open_fail(cmd, rc, "database");
-        goto fail;
+    if (want_store) {
+        if ((rc = hark_store_open(&out->store, a->db)) < 0) {
+            rc = open_fail(cmd, rc, "database");
+            goto fail;
+        }
+        if (a->db || hark_store_default_path(&path) == 0)
+            warn_if_shared(cmd, a->db ? a->db : path.ptr);
+        hark_buf_clear(&path);
     }
     if (want_cache) {
         if (!a->cache_db && (rc = hark_cache_default_path(&path)) < 0) {
@@ -62,6 +78,7 @@ int cli_store_open(const char *cmd, const cli_store_args *a, cli_store *out, int
             rc = open_fail(cmd, rc, "result cache");
             goto fail;
         }
+        warn_if_shared(cmd, a->cache_db ? a->cache_db : path.ptr);
     }
     if (want_audio_dir && out->store) {
         char *slash;

@@ -3,11 +3,16 @@
  *
  * Transcribes each file in turn with one engine (the model is loaded once),
  * using all cores per file. Output goes to stdout, or with -o DIR to
- * DIR/<name>.<format> for each requested format (written to a temporary name
- * and renamed, so a crash never leaves a half-written file). One bad file
- * does not stop the batch: its error is printed as one line naming the file,
- * and the exit code is that of the first failure. Ctrl-C stops promptly and
- * writes what was transcribed so far.
+ * DIR/<name>.<format> for each requested format (written to a new temporary
+ * file beside it, created with O_EXCL|O_NOFOLLOW, and renamed, so a crash
+ * never leaves a half-written file and a planted link is never followed:
+ * hark__file_write_atomic). Every input is checked before the engine is
+ * opened, so a missing file is reported first and a batch of missing files
+ * never loads a model. One bad file does not stop the batch: its error is
+ * printed as one line naming the file, and the exit code is that of the
+ * first failure (an output that cannot be written is 1, not an input error).
+ * Ctrl-C stops promptly, also while waiting on a pipe or FIFO, and writes
+ * what was transcribed so far.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -50,13 +55,15 @@ typedef struct args {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: hark transcribe [options] FILE...   (FILE '-' reads standard input)\n\n"
-               "Transcribe recordings (any audio or video format) to text.\n\n");
+               "Transcribe recordings (any audio or video format; a file, pipe or FIFO) to "
+               "text.\n\n");
     cli_print_options(f, own_opts, HARK_ARRAY_SIZE(own_opts));
+    cli_print_options(f, cli_store_opts, cli_n_store_opts);
     cli_print_options(f, cli_engine_opts, cli_n_engine_opts);
-    fprintf(f,
-            "\nExit codes: 0 ok, 1 failed, 2 usage, 3 input missing or unreadable, 4 not audio or\n"
-            "undecodable, 5 no audio samples, 6 model missing or invalid, 130 interrupted.\n"
-            "With several files, the code is that of the first file that failed.\n");
+    fprintf(f, "\nExit codes: 0 ok, 1 failed (also: output cannot be written), 2 usage, 3 input\n"
+               "missing or unreadable, 4 not audio or undecodable, 5 no audio samples, 6 model\n"
+               "missing or invalid, 7 database error, 130 interrupted.\n"
+               "With several files, the code is that of the first file that failed.\n");
 }
 
 static int parse_formats(args *a, const char *v)
@@ -142,28 +149,6 @@ static void base_name(const char *path, char *out, size_t n, int keep_ext)
     snprintf(out, n, "%.*s", (int)len, b);
 }
 
-/* Write `data` to `path` atomically (temporary file + rename). */
-static int write_file_atomic(const char *path, const char *data, size_t len)
-{
-    char tmp[4200];
-    FILE *f;
-    int ok;
-    snprintf(tmp, sizeof(tmp), "%s.tmp-%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f)
-        return hark_error_set(HARK_EIO, "%s: %s", tmp, strerror(errno));
-    ok = fwrite(data, 1, len, f) == len;
-    ok = fflush(f) == 0 && ok;
-    ok = fsync(fileno(f)) == 0 && ok;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return hark_error_set(HARK_EIO, "%s: %s", path, strerror(e));
-    }
-    return 0;
-}
-
 static int write_outputs(const args *a, const hark_transcript *t, const char *input, int keep_ext)
 {
     hark_buf b = HARK_BUF_INIT;
@@ -176,13 +161,15 @@ static int write_outputs(const args *a, const hark_transcript *t, const char *in
         if ((rc = hark_transcript_write(t, a->formats[k], &b)) < 0)
             break;
         if (!a->outdir) {
-            if (b.len && fwrite(b.ptr, 1, b.len, stdout) != b.len)
-                rc = hark_error_set(HARK_EIO, "standard output: %s", strerror(errno));
-            fflush(stdout);
+            errno = 0;
+            if ((b.len && fwrite(b.ptr, 1, b.len, stdout) != b.len) || fflush(stdout) != 0 ||
+                ferror(stdout))
+                rc = hark_error_set(HARK_EIO, "standard output: %s",
+                                    errno ? strerror(errno) : "write error");
             continue;
         }
         snprintf(path, sizeof(path), "%s/%s.%s", a->outdir, base, hark_format_name(a->formats[k]));
-        rc = write_file_atomic(path, b.ptr ? b.ptr : "", b.len);
+        rc = hark__file_write_atomic(path, b.ptr ? b.ptr : "", b.len);
     }
     hark_buf_dispose(&b);
     return rc;
@@ -204,6 +191,7 @@ static int name_clash(const args *a, int i)
     return 0;
 }
 
+/* Transcribe file i and write its outputs; returns an exit code. */
 static int transcribe_one(const args *a, hark_engine *engine, hark_scheduler *sched, cli_store *st,
                           int i)
 {
@@ -213,7 +201,8 @@ static int transcribe_one(const args *a, hark_engine *engine, hark_scheduler *sc
     hark_run_options ro;
     hark_run_result res;
     cli_progress prog;
-    int rc, wrc;
+    double t0;
+    int rc, code;
 
     hark_run_options_default(&ro);
     ro.pipeline = a->eng.pipeline;
@@ -226,24 +215,35 @@ static int transcribe_one(const args *a, hark_engine *engine, hark_scheduler *sc
     ro.pipeline.progress = cli_progress_cb;
     ro.pipeline.abort = cli_abort_cb;
     ro.pipeline.payload = &prog;
+    t0 = hark__now_ms();
     rc = hark_run_file(&t, &res, engine, path, &ro);
     cli_progress_done(&prog);
+    code = cli_exit_code(rc);
     if (rc < 0 && rc != HARK_ECANCELED) {
         if (rc == HARK_EEMPTY)
             fprintf(stderr, "hark: %s: no audio samples (zero-length audio)\n", label);
         else
             fprintf(stderr, "hark: %s\n", hark_error_last());
     }
-    if (rc == 0 || rc == HARK_ECANCELED) {
+    if (rc == HARK_ECANCELED && !t)
+        fprintf(stderr, "hark: %s: interrupted before any audio was decoded\n", label);
+    if (t && res.cached) {
+        /* no engine ran: the timings say so, and how long the answer took */
+        hark_timings *tm = hark_transcript_timings(t);
+        memset(tm, 0, sizeof(*tm));
+        tm->cached = 1;
+        tm->total_ms = hark__now_ms() - t0;
+    }
+    if (t && (rc == 0 || rc == HARK_ECANCELED)) {
         if (res.warning[0])
             fprintf(stderr, "hark: warning: %s: %s\n", label, res.warning);
         if (rc == HARK_ECANCELED)
             fprintf(stderr, "hark: %s: interrupted: writing the %zu segments done so far\n", label,
                     hark_transcript_count(t));
-        if ((wrc = write_outputs(a, t, path, name_clash(a, i))) < 0) {
+        if (write_outputs(a, t, path, name_clash(a, i)) < 0) {
             fprintf(stderr, "hark: %s\n", hark_error_last());
-            if (rc == 0)
-                rc = wrc;
+            if (code == EXIT_OK)
+                code = EXIT_FAIL; /* the input was fine: not an input error */
         }
         if (rc == 0 && !a->eng.quiet && res.recording_id) {
             if (res.cached)
@@ -258,7 +258,7 @@ static int transcribe_one(const args *a, hark_engine *engine, hark_scheduler *sc
         }
     }
     hark_transcript_free(t);
-    return rc;
+    return code;
 }
 
 int cmd_transcribe(int argc, char **argv)
@@ -268,7 +268,8 @@ int cmd_transcribe(int argc, char **argv)
     hark_scheduler *sched = NULL;
     hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
     cli_store st;
-    int i, rc, first_fail = 0;
+    int *codes = NULL; /* exit code of each input, -1 = not run yet */
+    int i, rc, usable = 0;
 
     memset(&a, 0, sizeof(a));
     memset(&st, 0, sizeof(st));
@@ -276,8 +277,12 @@ int cmd_transcribe(int argc, char **argv)
     a.formats[0] = HARK_FORMAT_TXT;
     a.n_formats = 1;
     a.files = calloc((size_t)argc + 1, sizeof(char *));
-    if (!a.files)
+    codes = calloc((size_t)argc + 1, sizeof(int));
+    if (!a.files || !codes) {
+        free(a.files);
+        free(codes);
         return EXIT_FAIL;
+    }
     {
         cli_opt all[64];
         size_t n = 0, k;
@@ -309,7 +314,7 @@ int cmd_transcribe(int argc, char **argv)
         struct stat sb;
         if (mkdir(a.outdir, 0777) != 0 && errno != EEXIST) {
             fprintf(stderr, "hark " CMD ": cannot create %s: %s\n", a.outdir, strerror(errno));
-            rc = EXIT_NOINPUT;
+            rc = EXIT_FAIL; /* an output problem, not an input one */
             goto out;
         }
         if (stat(a.outdir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
@@ -318,31 +323,46 @@ int cmd_transcribe(int argc, char **argv)
             goto out;
         }
     }
-    if (cli_open_engine(CMD, &a.eng, &engine) < 0) {
-        rc = EXIT_USAGE;
-        goto out;
+    /* inputs first: a missing file is reported before any engine note, and a
+     * batch with nothing to transcribe opens neither the engine nor the store */
+    for (i = 0; i < a.n_files; i++) {
+        const char *name = strcmp(a.files[i], "-") ? a.files[i] : "stdin";
+        int crc = hark__file_check_input(a.files[i], name);
+        codes[i] = crc < 0 ? cli_exit_code(crc) : -1;
+        if (crc < 0)
+            fprintf(stderr, "hark: %s\n", hark_error_last());
+        else
+            usable++;
     }
-    if ((rc = cli_store_open(CMD, &a.db, &st, !a.no_store, !a.no_cache, a.keep_audio)) != 0)
-        goto out;
-    /* One pool of -j workers (default: one per core) for the whole batch: engine states are
-     * made once and reused from file to file. */
-    so.n_workers = a.eng.pipeline.n_workers;
-    if (hark_scheduler_new(&sched, &so) < 0) {
-        fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
-        rc = EXIT_FAIL;
-        goto out;
+    if (usable) {
+        if ((rc = cli_open_engine(CMD, &a.eng, &engine)) != 0)
+            goto out;
+        if ((rc = cli_store_open(CMD, &a.db, &st, !a.no_store, !a.no_cache, a.keep_audio)) != 0)
+            goto out;
+        /* One pool of -j workers (default: one per core) for the whole batch: engine states
+         * are made once and reused from file to file. */
+        so.n_workers = a.eng.pipeline.n_workers;
+        if (hark_scheduler_new(&sched, &so) < 0) {
+            fprintf(stderr, "hark " CMD ": %s\n", hark_error_last());
+            rc = EXIT_FAIL;
+            goto out;
+        }
+        cli_signals_install();
+        for (i = 0; i < a.n_files && !cli_interrupted(); i++)
+            if (codes[i] < 0)
+                codes[i] = transcribe_one(&a, engine, sched, &st, i);
     }
-    cli_signals_install();
-    for (i = 0; i < a.n_files && !cli_interrupted(); i++) {
-        int frc = transcribe_one(&a, engine, sched, &st, i);
-        if (frc < 0 && !first_fail)
-            first_fail = cli_exit_code(frc);
-    }
-    rc = cli_interrupted() ? EXIT_INTERRUPT : first_fail;
+    rc = EXIT_OK;
+    for (i = 0; i < a.n_files && rc == EXIT_OK; i++)
+        if (codes[i] > 0)
+            rc = codes[i];
+    if (cli_interrupted())
+        rc = EXIT_INTERRUPT;
 out:
     hark_scheduler_free(sched);
     cli_store_close(&st);
     hark_engine_free(engine);
     free(a.files);
+    free(codes);
     return rc;
 }

@@ -3,8 +3,12 @@
  * archive, as used by `hark transcribe` and (later) the server's job workers.
  *
  * DESIGN
- * 1. Hash the file's bytes (unless it is standard input) and resolve the
- *    run's canonical configuration once (config.c): its JSON is what the
+ * 1. Open the input once (input_open): a regular file is hashed where it
+ *    lies; anything that can be read only once (standard input, a pipe,
+ *    FIFO, process substitution, socket) is copied to an unlinked temporary
+ *    file while it is hashed, then decoded from there like a regular file.
+ *    Waiting on an idle FIFO polls the abort callback. Resolve the run's
+ *    canonical configuration once (config.c): its JSON is what the
  *    recording is matched on, its key C is part of every cache key.
  * 2. Fast path: the cache entry H("file" C filehash) holds the whole
  *    transcript: no decoding, no engine.
@@ -22,9 +26,12 @@
  * Cache writes that fail are logged and ignored (the cache is an
  * accelerator); store failures fail the run (the store is the record).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hark/run.h"
 #include "../asr/asr.h"
@@ -33,7 +40,11 @@
 #include "../util/util.h"
 #include "pipeline_int.h"
 
-#define FILE_BLOCK (1u << 20)
+/* The input, opened once (input_open). */
+typedef struct run_input {
+    int fd;           /* the file, or its spooled copy; -1 = not open */
+    const char *name; /* as named in messages: the path, or "stdin" */
+} run_input;
 
 typedef struct run_ctx {
     hark_store *store;
@@ -44,6 +55,7 @@ typedef struct run_ctx {
     hark_sha256 audio_hash;    /* over the decoded PCM */
     int hashing;               /* audio_hash is initialised */
     hark_flac_writer *flac;    /* archive being written, or NULL */
+    const run_input *input;    /* what is decoded */
     _Atomic uint32_t hits;     /* chunks found in the cache */
     uint32_t merged;           /* chunks merged so far */
     int64_t job;               /* job whose chunk progress is kept, 0 = none */
@@ -204,41 +216,59 @@ static int hook_audio(void *payload, const float *pcm, size_t n)
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static int hash_file(const char *path, char hex[65])
+/*
+ * Open `path` ("-" = standard input) once. A regular file is hashed (when
+ * `hex` is given) and rewound; anything else is spooled to an anonymous
+ * temporary file while it is hashed. Reads poll abort(payload).
+ */
+static int input_open(run_input *in, const char *path, char *hex, int (*abort)(void *),
+                      void *payload)
 {
-    uint8_t d[32];
     hark_sha256 h = { NULL };
-    unsigned char *buf = NULL;
-    FILE *f = NULL;
-    int rc;
+    uint8_t d[32];
+    int fd = -1, copy = -1, regular = 0, rc;
 
-    if (!(f = fopen(path, "rb"))) /* the decoder gives the precise message */
-        return HARK_ENOTFOUND;
-    if (!(buf = hark__malloc(FILE_BLOCK))) {
-        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+    in->fd = -1;
+    in->name = strcmp(path, "-") == 0 ? "stdin" : path;
+    if ((rc = hark__file_open_read(&fd, &regular, path, in->name)) < 0)
         goto out;
-    }
-    if ((rc = hark_sha256_init(&h)) < 0)
+    if (hex && (rc = hark_sha256_init(&h)) < 0)
         goto out;
-    for (;;) {
-        size_t n = fread(buf, 1, FILE_BLOCK, f);
-        if (n && (rc = hark_sha256_update(&h, buf, n)) < 0)
+    if (!regular) {
+        if ((rc = hark__file_spool(&copy, NULL, fd, in->name, hex ? &h : NULL, abort, payload)) < 0)
             goto out;
-        if (n < FILE_BLOCK)
-            break;
+        close(fd);
+        fd = copy;
+    } else if (hex) {
+        if ((rc = hark__file_hash(fd, in->name, &h, NULL, abort, payload)) < 0)
+            goto out;
+        if (lseek(fd, 0, SEEK_SET) != 0) {
+            rc = hark_error_set(HARK_EIO, "%s: %s", in->name, strerror(errno));
+            goto out;
+        }
     }
-    if (ferror(f)) {
-        rc = hark_error_set(HARK_EIO, "%s: read error", path);
-        goto out;
-    }
-    if ((rc = hark_sha256_final(&h, d)) == 0)
+    if (hex) {
+        if ((rc = hark_sha256_final(&h, d)) < 0)
+            goto out;
         hark_hex(hex, d, 32);
+    }
+    in->fd = fd;
+    fd = -1;
 out:
     hark_sha256_dispose(&h);
-    hark__free(buf);
-    if (f)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     return rc;
+}
+
+/* A decoder over the input, from its start (each decoder gets its own descriptor). */
+static int input_decoder(const run_input *in, hark_decoder **dec)
+{
+    int fd = fcntl(in->fd, F_DUPFD_CLOEXEC, 3);
+    *dec = NULL;
+    if (fd < 0)
+        return hark_error_set(HARK_EIO, "%s: %s", in->name, strerror(errno));
+    return hark__decoder_open_fd(dec, fd, in->name, NULL);
 }
 
 static const char *base_name(const char *path)
@@ -256,8 +286,8 @@ static void set_meta(hark_transcript *t, hark_engine *engine, const char *path, 
     hark_transcript_set_meta(t, "options", options);
 }
 
-/* Decode `path` into a FLAC archive (a cache hit that must still keep the audio). */
-static int archive_only(const char *path, const char *dest, uint64_t *bytes)
+/* Decode the input into a FLAC archive (a cache hit that must still keep the audio). */
+static int archive_only(const run_input *in, const char *dest, uint64_t *bytes)
 {
     hark_decoder *dec = NULL;
     hark_flac_writer *w = NULL;
@@ -269,8 +299,7 @@ static int archive_only(const char *path, const char *dest, uint64_t *bytes)
         rc = hark_error_set(HARK_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = hark_decoder_open(&dec, path, NULL)) < 0 ||
-        (rc = hark__flac_writer_open(&w, dest)) < 0)
+    if ((rc = input_decoder(in, &dec)) < 0 || (rc = hark__flac_writer_open(&w, dest)) < 0)
         goto out;
     while ((rc = hark_decoder_read(dec, buf, 16384, &n)) == 0 && n > 0)
         if ((rc = hark__flac_writer_write(w, buf, n)) < 0)
@@ -295,7 +324,7 @@ out:
 }
 
 /* Store a whole transcript (from the cache) as a finished recording. */
-static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *t, const char *path,
+static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *t,
                         const char *audio_dir, hark_run_result *res)
 {
     hark_recording *found = NULL;
@@ -327,7 +356,7 @@ static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *
         goto out;
     if (audio_dir) {
         if ((rc = hark_buf_printf(&apath, "%s/%lld.flac", audio_dir, (long long)c->rec)) < 0 ||
-            (rc = archive_only(path, apath.ptr, &res->audio_bytes)) < 0)
+            (rc = archive_only(c->input, apath.ptr, &res->audio_bytes)) < 0)
             goto out;
     }
     rec->audio_path = apath.ptr;
@@ -363,8 +392,9 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     hark_transcript *t = NULL;
     hark__config cfg;
     hark_buf model_id = HARK_BUF_INIT, apath = HARK_BUF_INIT;
+    run_input input = { -1, NULL };
     uint8_t key[32];
-    int rc = 0, is_stdin, have_cfg = 0;
+    int rc = 0, have_cfg = 0, hashed;
     double t0;
 
     HARK_ASSERT_ARG(out && engine && path);
@@ -380,7 +410,7 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     memset(&res, 0, sizeof(res));
     c.store = opts->store;
     c.cache = opts->cache;
-    is_stdin = strcmp(path, "-") == 0;
+    c.input = &input;
 
     if ((rc = hark__config_resolve(&cfg, engine, &opts->pipeline)) < 0)
         goto out;
@@ -408,19 +438,17 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
             goto out;
     }
 
-    /* 1-2: hash the file, try the whole-file cache entry */
-    if (opts->file_hash && strlen(opts->file_hash) == 64) {
+    /* 1-2: open (and hash, unless the caller knows the hash) the input, try
+     * the whole-file cache entry */
+    hashed = opts->file_hash && strlen(opts->file_hash) == 64;
+    if (hashed)
         memcpy(res.file_hash, opts->file_hash, 65);
-    } else if (!is_stdin && (c.store || c.cache)) {
-        t0 = hark__now_ms();
-        rc = hash_file(path, res.file_hash);
-        res.hash_ms = hark__now_ms() - t0;
-        if (rc == HARK_ENOTFOUND)
-            res.file_hash[0] = '\0'; /* let the decoder report it */
-        else if (rc < 0)
-            goto out;
-        rc = 0;
-    }
+    t0 = hark__now_ms();
+    rc = input_open(&input, path, !hashed && (c.store || c.cache) ? res.file_hash : NULL,
+                    opts->pipeline.abort, opts->pipeline.payload);
+    res.hash_ms = hark__now_ms() - t0;
+    if (rc < 0)
+        goto out;
     c.group = res.file_hash[0] ? res.file_hash : NULL;
     rec.title = opts->title ? opts->title : base_name(path);
     rec.source = path;
@@ -448,7 +476,7 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
             res.cached = 1;
             set_meta(t, engine, path, cfg.json.ptr);
             rec.duration_ms = hark_transcript_duration(t) / (HARK_SAMPLE_RATE / 1000);
-            if (c.store && (rc = store_cached(&c, &rec, t, path, opts->audio_dir, &res)) < 0)
+            if (c.store && (rc = store_cached(&c, &rec, t, opts->audio_dir, &res)) < 0)
                 goto out;
             if (c.job && (rc = hark_store_job_set_chunks(c.store, c.job, 0, 1)) < 0)
                 goto out;
@@ -460,7 +488,7 @@ int hark_run_file(hark_transcript **out, hark_run_result *res_out, hark_engine *
     }
 
     /* 3: the recording, the archive, the pipeline */
-    if ((rc = hark_decoder_open(&dec, path, NULL)) < 0)
+    if ((rc = input_decoder(&input, &dec)) < 0)
         goto out;
     if (c.store && given) {
         res.resumed = given->status == HARK_STATUS_RUNNING || given->n_segments > 0;
@@ -585,6 +613,8 @@ out:
     hark_decoder_free(dec);
     if (have_cfg)
         hark__config_dispose(&cfg);
+    if (input.fd >= 0)
+        close(input.fd);
     hark_buf_dispose(&model_id);
     hark_buf_dispose(&apath);
     if (res_out)

@@ -457,7 +457,6 @@ int hark_store_recording_find(hark_store *s, int64_t owner, const char *content_
     HARK_ASSERT_ARG(s && out);
     *out = NULL;
     NEED_OP(s, recording_find);
-    HARK_UNUSED(owner); /* TEMP until the owner column lands (store-queue branch) */
     if (!content_hash)
         return hark_error_set(HARK_EINVAL, "%s: find recording: no content hash", s->uri);
     if (owner < -1)

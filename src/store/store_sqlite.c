@@ -33,6 +33,9 @@
  * - The cache table holds encoded values by 32-byte key; its last-use time
  *   is refreshed at most once an hour per entry (a read seldom writes).
  * - ":memory:" (tests) has a single connection; reads then use the writer.
+ * - Privacy: a new database file is created with mode 0600 whatever the
+ *   umask (hark__file_create_private, folders 0700); SQLite gives its -wal
+ *   and -shm files the database file's mode.
  *
  * THREADING: every function here may be called from any thread at once.
  * Error messages name the file and the operation: "hark.db: put segments:
@@ -1272,7 +1275,8 @@ static int sq_open(void **out, const hark_store_open_args *args)
             rc = hark_error_set(HARK_ENOTFOUND, "%s: no such database", s->name);
             goto out;
         }
-        if ((rc = make_parents(s, s->path)) < 0)
+        if ((rc = make_parents(s, s->path)) < 0 ||
+            (rc = hark__file_create_private(s->path)) < 0) /* 0600 whatever the umask */
             goto out;
     }
     flags = s->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;

@@ -237,6 +237,8 @@ static int write_json(const hark_transcript *t, hark_buf *out)
         hark_jsonw_raw(&w, "{}");
     hark_jsonw_key(&w, "timings");
     hark_jsonw_object(&w);
+    hark_jsonw_key(&w, "cached");
+    hark_jsonw_bool(&w, tm->cached);
     hark_jsonw_key(&w, "decode_ms");
     hark_jsonw_fixed(&w, tm->decode_ms, 1);
     hark_jsonw_key(&w, "vad_ms");

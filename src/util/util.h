@@ -125,6 +125,59 @@ int hark_sha256_buf(uint8_t out[HARK_SHA256_LEN], const void *data, size_t len);
 /* Lower-case hex of `len` bytes into `out` (2*len+1 bytes). */
 void hark_hex(char *out, const uint8_t *data, size_t len);
 
+/* ---- files (file.c) ------------------------------------------------------------------- */
+
+/*
+ * Whether `path` can be an input, without opening it (a FIFO must not be
+ * opened and closed unread): 0 ("-" always), HARK_ENOTFOUND ("NAME: no such
+ * file"), HARK_EIO ("NAME: is a directory", "NAME: permission denied").
+ * Messages are the same as hark__file_open_read's.
+ */
+int hark__file_check_input(const char *path, const char *name);
+
+/*
+ * Open an input for reading without blocking: a regular file, "-" (standard
+ * input, duplicated), a FIFO (no wait for a writer), /dev/fd/N (also a
+ * socket). *fd_out is close-on-exec and owned by the caller; *regular_out is
+ * 1 for a regular file (seekable). Errors as hark__file_check_input, with
+ * messages naming `name`.
+ */
+int hark__file_open_read(int *fd_out, int *regular_out, const char *path, const char *name);
+
+/*
+ * Read up to n bytes from a descriptor of any kind, waiting for data in
+ * slices of at most 100 ms and calling abort(payload) (may be NULL) between
+ * them. Returns the bytes read (0 = end of input), HARK_ECANCELED ("NAME:
+ * interrupted") or HARK_EIO.
+ */
+int64_t hark__file_read(int fd, void *buf, size_t n, const char *name, int (*abort)(void *),
+                        void *payload);
+
+/* Feed the rest of `fd` to `hash` (as hark__file_read); *bytes (may be NULL) gets the count. */
+int hark__file_hash(int fd, const char *name, hark_sha256 *hash, uint64_t *bytes,
+                    int (*abort)(void *), void *payload);
+
+/*
+ * Copy the rest of `in` into an anonymous temporary file (mkstemp in
+ * $TMPDIR, else /tmp, mode 0600, unlinked at once), feeding the bytes to
+ * `hash` (may be NULL). *fd_out: the copy, at offset 0, close-on-exec, owned
+ * by the caller. Errors: as hark__file_read, HARK_ENOSPC, HARK_EIO.
+ */
+int hark__file_spool(int *fd_out, uint64_t *bytes_out, int in, const char *name, hark_sha256 *hash,
+                     int (*abort)(void *), void *payload);
+
+/*
+ * Replace `path` with `data` atomically: a new temporary file beside it
+ * (O_CREAT|O_EXCL|O_NOFOLLOW, random name, shortened when the target's name
+ * leaves no room for a suffix; mode 0666 minus the umask) is written,
+ * fsynced and renamed over `path`. A symbolic link at `path` is replaced,
+ * never followed. On error nothing is left behind.
+ */
+int hark__file_write_atomic(const char *path, const void *data, size_t len);
+
+/* Create `path` (mode exactly 0600, O_EXCL|O_NOFOLLOW) if it does not exist; 0 if it does. */
+int hark__file_create_private(const char *path);
+
 /* ---- text ----------------------------------------------------------------------- */
 
 /* Trim ASCII whitespace from both ends of [s, s+len); returns the new start, updates *len. */
