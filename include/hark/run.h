@@ -91,6 +91,16 @@ typedef struct hark_run_result {
 HARK_API int hark_run_file(hark_transcript **out, hark_run_result *res, hark_engine *engine,
                            const char *path, const hark_run_options *opts);
 
+/**
+ * What a run with `engine` and `pipeline` records in its recording: the
+ * canonical options (a JSON object text, appended to `options`) and the model
+ * identity (appended to `model`). A recording created with these
+ * (hark_store_job_submit) is the one a later run with the same settings
+ * finds. Either buffer may be NULL. @return 0, HARK_EINVAL, HARK_ENOMEM.
+ */
+HARK_API int hark_run_describe(hark_engine *engine, const hark_pipeline_options *pipeline,
+                               hark_buf *options, hark_buf *model);
+
 HARK_END_DECL
 
 #endif

@@ -124,6 +124,16 @@ HARK_API void hark_runner_set_degraded(hark_runner *r, int degraded);
  */
 HARK_API int hark_runner_cancel(hark_runner *r, int64_t id);
 
+/**
+ * What a job with `params` (a JSON object text, NULL = none) would record in
+ * its recording when this runner runs it: its canonical options (appended to
+ * `options`) and model identity (to `model`); see hark_run_describe. Give
+ * these to hark_store_job_submit so the same audio with the same settings is
+ * one recording. @return 0, HARK_EINVAL (params not a JSON object), HARK_ENOMEM.
+ */
+HARK_API int hark_runner_describe(hark_runner *r, const char *params, hark_buf *options,
+                                  hark_buf *model);
+
 /** Counters. */
 typedef struct hark_runner_stats {
     unsigned running;  /**< jobs running now */

@@ -166,5 +166,6 @@ int cmd_search(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

@@ -15,7 +15,8 @@
     X(rm, "remove recordings, their cached results and archived audio")                            \
     X(cache, "result cache statistics, or clear it")                                               \
     X(gc, "retention: remove what is older than a given age")                                      \
-    X(models, "list, pull, locate or remove Whisper models")
+    X(models, "list, pull, locate or remove Whisper models")                                      \
+    X(serve, "the transcription server: REST and OpenAI-compatible APIs, job queue")
 
 #define HARK_CLI_USAGE_TAIL                                                                        \
     "\n'hark COMMAND --help' describes a command's options.\n"                                     \

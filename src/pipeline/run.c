@@ -63,6 +63,26 @@ typedef struct run_ctx {
     uint32_t cut;              /* chunks cut so far */
 } run_ctx;
 
+int hark_run_describe(hark_engine *engine, const hark_pipeline_options *pipeline,
+                      hark_buf *options, hark_buf *model)
+{
+    hark__config cfg;
+    const char *m;
+    int rc;
+
+    HARK_ASSERT_ARG(engine && pipeline);
+    if (options) {
+        if ((rc = hark__config_resolve(&cfg, engine, pipeline)) < 0)
+            return rc;
+        rc = hark_buf_put(options, cfg.json.ptr, cfg.json.len);
+        hark__config_dispose(&cfg);
+        if (rc < 0)
+            return rc;
+    }
+    m = hark__engine_model_name(engine);
+    return model ? hark_buf_puts(model, m ? m : "default") : 0;
+}
+
 void hark_run_options_default(hark_run_options *o)
 {
     memset(o, 0, sizeof(*o));

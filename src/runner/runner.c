@@ -200,6 +200,21 @@ static int apply_params(hark_pipeline_options *po, const char *params, json_t **
     return 0;
 }
 
+int hark_runner_describe(hark_runner *r, const char *params, hark_buf *options, hark_buf *model)
+{
+    hark_pipeline_options po;
+    json_t *root = NULL;
+    int rc;
+
+    HARK_ASSERT_ARG(r);
+    po = r->o.pipeline;
+    if ((rc = apply_params(&po, params, &root)) == 0)
+        rc = hark_run_describe(r->o.engine, &po, options, model);
+    if (root)
+        json_decref(root);
+    return rc;
+}
+
 static void degrade(hark_pipeline_options *po)
 {
     po->decode.beam_size = 1;

@@ -48,7 +48,8 @@ static const setting settings[] = {
     { "model", "HARK_MODEL", K_STR, OFF(model), NULL, "model name or file (engine default)" },
     { "degraded_model", "HARK_DEGRADED_MODEL", K_STR, OFF(degraded_model), NULL,
       "smaller Whisper model used in degraded mode (default: none, same model)" },
-    { "workers", "HARK_WORKERS", K_COUNT, OFF(workers), "0", "ASR worker threads (0 = one per CPU)" },
+    { "workers", "HARK_WORKERS", K_COUNT, OFF(workers), "0",
+      "ASR worker threads (0 = one per CPU)" },
     { "max_jobs", "HARK_MAX_JOBS", K_COUNT, OFF(max_jobs), "0",
       "jobs transcribed at once, sharing the workers (0 = 2 x workers)" },
     { "max_upload", "HARK_MAX_UPLOAD", K_SIZE, OFF(max_upload), "2G",
@@ -116,11 +117,24 @@ static int parse_size(const char *v, uint64_t *out)
         return -1;
     if (*end) {
         switch (*end) {
-        case 'k': case 'K': mul = 1ull << 10; break;
-        case 'm': case 'M': mul = 1ull << 20; break;
-        case 'g': case 'G': mul = 1ull << 30; break;
-        case 't': case 'T': mul = 1ull << 40; break;
-        default: return -1;
+        case 'k':
+        case 'K':
+            mul = 1ull << 10;
+            break;
+        case 'm':
+        case 'M':
+            mul = 1ull << 20;
+            break;
+        case 'g':
+        case 'G':
+            mul = 1ull << 30;
+            break;
+        case 't':
+        case 'T':
+            mul = 1ull << 40;
+            break;
+        default:
+            return -1;
         }
         end++;
         if (*end == 'B' || *end == 'b' || ((*end == 'i') && (end[1] == 'B' || end[1] == 'b')))
@@ -308,8 +322,8 @@ int hark__server_config_load(hark_server_config *c, int argc, char **argv, int *
     err[0] = '\0';
     for (i = 0; i < N_SETTINGS; i++) {
         sources[i] = SRC_DEFAULT;
-        if (settings[i].def && (rc = set_value(c, i, settings[i].def, SRC_DEFAULT, err, n,
-                                               "default")) < 0)
+        if (settings[i].def &&
+            (rc = set_value(c, i, settings[i].def, SRC_DEFAULT, err, n, "default")) < 0)
             goto out;
     }
     /* the config file: --config, else HARK_CONFIG, else the XDG default if present */

@@ -18,31 +18,31 @@
 #include <stdio.h>
 
 typedef struct hark_server_config {
-    char *listen;            /* "127.0.0.1:8080", "[::1]:8080", ":8080" (all addresses) */
-    char *db;                /* store URI or path; NULL = the default store */
-    char *cache_db;          /* result cache file; NULL = default; "none" = no cache */
-    char *data_dir;          /* uploaded audio; NULL = <database folder>/audio */
-    char *engine;            /* NULL = the best available */
-    char *model;             /* NULL = the engine's default */
-    char *degraded_model;    /* a smaller model for degraded mode, NULL = none */
-    uint64_t workers;        /* ASR workers, 0 = CPUs */
-    uint64_t max_jobs;       /* jobs transcribed at once, 0 = 2 x workers */
-    uint64_t max_upload;     /* bytes per upload */
-    uint64_t max_queue;      /* queued jobs beyond which uploads get 429 */
-    uint64_t max_body_json;  /* bytes of a JSON request body */
+    char *listen;           /* "127.0.0.1:8080", "[::1]:8080", ":8080" (all addresses) */
+    char *db;               /* store URI or path; NULL = the default store */
+    char *cache_db;         /* result cache file; NULL = default; "none" = no cache */
+    char *data_dir;         /* uploaded audio; NULL = <database folder>/audio */
+    char *engine;           /* NULL = the best available */
+    char *model;            /* NULL = the engine's default */
+    char *degraded_model;   /* a smaller model for degraded mode, NULL = none */
+    uint64_t workers;       /* ASR workers, 0 = CPUs */
+    uint64_t max_jobs;      /* jobs transcribed at once, 0 = 2 x workers */
+    uint64_t max_upload;    /* bytes per upload */
+    uint64_t max_queue;     /* queued jobs beyond which uploads get 429 */
+    uint64_t max_body_json; /* bytes of a JSON request body */
     uint64_t max_connections;
-    uint64_t model_idle_ms;  /* unload the model after this long unused, 0 = never */
+    uint64_t model_idle_ms; /* unload the model after this long unused, 0 = never */
     uint64_t header_timeout_ms;
     uint64_t body_timeout_ms;
     uint64_t idle_timeout_ms; /* keep-alive connections with no request */
-    uint64_t rate;           /* requests per second per key */
-    uint64_t burst;          /* token bucket size per key */
+    uint64_t rate;            /* requests per second per key */
+    uint64_t burst;           /* token bucket size per key */
     uint64_t lease_ms;
     uint64_t max_attempts;
     uint64_t backoff_ms;
     uint64_t shutdown_grace_ms;
-    char *log_level;         /* error, warn, info, debug */
-    char *config;            /* the file read, NULL = none */
+    char *log_level; /* error, warn, info, debug */
+    char *config;    /* the file read, NULL = none */
 } hark_server_config;
 
 /*
