@@ -323,6 +323,9 @@ int cmd_transcribe(int argc, char **argv)
             goto out;
         }
     }
+    /* a signal from here on stops the batch gracefully (before the inputs are checked: checking
+     * standard input may already wait on it) */
+    cli_signals_install();
     /* inputs first: a missing file is reported before any engine note, and a
      * batch with nothing to transcribe opens neither the engine nor the store */
     for (i = 0; i < a.n_files; i++) {
@@ -347,7 +350,6 @@ int cmd_transcribe(int argc, char **argv)
             rc = EXIT_FAIL;
             goto out;
         }
-        cli_signals_install();
         for (i = 0; i < a.n_files && !cli_interrupted(); i++)
             if (codes[i] < 0)
                 codes[i] = transcribe_one(&a, engine, sched, &st, i);

@@ -19,7 +19,7 @@
 #include "config.h"
 #include "../util/util.h"
 
-enum kind { K_STR, K_COUNT, K_SIZE, K_MS };
+enum kind { K_STR, K_COUNT, K_SIZE, K_MS, K_BOOL };
 enum source { SRC_DEFAULT = 0, SRC_FILE, SRC_ENV, SRC_FLAG };
 static const char *const source_names[] = { "default", "file", "environment", "flag" };
 
@@ -50,6 +50,8 @@ static const setting settings[] = {
       "smaller Whisper model used in degraded mode (default: none, same model)" },
     { "workers", "HARK_WORKERS", K_COUNT, OFF(workers), "0",
       "ASR worker threads (0 = one per CPU)" },
+    { "vad", "HARK_VAD", K_BOOL, OFF(vad), "on",
+      "cut recordings at silences (off: at fixed intervals, and silence is transcribed too)" },
     { "max_jobs", "HARK_MAX_JOBS", K_COUNT, OFF(max_jobs), "0",
       "jobs transcribed at once, sharing the workers (0 = 2 x workers)" },
     { "max_upload", "HARK_MAX_UPLOAD", K_SIZE, OFF(max_upload), "2G",
@@ -208,10 +210,18 @@ static int set_value(hark_server_config *c, size_t i, const char *v, enum source
         if (!bad)
             *(uint64_t *)field = x;
         break;
+    case K_BOOL:
+        if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+            *(uint64_t *)field = 1;
+        else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+            *(uint64_t *)field = 0;
+        else
+            bad = 1;
+        break;
     }
     if (bad) {
         static const char *const what[] = { "", "a whole number", "a size (e.g. 512M, 2G)",
-                                            "a duration (e.g. 500ms, 30s, 5m, 0)" };
+                                            "a duration (e.g. 500ms, 30s, 5m, 0)", "on or off" };
         snprintf(err, n, "%s: %s must be %s, not '%s'", where, s->name, what[s->kind], v);
         return HARK_EINVAL;
     }
@@ -435,6 +445,8 @@ static void value_text(const hark_server_config *c, size_t i, char *out, size_t 
     x = *(const uint64_t *)field;
     if (s->kind == K_MS)
         snprintf(out, n, "%llu ms", (unsigned long long)x);
+    else if (s->kind == K_BOOL)
+        snprintf(out, n, "%s", x ? "on" : "off");
     else
         snprintf(out, n, "%llu", (unsigned long long)x);
 }

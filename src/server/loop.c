@@ -484,8 +484,6 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     srv_req *q = *con_cls;
     srv_conn *k = conn_of(c);
     if (q) {
-        if (q->status)
-            observe(s, q);
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && q->status)
             srv_log(s, 3, "%s %s: connection ended before the answer was sent (code %d)", q->method,
                     q->url, (int)toe);
@@ -507,6 +505,7 @@ static enum MHD_Result queue(srv_req *q)
             return MHD_NO;
     }
     srv_log(q->s, 3, "%s %s -> %u", q->method, q->url, q->status);
+    observe(q->s, q); /* counted when answered: the time to the first byte */
     r = MHD_queue_response(q->c, q->status, q->resp);
     MHD_destroy_response(q->resp);
     q->resp = NULL;
@@ -807,6 +806,7 @@ static int open_all(srv *s, char *err, size_t err_size)
     ro.max_jobs = (unsigned)s->cfg.max_jobs;
     ro.lease_ms = (unsigned)s->cfg.lease_ms;
     ro.backoff_ms = (unsigned)s->cfg.backoff_ms;
+    ro.pipeline.chunk.no_vad = !s->cfg.vad;
     ro.event = on_job_event;
     ro.payload = s;
     if ((rc = hark_runner_start(&s->runner, &ro)) < 0) {
@@ -886,6 +886,14 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
     pthread_cond_init(&s->cv, NULL);
     hark_log_set(lib_log, s, s->log_level >= 3 ? HARK_LOG_DEBUG : HARK_LOG_WARN);
 
+    /* SIGTERM and SIGINT go to the signalfd: block them before any thread starts (the
+     * engine's, the scheduler's and the runner's threads inherit the mask) */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     if (parse_listen(cfg->listen, &ss, &sslen, &loopback, err, sizeof(err)) < 0) {
         srv_log(s, 0, "%s", err);
         code = 2;
@@ -913,11 +921,6 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* before any thread starts: they inherit it */
-    signal(SIGPIPE, SIG_IGN);
     if (pthread_create(&s->offload, NULL, offload_main, s) != 0) {
         srv_log(s, 0, "cannot start the offload thread");
         goto out;

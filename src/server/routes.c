@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -124,7 +125,7 @@ static void metrics(srv_req *q)
     for (r = 0; r <= srv_n_routes && r < 64; r++)
         for (k = 1; k <= 5; k++)
             if (s->m.by_route[r][k])
-                hark_buf_printf(&b, "hark_http_requests_total{route=\"%s\",code=\"%zux\"} %llu\n",
+                hark_buf_printf(&b, "hark_http_requests_total{route=\"%s\",code=\"%zuxx\"} %llu\n",
                                 r ? srv_routes[r - 1].name : "unmatched", k,
                                 (unsigned long long)s->m.by_route[r][k]);
     hark_buf_puts(&b, "# HELP hark_http_request_duration_ms Time to answer, ms.\n"
@@ -218,6 +219,26 @@ static void metrics(srv_req *q)
                     "# TYPE hark_uptime_seconds gauge\nhark_uptime_seconds %.0f\n",
                     hark_engine_model_loaded(s->engine), srv_mode_name(s->mode),
                     (unsigned long long)hark__peak_rss(), (hark__now_ms() - s->started_ms) / 1000);
+    if (s->cache) {
+        hark_cache_statistics cs;
+        if (hark_cache_stats(s->cache, &cs) == 0)
+            hark_buf_printf(&b,
+                            "# TYPE hark_cache_lookups_total counter\n"
+                            "hark_cache_lookups_total{result=\"hit\"} %llu\n"
+                            "hark_cache_lookups_total{result=\"miss\"} %llu\n"
+                            "# TYPE hark_cache_entries gauge\nhark_cache_entries %llu\n",
+                            (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+                            (unsigned long long)cs.entries);
+    }
+    {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            hark_buf_printf(&b,
+                            "# TYPE process_cpu_seconds_total counter\n"
+                            "process_cpu_seconds_total %.3f\n",
+                            (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                                (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6);
+    }
     {
         FILE *f = fopen("/proc/self/statm", "r");
         unsigned long size, res;
