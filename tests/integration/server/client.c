@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <errno.h>
 #include <math.h>
 #include <strings.h>
@@ -30,12 +31,17 @@ static double now_ms(void)
 
 void server_start(server *s, const char *extra)
 {
+    server_start_at(s, "hark.db", extra);
+}
+
+void server_start_at(server *s, const char *db_name, const char *extra)
+{
     char out[512], cmd[4096];
     double until;
     pid_t pid;
 
     memset(s, 0, sizeof(*s));
-    snprintf(s->db, sizeof(s->db), "%s", harness_path("hark.db"));
+    snprintf(s->db, sizeof(s->db), "%s", harness_path(db_name));
     snprintf(s->log, sizeof(s->log), "%s", harness_path("server.log"));
     snprintf(out, sizeof(out), "%s", harness_path("server.out"));
     unlink(out);
@@ -239,15 +245,18 @@ const char *wait_job(const server *s, const char *const *headers, long long id, 
     snprintf(path, sizeof(path), "/v1/jobs/%lld", id);
     while (now_ms() < until) {
         reply r = http(s, "GET", path, headers, NULL, 0);
+        json_t *o = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+        const char *st =
+            json_string_value(json_object_get(o, "state")); /* the job's, not a chunk's */
         size_t i;
-        for (i = 0; i < 3; i++) {
-            char want[32];
-            snprintf(want, sizeof(want), "\"state\":\"%s\"", states[i]);
-            if (r.status == 200 && strstr(r.body, want)) {
+        for (i = 0; st && i < 3; i++) {
+            if (!strcmp(st, states[i])) {
+                json_decref(o);
                 reply_free(&r);
                 return states[i];
             }
         }
+        json_decref(o);
         reply_free(&r);
         usleep(20000);
     }

@@ -19,6 +19,8 @@ typedef struct server {
 /* Start `hark serve --listen 127.0.0.1:0 --db <tmp>/hark.db --cache-db none` plus `extra`
  * (shell words, may be NULL), and wait until it listens. Its stderr goes to srv->log. */
 void server_start(server *s, const char *extra);
+/* The same with the database file `db_name` in the test's folder. */
+void server_start_at(server *s, const char *db_name, const char *extra);
 /* Send `sig` and wait up to timeout_ms; returns the exit status (128+sig when killed), -1 on
  * timeout (then it is killed). */
 int server_stop(server *s, int sig, unsigned timeout_ms);
