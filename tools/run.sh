@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Set up hark and run its main job: install dependencies (apt-get), build,
 # fetch the default Whisper model when the network allows (otherwise carry on
-# with PocketSphinx and say so), then transcribe a recording: the file(s)
-# given, or a sample spoken by espeak-ng (tools/demo.sh).
-#   tools/run.sh [FILE...] [-- extra hark transcribe options]
+# with PocketSphinx and say so), then start the transcription server on the
+# embedded default (SQLite in $XDG_DATA_HOME/hark, the best engine available)
+# and print its URL. Ctrl-C stops it gracefully.
+#   tools/run.sh [hark serve options]      the server (hark serve --help)
+#   tools/run.sh FILE... [-- options]      transcribe files instead
+#   tools/demo.sh                          a spoken sample, heard and scored
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh build
@@ -18,10 +21,11 @@ if [ -x "$hark" ] && "$hark" --help | grep -q '^  models'; then
   fi
 fi
 
-files=()
-while [ $# -gt 0 ] && [ "$1" != "--" ]; do files+=("$1"); shift; done
-[ "${1:-}" = "--" ] && shift
-if [ ${#files[@]} -eq 0 ]; then
-  HARK=$hark exec tools/demo.sh "$@" # spoken vs heard, in a temporary database
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then # files: transcribe them
+  files=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do files+=("$1"); shift; done
+  [ "${1:-}" = "--" ] && shift
+  exec "$hark" transcribe "$@" "${files[@]}"
 fi
-exec "$hark" transcribe "$@" "${files[@]}"
+echo "run: starting the server; try:  curl -F file=@recording.wav <URL>/v1/audio/transcriptions" >&2
+exec "$hark" serve "$@"
