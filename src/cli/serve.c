@@ -23,6 +23,10 @@ int cmd_serve(int argc, char **argv)
     char err[512];
     int help = 0, print = 0, rc;
 
+    if (argc == 1 && strcmp(argv[0], "--settings-table") == 0) {
+        hark__server_config_markdown(stdout);
+        return EXIT_OK;
+    }
     if (hark__server_config_load(&cfg, argc, argv, &help, &print, err, sizeof(err)) < 0) {
         fprintf(stderr, "hark serve: %s\n", err);
         hark__server_config_dispose(&cfg);
@@ -35,7 +39,7 @@ int cmd_serve(int argc, char **argv)
                "config file (--config FILE, $HARK_CONFIG or ~/.config/hark/server.conf),\n"
                "then the defaults.\n\noptions:\n");
         hark__server_config_usage(stdout);
-        printf("  --print-config      print every effective setting and where it came from\n");
+        printf("  %-24s %s\n", "--settings-table", "the settings as a Markdown table (README)");
         hark__server_config_dispose(&cfg);
         return EXIT_OK;
     }

@@ -24,7 +24,6 @@ typedef struct hark_server_config {
     char *data_dir;         /* uploaded audio; NULL = <database folder>/audio */
     char *engine;           /* NULL = the best available */
     char *model;            /* NULL = the engine's default */
-    char *degraded_model;   /* a smaller model for degraded mode, NULL = none */
     uint64_t workers;       /* ASR workers, 0 = CPUs */
     uint64_t vad;           /* cut at silences (1) or at fixed intervals (0) */
     uint64_t max_jobs;      /* jobs transcribed at once, 0 = 2 x workers */
