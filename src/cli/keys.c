@@ -13,7 +13,9 @@
  *   user is created when it does not exist yet.
  * - Every change (user.create, key.create, key.revoke) is written to the
  *   audit log as a local action (user 0, key 0). A key whose audit entry
- *   cannot be written is revoked again: no unaudited key stays usable.
+ *   cannot be written, or that could not be written to stdout (a full disk,
+ *   a closed pipe), is revoked again: no key stays usable that nobody has or
+ *   that the log does not show.
  * - revoke takes a key id, a display prefix (any unambiguous start of one,
  *   "hark_" and at least one more character), or the whole token (hashed and
  *   looked up, never stored or printed). Revoking a revoked key changes
@@ -25,6 +27,7 @@
  */
 #define _DEFAULT_SOURCE
 #include <ctype.h>
+#include <errno.h>
 #include <string.h>
 
 #include "cli.h"
@@ -218,8 +221,25 @@ static int keys_create(const keys_args *a, hark_store *s)
         rc = EXIT_STORE;
         goto out;
     }
+    signal(SIGPIPE, SIG_IGN); /* a reader gone: a write error, handled below, not death */
     fputs(token, stdout);
     fputc('\n', stdout);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        /* nobody received the key: it must not stay usable */
+        int saved = errno;
+        hark_buf_clear(&d);
+        fprintf(stderr, "hark keys create: cannot write the key to standard output: %s\n",
+                strerror(saved ? saved : EIO));
+        if (hark_store_key_revoke(s, kid) < 0 ||
+            key_detail(&d, kid, prefix, uid, user, a->name, a->admin) < 0 ||
+            cli_audit("keys create", s, "key.revoke", &d) < 0)
+            fprintf(stderr, "hark keys create: revoke key %lld (hark keys revoke %lld)\n",
+                    (long long)kid, (long long)kid);
+        else
+            fprintf(stderr, "hark keys create: key %lld was revoked again\n", (long long)kid);
+        rc = EXIT_FAIL;
+        goto out;
+    }
     fprintf(stderr, "hark keys: created %skey %lld (%s) for user '", a->admin ? "admin " : "",
             (long long)kid, prefix);
     cli_put_safe(stderr, user, 0, NULL);

@@ -415,3 +415,32 @@ TEST(stored_names_cannot_drive_the_terminal)
     free(o);
     free(t);
 }
+
+TEST(a_key_that_cannot_be_delivered_is_revoked_again)
+{
+    hark_store *s;
+    hark_api_key_list *keys = NULL;
+    hark_audit_list *al = NULL;
+    int st;
+    char *o;
+
+    st = harness_sh("%s keys create --name lost --db '%s' >/dev/full 2>'%s'", harness_hark_bin(),
+                    db(), harness_path("err.txt"));
+    ASSERT_EQ(st, 1);
+    o = err();
+    ASSERT_CONTAINS(o, "cannot write the key to standard output");
+    ASSERT_CONTAINS(o, "key 1 was revoked again");
+    free(o);
+    s = open_db();
+    ASSERT_OK(hark_store_key_list(s, 0, &keys));
+    ASSERT_EQ(keys->n, 1);
+    ASSERT_STREQ(keys->items[0].name, "lost");
+    ASSERT_LT(0, keys->items[0].revoked_ms);
+    hark_api_key_list_free(keys);
+    ASSERT_OK(hark_store_audit_list(s, 0, 0, &al));
+    ASSERT_LE(2, al->n);
+    ASSERT_STREQ(al->items[0].action, "key.revoke");
+    ASSERT_STREQ(al->items[1].action, "key.create");
+    hark_audit_list_free(al);
+    hark_store_free(s);
+}
