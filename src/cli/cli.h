@@ -167,5 +167,19 @@ int cmd_rm(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+
+/* ---- administration (admin.c) ---------------------------------------------------------- */
+
+/* Print "hark CMD: <last error>" and return the exit code for `rc`: not found 3,
+ * a refused change (wrong state, duplicate) 1, anything else from the store 7. */
+int cli_admin_fail(const char *cmd, int rc);
+/* "YYYY-MM-DD HH:MM" in local time, "-" for 0. */
+void cli_local_time(char *out, size_t n, int64_t ms);
+/* Stored text (NULL: "-") through cli_put_safe, padded to `width` columns, then a space. */
+void cli_put_col(FILE *f, const char *text, int width);
+/* Audit an action taken from the command line (user 0, key 0); prints why it failed. */
+int cli_audit(const char *cmd, hark_store *s, const char *action, const hark_buf *detail);
 
 #endif

@@ -15,6 +15,8 @@
     X(rm, "remove recordings, their cached results and archived audio")                            \
     X(cache, "result cache statistics, or clear it")                                               \
     X(gc, "retention: remove what is older than a given age")                                      \
+    X(keys, "API keys for hark serve: create, list, revoke, audit log")                            \
+    X(jobs, "the job queue: list, show, retry, cancel, counts")                                    \
     X(models, "list, pull, locate or remove Whisper models")                                      \
     X(serve, "the transcription server: REST and OpenAI-compatible APIs, job queue")
 
