@@ -571,3 +571,17 @@ TEST(metrics_are_prometheus_text)
     reply_free(&r);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }
+
+/* The README's settings table is the one the server prints: documentation cannot drift. */
+TEST(the_readme_documents_every_setting)
+{
+    int st;
+    char *table = harness_sh_output(&st, "'%s' serve --settings-table", harness_hark_bin());
+    char *readme = harness_read_file(HARK_SOURCE_DIR "/README.md", NULL);
+    ASSERT_EQ(st, 0);
+    ASSERT(readme != NULL);
+    ASSERT_MSG(strstr(readme, table) != NULL,
+               "README.md's settings table differs from `hark serve --settings-table`:\n%s", table);
+    free(table);
+    free(readme);
+}
