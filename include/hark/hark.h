@@ -51,6 +51,7 @@
 #include "cache.h"
 #include "run.h"
 #include "runner.h"
+#include "live.h"
 #include "wer.h"
 
 #endif
