@@ -17,7 +17,7 @@
     X(gc, "retention: remove what is older than a given age")                                      \
     X(keys, "API keys for hark serve: create, list, revoke, audit log")                            \
     X(jobs, "the job queue: list, show, retry, cancel, counts")                                    \
-    X(models, "list, pull, locate or remove Whisper models")                                      \
+    X(models, "list, pull, locate or remove Whisper models")                                       \
     X(serve, "the transcription server: REST and OpenAI-compatible APIs, job queue")
 
 #define HARK_CLI_USAGE_TAIL                                                                        \

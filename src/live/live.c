@@ -92,7 +92,7 @@ struct hark_live {
     int partial_busy;   /* a partial task is queued or running */
     unsigned inflight;  /* tasks pushed, not finished */
     int end_sent;       /* the last callback was made */
-    int closing;        /* free() in progress: deliver nothing more */
+    int closing;        /* hark_live_free in progress: deliver nothing more */
 
     pthread_mutex_t deliver_mu; /* held while callbacks run: never concurrently */
 };

@@ -63,8 +63,8 @@ typedef struct run_ctx {
     uint32_t cut;              /* chunks cut so far */
 } run_ctx;
 
-int hark_run_describe(hark_engine *engine, const hark_pipeline_options *pipeline,
-                      hark_buf *options, hark_buf *model)
+int hark_run_describe(hark_engine *engine, const hark_pipeline_options *pipeline, hark_buf *options,
+                      hark_buf *model)
 {
     hark__config cfg;
     const char *m;

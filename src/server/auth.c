@@ -114,6 +114,10 @@ int srv_auth(srv_req *q)
     if (q->route->flags & R_PUBLIC)
         return 0;
     h = srv_hdr(q, "Authorization");
+    if (!h && (q->route->flags & R_WSAUTH)) {
+        q->who.pending = 1; /* the session's first message must carry the key */
+        return 0;
+    }
     if (!h) {
         srv_error(q, 401, "unauthorized",
                   "an API key is needed: send 'Authorization: Bearer <key>' (hark keys create)");

@@ -78,6 +78,8 @@ static const setting settings[] = {
       "delay before a failed job's first retry (x4 per retry)" },
     { "shutdown_grace", "HARK_SHUTDOWN_GRACE", K_MS, OFF(shutdown_grace_ms), "10s",
       "on SIGTERM, time running jobs get to finish before they are handed back" },
+    { "live_idle", "HARK_LIVE_IDLE", K_MS, OFF(live_idle_ms), "2m",
+      "a live session without a client is finished after this" },
     { "log_level", "HARK_LOG_LEVEL", K_STR, OFF(log_level), "info", "error, warn, info or debug" },
 };
 

@@ -41,8 +41,9 @@ typedef struct hark_server_config {
     uint64_t max_attempts;
     uint64_t backoff_ms;
     uint64_t shutdown_grace_ms;
-    char *log_level; /* error, warn, info, debug */
-    char *config;    /* the file read, NULL = none */
+    uint64_t live_idle_ms; /* a live session without a client is finished after this */
+    char *log_level;       /* error, warn, info, debug */
+    char *config;          /* the file read, NULL = none */
 } hark_server_config;
 
 /*

@@ -80,7 +80,7 @@ static void put_openai(srv_stream *st, const char *type, const char *key, const 
     char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (js)
         hark_buf_printf(&st->buf, "data: %s\n\n", js);
-    free(js);
+    free(js); /* libc: jansson allocates with malloc */
     json_decref(o);
 }
 

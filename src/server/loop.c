@@ -61,8 +61,8 @@
 #define DISCARD_MAX    (64ull << 20) /* body thrown away after an error, at most */
 #define L1_CACHE_BYTES (64u << 20)
 
-enum { TAG_MHD = 1, TAG_EVENT, TAG_SIGNAL, TAG_GUARD };
-static int tags[5] = { 0, TAG_MHD, TAG_EVENT, TAG_SIGNAL, TAG_GUARD };
+enum { TAG_MHD = 1, TAG_EVENT, TAG_SIGNAL, TAG_GUARD, TAG_WS, TAG_LIVE };
+static int tags[7] = { 0, TAG_MHD, TAG_EVENT, TAG_SIGNAL, TAG_GUARD, TAG_WS, TAG_LIVE };
 
 /* ---- logging ----------------------------------------------------------------------------------
  */
@@ -101,14 +101,24 @@ const char *srv_mode_name(enum srv_mode m)
 /* ---- messages from other threads ---------------------------------------------------------------
  */
 
-enum { MSG_EVENT = 1, MSG_DONE };
+enum { MSG_EVENT = 1, MSG_DONE, MSG_FN_DONE, MSG_LIVE };
 
 typedef struct srv_msg {
     int kind;
-    srv_req *q;   /* MSG_DONE */
-    srv_event ev; /* MSG_EVENT */
+    srv_req *q;              /* MSG_DONE */
+    void (*done)(void *arg); /* MSG_FN_DONE */
+    void *arg;               /* MSG_FN_DONE, MSG_LIVE */
+    srv_event ev;            /* MSG_EVENT */
     struct srv_msg *next;
 } srv_msg;
+
+/* Offloaded work: a suspended request's, or a plain function's. */
+typedef struct srv_work {
+    srv_req *q;
+    void (*work)(void *arg);
+    void (*done)(void *arg);
+    void *arg;
+} srv_work;
 
 static void post(srv *s, srv_msg *m)
 {
@@ -133,7 +143,7 @@ static void *offload_main(void *arg)
 {
     srv *s = arg;
     for (;;) {
-        srv_req *q;
+        srv_work w;
         srv_msg *m;
         pthread_mutex_lock(&s->mu);
         while (!s->n_work && !s->offload_stop)
@@ -142,24 +152,45 @@ static void *offload_main(void *arg)
             pthread_mutex_unlock(&s->mu);
             break;
         }
-        q = s->work[0];
+        w = s->work[0];
         memmove(s->work, s->work + 1, (s->n_work - 1) * sizeof(*s->work));
         s->n_work--;
         pthread_mutex_unlock(&s->mu);
-        q->work(q);
+        if (w.q)
+            w.q->work(w.q);
+        else
+            w.work(w.arg);
         m = hark__calloc(1, sizeof(*m));
         if (!m)
-            abort(); /* cannot hand the request back: nothing sane is left */
-        m->kind = MSG_DONE;
-        m->q = q;
+            abort(); /* cannot hand the work back: nothing sane is left */
+        m->kind = w.q ? MSG_DONE : MSG_FN_DONE;
+        m->q = w.q;
+        m->done = w.done;
+        m->arg = w.arg;
         post(s, m);
     }
     return NULL;
 }
 
+static void push_work(srv *s, const srv_work *w)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->n_work == s->cap_work) {
+        size_t cap = s->cap_work ? 2 * s->cap_work : 16;
+        srv_work *nw = hark__reallocarray(s->work, cap, sizeof(*nw));
+        if (!nw)
+            abort();
+        s->work = nw;
+        s->cap_work = cap;
+    }
+    s->work[s->n_work++] = *w;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 void srv_offload(srv_req *q, void (*work)(srv_req *q), void (*done)(srv_req *q))
 {
-    srv *s = q->s;
+    srv_work w;
     q->work = work;
     q->done = done;
     q->state = Q_ASYNC;
@@ -167,18 +198,31 @@ void srv_offload(srv_req *q, void (*work)(srv_req *q), void (*done)(srv_req *q))
         q->suspended = 1;
         MHD_suspend_connection(q->c);
     }
-    pthread_mutex_lock(&s->mu);
-    if (s->n_work == s->cap_work) {
-        size_t cap = s->cap_work ? 2 * s->cap_work : 16;
-        srv_req **w = hark__reallocarray(s->work, cap, sizeof(*w));
-        if (!w)
-            abort();
-        s->work = w;
-        s->cap_work = cap;
+    memset(&w, 0, sizeof(w));
+    w.q = q;
+    push_work(q->s, &w);
+}
+
+void srv_offload_fn(srv *s, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+    srv_work w;
+    memset(&w, 0, sizeof(w));
+    w.work = work;
+    w.done = done;
+    w.arg = arg;
+    push_work(s, &w);
+}
+
+void srv_post_live(srv *s, void *msg)
+{
+    srv_msg *m = hark__calloc(1, sizeof(*m));
+    if (!m) {
+        srv_live_message_free(msg);
+        return;
     }
-    s->work[s->n_work++] = q;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    m->kind = MSG_LIVE;
+    m->arg = msg;
+    post(s, m);
 }
 
 /* The asynchronous part is over: run its `done`, which may wait again (srv_wait_job) or
@@ -248,6 +292,10 @@ static void handle_messages(srv *s)
         next = m->next;
         if (m->kind == MSG_DONE) {
             resume(m->q);
+        } else if (m->kind == MSG_FN_DONE) {
+            m->done(m->arg);
+        } else if (m->kind == MSG_LIVE) {
+            srv_live_message(s, m->arg);
         } else {
             srv_streams_deliver(s, &m->ev);
             if (m->ev.kind == HARK_JOB_EVENT_DONE || m->ev.kind == HARK_JOB_EVENT_DEAD ||
@@ -305,12 +353,12 @@ static void on_job_event(const hark_job_event *ev, void *payload)
     js = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     if (!js || !(m = hark__calloc(1, sizeof(*m)))) {
-        free(js);
+        free(js); /* libc: jansson allocates with malloc */
         hark_buf_dispose(&text);
         return;
     }
     hark_buf_puts(&b, js);
-    free(js);
+    free(js); /* libc: jansson allocates with malloc */
     m->kind = MSG_EVENT;
     m->ev.kind = ev->kind;
     m->ev.job = ev->job;
@@ -509,7 +557,7 @@ static enum MHD_Result queue(srv_req *q)
     r = MHD_queue_response(q->c, q->status, q->resp);
     MHD_destroy_response(q->resp);
     q->resp = NULL;
-    q->state = Q_QUEUED;
+    q->state = q->upgrade ? Q_UPGRADED : Q_QUEUED;
     return r;
 }
 
@@ -640,7 +688,7 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
         run_route(q);
     if (q->state == Q_ASYNC || q->state == Q_UPGRADED)
         return MHD_YES;
-    if (q->state == Q_QUEUED)
+    if (q->state == Q_QUEUED || q->state == Q_UPGRADED)
         return MHD_YES;
     return queue(q);
 }
@@ -879,7 +927,7 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
                    : !strcmp(cfg->log_level, "warn")  ? 1
                    : !strcmp(cfg->log_level, "debug") ? 3
                                                       : 2;
-    s->epfd = s->evfd = s->sigfd = s->guardfd = -1;
+    s->epfd = s->evfd = s->sigfd = s->guardfd = s->livefd = -1;
     s->started_ms = hark__now_ms();
     s->started_unix_ms = (int64_t)time(NULL) * 1000;
     pthread_mutex_init(&s->mu, NULL);
@@ -943,7 +991,9 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
     s->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
     s->guardfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (s->epfd < 0 || s->evfd < 0 || s->sigfd < 0 || s->guardfd < 0 ||
+    s->livefd = srv_live_init(s);
+    if (s->epfd < 0 || s->evfd < 0 || s->sigfd < 0 || s->guardfd < 0 || s->livefd < 0 ||
+        add_fd(s, s->livefd, &tags[6]) < 0 ||
         add_fd(s, MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD)->epoll_fd, &tags[1]) < 0 ||
         add_fd(s, s->evfd, &tags[2]) < 0 || add_fd(s, s->sigfd, &tags[3]) < 0 ||
         add_fd(s, s->guardfd, &tags[4]) < 0) {
@@ -995,6 +1045,10 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
                 }
             } else if (tag == TAG_GUARD) {
                 guard_expire(s);
+            } else if (tag == TAG_LIVE) {
+                srv_live_idle(s);
+            } else if (tag == TAG_WS) {
+                srv_ws_io(evs[i].data.ptr, evs[i].events);
             }
         }
         MHD_run(s->mhd);
@@ -1002,6 +1056,7 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
 
     /* graceful stop */
     lfd = MHD_quiesce_daemon(s->mhd);
+    srv_live_shutdown(s); /* clients get 1001; sessions stay on disk for a resume */
     {
         unsigned back = hark_runner_stop(s->runner, (unsigned)cfg->shutdown_grace_ms);
         if (back)
@@ -1041,6 +1096,7 @@ out:
     }
     if (s->runner)
         hark_runner_stop(s->runner, 0);
+    srv_live_free(s);
     {
         srv_msg *m = s->msgs, *next;
         for (; m; m = next) {
@@ -1048,6 +1104,8 @@ out:
             if (m->kind == MSG_EVENT) {
                 hark__free(m->ev.json);
                 hark__free(m->ev.text);
+            } else if (m->kind == MSG_LIVE) {
+                srv_live_message_free(m->arg);
             }
             hark__free(m);
         }

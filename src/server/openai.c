@@ -116,7 +116,7 @@ static void answer(srv_req *q, int64_t job_id)
             srv_error(q, 503, "out_of_memory", "out of memory");
     }
 out:
-    free(js);
+    free(js); /* libc: jansson allocates with malloc */
     json_decref(o);
     hark_buf_dispose(&b);
     hark_buf_dispose(&text);
@@ -198,7 +198,7 @@ void srv_openai_models(srv_req *q)
         srv_reply(q, 200, "application/json", js, strlen(js));
     else
         srv_error(q, 503, "out_of_memory", "out of memory");
-    free(js);
+    free(js); /* libc: jansson allocates with malloc */
     json_decref(o);
     hark_buf_dispose(&id);
     hark_buf_dispose(&b);

@@ -46,7 +46,7 @@ void srv_error(srv_req *q, unsigned status, const char *code, const char *fmt, .
         srv_reply(q, status, "application/json", js, strlen(js));
     else
         srv_reply(q, status, "application/json", "{\"error\":{\"code\":\"internal\"}}", 29);
-    free(js);
+    free(js); /* libc: jansson allocates with malloc */
     json_decref(o);
     if (status >= 500)
         srv_log(q->s, 1, "%s %s -> %u %s", q->method, q->url, status, msg);

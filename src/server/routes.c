@@ -787,6 +787,8 @@ const srv_route srv_routes[] = {
       "/v1/audio/translations" },
     { "POST", "/inference", BODY_UPLOAD, R_WRITE, srv_whisper_inference, "/inference" },
     { "GET", "/v1/models", BODY_NONE, 0, srv_openai_models, "/v1/models" },
+    { "GET", "/v1/live", BODY_NONE, R_WSAUTH | R_WRITE, srv_live_route, "/v1/live" },
+    { "GET", "/v1/live/vosk", BODY_NONE, R_WSAUTH | R_WRITE, srv_live_vosk_route, "/v1/live/vosk" },
 };
 
 const size_t srv_n_routes = sizeof(srv_routes) / sizeof(srv_routes[0]);

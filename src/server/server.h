@@ -47,7 +47,8 @@ enum {
     R_ADMIN = 1,   /* admin keys only */
     R_PUBLIC = 2,  /* no key needed (health, metrics when allowed) */
     R_NOLIMIT = 4, /* not rate limited */
-    R_WRITE = 8    /* refused in maintenance mode */
+    R_WRITE = 8,   /* refused in maintenance mode */
+    R_WSAUTH = 16  /* WebSocket: the key may come in the first message instead */
 };
 
 typedef void (*srv_handler)(srv_req *q);
@@ -73,6 +74,7 @@ typedef struct srv_principal {
     int64_t key;  /* API key id, 0 = none (local use without keys) */
     int64_t user; /* user id, 0 = none: sees everything */
     int admin;    /* may use admin routes and see everyone's data */
+    int pending;  /* R_WSAUTH route without a key yet: it must come in the first message */
 } srv_principal;
 
 /* The owner filter for this caller: 0 (everything) for admins, else the user. */
@@ -120,6 +122,7 @@ struct srv_req {
     int suspended;            /* MHD has the connection suspended */
     int waiting;              /* in srv->waiters */
     int translate;            /* /v1/audio/translations: translate to English */
+    int upgrade;              /* the answer is a WebSocket upgrade */
     int64_t wait_job;         /* waiting for this job to finish (openai.c) */
     srv_req *wait_next;
     void *ctx; /* the route's own state */
@@ -155,6 +158,10 @@ struct json_t *srv_body_object(srv_req *q);
 /* Run q->work on the offload thread, then q->done on the loop; the connection is suspended
  * meanwhile. */
 void srv_offload(srv_req *q, void (*work)(srv_req *q), void (*done)(srv_req *q));
+/* Run work(arg) on the offload thread, then done(arg) on the loop. */
+void srv_offload_fn(srv *s, void (*work)(void *arg), void (*done)(void *arg), void *arg);
+/* Hand a live message (live.c) to the loop (any thread). */
+void srv_post_live(srv *s, void *msg);
 /* Wait (suspended) until job `id` ends, then run `done` on the loop. May be called from a
  * `done` callback. */
 void srv_wait_job(srv_req *q, int64_t job, void (*done)(srv_req *q));
@@ -209,6 +216,20 @@ int srv_upload_result_get(srv_req *q, srv_upload_result *out);
 /* A form field of the upload, or NULL. */
 const char *srv_upload_field(srv_req *q, const char *name);
 
+/* ---- live sessions (live.c) ---------------------------------------------------------------------
+ */
+
+void srv_live_route(srv_req *q);      /* GET /v1/live */
+void srv_live_vosk_route(srv_req *q); /* GET /v1/live/vosk */
+void srv_ws_io(void *conn, uint32_t events);
+void srv_live_message(srv *s, void *msg);
+void srv_live_message_free(void *msg);
+int srv_live_init(srv *s); /* returns the idle timer's fd */
+void srv_live_arm_idle(srv *s);
+void srv_live_idle(srv *s);
+void srv_live_shutdown(srv *s);
+void srv_live_free(srv *s);
+
 /* ---- the server --------------------------------------------------------------------------------
  */
 
@@ -239,7 +260,7 @@ struct srv {
     char *tmp_dir;  /* <data_dir>/tmp: uploads on their way in */
 
     struct MHD_Daemon *mhd;
-    int epfd, evfd, sigfd, guardfd;
+    int epfd, evfd, sigfd, guardfd, livefd;
     int stopping;
     int auth_required; /* keys exist, or listening beyond loopback */
     enum srv_mode mode;
@@ -251,7 +272,7 @@ struct srv {
     pthread_cond_t cv;
     struct srv_msg *msgs, *msgs_tail;
     /* offload work (loop -> offload thread) */
-    srv_req **work;
+    struct srv_work *work;
     size_t n_work, cap_work;
     pthread_t offload;
     int offload_started, offload_stop;

@@ -472,7 +472,7 @@ out:
     hark_buf_dispose(&options);
     hark_buf_dispose(&model);
     hark_buf_dispose(&title);
-    free(params_text);
+    free(params_text); /* libc: from jansson */
     json_decref(params);
 }
 

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""A test client for hark's live protocol (docs/live.md) and its Vosk endpoint.
+
+  live_client.py URL WAV [--speed X] [--frame-ms N] [--stop-after N --state FILE]
+                 [--resume-state FILE] [--drop-after N] [--key K]
+  live_client.py --vosk URL WAV
+
+Prints one JSON object: the session, the finals by utterance, the joined text,
+counts of partials, acks, duplicate finals and slow_down messages.
+"""
+import asyncio, json, struct, sys, time, wave
+
+import websockets
+
+
+def args():
+    a = {"speed": 0.0, "frame_ms": 100, "stop_after": 0, "state": None, "resume_state": None,
+         "drop_after": 0, "key": None, "vosk": False}
+    pos = []
+    it = iter(sys.argv[1:])
+    for x in it:
+        if x == "--vosk":
+            a["vosk"] = True
+        elif x.startswith("--"):
+            a[x[2:].replace("-", "_")] = next(it)
+        else:
+            pos.append(x)
+    a["url"], a["wav"] = pos
+    for k in ("speed",):
+        a[k] = float(a[k])
+    for k in ("frame_ms", "stop_after", "drop_after"):
+        a[k] = int(a[k])
+    return a
+
+
+def frames(path, frame_ms):
+    w = wave.open(path, "rb")
+    assert w.getsampwidth() == 2, "16-bit WAV expected"
+    rate, ch = w.getframerate(), w.getnchannels()
+    n = rate * frame_ms // 1000
+    out = []
+    while True:
+        b = w.readframes(n)
+        if not b:
+            break
+        out.append(b)
+    return rate, ch, out
+
+
+class Session:
+    def __init__(self):
+        self.id = None
+        self.finals = {}
+        self.dups = 0
+        self.partials = 0
+        self.ack = 0
+        self.slow = 0
+        self.ended = False
+        self.errors = []
+
+    def last_final(self):
+        return max(self.finals) if self.finals else -1
+
+
+async def reader(ws, s):
+    async for m in ws:
+        if isinstance(m, bytes):
+            continue
+        o = json.loads(m)
+        t = o.get("type")
+        if t == "ready":
+            s.id = o["session"]
+            s.ack = o["ack"]
+        elif t == "ack":
+            s.ack = max(s.ack, o["seq"])
+        elif t == "partial":
+            s.partials += 1
+        elif t == "final":
+            u = o["utterance"]
+            if u in s.finals:
+                s.dups += 1
+            s.finals[u] = o["text"]
+        elif t == "slow_down":
+            s.slow += 1
+        elif t == "end":
+            s.ended = True
+        elif t == "error":
+            s.errors.append(o)
+
+
+async def run(a):
+    rate, ch, fr = frames(a["wav"], a["frame_ms"])
+    s = Session()
+    start_seq = 1
+    resume = None
+    if a["resume_state"]:
+        st = json.load(open(a["resume_state"]))
+        s.id, s.finals = st["session"], {int(k): v for k, v in st["finals"].items()}
+        resume = {"session": s.id, "last_final": s.last_final()}
+    while True:
+        headers = {"Authorization": "Bearer " + a["key"]} if a["key"] else None
+        async with websockets.connect(a["url"], extra_headers=headers, max_size=None) as ws:
+            cfg = {"type": "config", "sample_rate": rate, "channels": ch, "format": "s16le"}
+            if resume:
+                cfg["resume"] = resume
+            await ws.send(json.dumps(cfg))
+            r = asyncio.ensure_future(reader(ws, s))
+            while s.id is None:
+                if r.done():
+                    r.result()
+                    raise SystemExit("closed before ready: %s" % s.errors)
+                await asyncio.sleep(0.005)
+            start_seq = s.ack + 1 if resume else 1
+            t0 = time.monotonic()
+            dropped = False
+            for i in range(start_seq, len(fr) + 1):
+                await ws.send(struct.pack("<Q", i) + fr[i - 1])
+                if a["speed"] > 0:
+                    due = t0 + (i - start_seq + 1) * a["frame_ms"] / 1000 / a["speed"]
+                    await asyncio.sleep(max(0, due - time.monotonic()))
+                if a["stop_after"] and i == a["stop_after"] and not resume:
+                    await asyncio.sleep(0.5)  # let acks arrive
+                    json.dump({"session": s.id, "finals": s.finals, "ack": s.ack},
+                              open(a["state"], "w"))
+                    ws.transport.abort()  # no close frame: a dropped network
+                    print(json.dumps({"stopped": i, "session": s.id, "ack": s.ack}))
+                    return
+                if a["drop_after"] and i == a["drop_after"] and not resume:
+                    await asyncio.sleep(0.3)
+                    ws.transport.abort()
+                    dropped = True
+                    break
+            if dropped:
+                r.cancel()
+                resume = {"session": s.id, "last_final": s.last_final()}
+                await asyncio.sleep(0.2)
+                continue
+            await ws.send(json.dumps({"type": "end"}))
+            try:
+                await asyncio.wait_for(r, 120)
+            except websockets.ConnectionClosed:
+                pass
+            break
+    text = " ".join(s.finals[k] for k in sorted(s.finals) if s.finals[k])
+    print(json.dumps({"session": s.id, "utterances": len(s.finals), "text": text,
+                      "partials": s.partials, "ack": s.ack, "frames": len(fr), "dups": s.dups,
+                      "slow": s.slow, "ended": s.ended, "errors": s.errors,
+                      "order": sorted(s.finals) == list(range(len(s.finals)))}))
+
+
+async def vosk(a):
+    rate, ch, fr = frames(a["wav"], 250)
+    replies, finals = 0, []
+    async with websockets.connect(a["url"]) as ws:
+        await ws.send('{ "config" : { "sample_rate" : %d } }' % rate)
+        for b in fr:  # as Vosk's test_simple.py: one reply per message
+            await ws.send(b)
+            o = json.loads(await ws.recv())
+            replies += 1
+            assert "partial" in o or "text" in o, o
+            if o.get("text"):
+                finals.append(o["text"])
+        await ws.send('{"eof" : 1}')
+        o = json.loads(await ws.recv())
+        if o.get("text"):
+            finals.append(o["text"])
+    print(json.dumps({"replies": replies, "frames": len(fr), "text": " ".join(finals)}))
+
+
+a = args()
+asyncio.run(vosk(a) if a["vosk"] else run(a))
