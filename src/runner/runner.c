@@ -266,15 +266,23 @@ static void run_job(slot *s, hark_job *job)
         pthread_mutex_lock(&r->mu);
         r->stats.done++;
         pthread_mutex_unlock(&r->mu);
-    } else if (lost) {
-        erc = 0; /* another runner owns it now, or it was canceled elsewhere */
-        event_init(&ev, HARK_JOB_EVENT_CANCELED, job);
-    } else if (cancel) {
+    } else if (cancel || lost) {
+        /*
+         * Canceled here (hark_runner_cancel), or the heartbeat saw the lease go: canceled in
+         * the store by someone else, or taken over by another runner. Both flags may be set
+         * (the heartbeat can notice a cancel made here first), so `lost` alone says nothing:
+         * acknowledge the cancel, which the store accepts only for a job canceled while we
+         * held it, and count it as canceled then. HARK_EBUSY after a lost lease means another
+         * runner owns the job now: nothing of ours to end.
+         */
         erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_CANCELED, 0, 0, NULL);
         event_init(&ev, HARK_JOB_EVENT_CANCELED, job);
         pthread_mutex_lock(&r->mu);
-        r->stats.canceled++;
+        if (erc == 0)
+            r->stats.canceled++;
         pthread_mutex_unlock(&r->mu);
+        if (erc == HARK_EBUSY && lost && !cancel)
+            erc = 0;
     } else if (release) {
         erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
         if (erc == 0)
