@@ -237,6 +237,7 @@ static struct {
     unsigned dropped;
 } LOG = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { { 0 } }, 0, 0 };
 
+void (*rt_hook)(const hark_job_event *ev);
 static atomic_int in_callback[MAX_JOBS];
 static atomic_uint overlaps;
 
@@ -249,6 +250,8 @@ void rt_on_event(const hark_job_event *ev, void *payload)
         busy = atomic_exchange(&in_callback[ev->job], 1);
     if (busy)
         atomic_fetch_add(&overlaps, 1);
+    if (rt_hook)
+        rt_hook(ev);
     memset(&e, 0, sizeof(e));
     e.kind = ev->kind;
     e.job = ev->job;

@@ -87,6 +87,9 @@ typedef struct rt_event {
 
 #define RT_NONE ((size_t)-1)
 
+/* Called by rt_on_event with every event before it is logged (NULL = none): a test acting at an
+ * exact point of a job's run. */
+extern void (*rt_hook)(const hark_job_event *ev);
 /* The runner's event callback (payload unused). */
 void rt_on_event(const hark_job_event *ev, void *payload);
 /* Events so far. */

@@ -12,6 +12,7 @@
  * fixed sleeps are windows in which something must NOT happen.
  */
 #define _DEFAULT_SOURCE
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -540,15 +541,16 @@ TEST(an_idle_runner_uses_no_cpu_even_with_a_job_waiting_for_later)
     struct rusage r0, r1;
     hark_runner_stats st;
     rt t;
-    int64_t later;
+    int64_t first, later;
     double cpu_ms;
     long switches;
 
     rt_open(&t, NULL, 2);
     t.o.max_jobs = 4;
     rt_start(&t);
-    rt_wait_event(rt_submit(t.store, wav, 4, 0, NULL), HARK_JOB_EVENT_DONE, 30000);
+    first = rt_submit(t.store, wav, 4, 0, NULL);
     hark_runner_wake(t.runner);
+    rt_wait_event(first, HARK_JOB_EVENT_DONE, 30000);
     /* a job that may not run for a minute: the runner must sleep until then, not poll */
     later = rt_submit(t.store, wav, 4, rt_now_ms() + 60000, NULL);
     hark_runner_wake(t.runner);
@@ -607,4 +609,101 @@ TEST(start_checks_its_options_and_stop_is_idempotent)
     ASSERT_STREQ(hark_job_event_name(HARK_JOB_EVENT_STARTED), "started");
     ASSERT_STREQ(hark_job_event_name(HARK_JOB_EVENT_RELEASED), "released");
     ASSERT_STREQ(hark_job_event_name((hark_job_event_kind)42), "unknown");
+}
+
+static hark_runner *hook_runner;
+
+/* Cancel a job once its last chunk is merged: nothing of the run polls for it any more. */
+static void cancel_when_all_merged(const hark_job_event *ev)
+{
+    if (ev->kind == HARK_JOB_EVENT_PROGRESS && ev->chunks_final && ev->chunks_done == 3)
+        ASSERT_OK(hark_runner_cancel(hook_runner, ev->job));
+}
+
+TEST(a_cancel_that_comes_as_the_job_finishes_is_reported_as_canceled_not_done)
+{
+    char *wav = copy(rt_wav("three.wav", 3));
+    hark_runner_stats st;
+    rt t;
+    int64_t id;
+    size_t end;
+
+    rt_open(&t, "delay=30", 1);
+    rt_start(&t);
+    hook_runner = t.runner;
+    rt_hook = cancel_when_all_merged;
+    id = rt_submit(t.store, wav, 4, 0, NULL);
+    hark_runner_wake(t.runner);
+    end = rt_wait_event(id, HARK_JOB_EVENT_CANCELED, 30000);
+    wait_idle(&t);
+    /* the store says canceled (the cancel succeeded): so do the events and the counters */
+    ASSERT_EQ(rt_state(t.store, id), HARK_JOB_CANCELED);
+    ASSERT_EQ(rt_count(id, HARK_JOB_EVENT_DONE), 0);
+    ASSERT_EQ(end, rt_n_events() - 1);
+    hark_runner_stats_get(t.runner, &st);
+    ASSERT_EQ(st.canceled, 1);
+    ASSERT_EQ(st.done, 0);
+    rt_hook = NULL;
+    rt_close(&t);
+    free(wav);
+}
+
+/*
+ * A cancel committed after the run's last abort poll, between the moment the
+ * recording is marked done and the job's end: made exact with a trigger on
+ * the store file (in SQL, as another process's hark_store_job_cancel of a
+ * running job writes it: the lease owner is kept for the acknowledgement).
+ */
+TEST(a_cancel_committed_after_the_run_ended_is_acknowledged_not_reported_as_done)
+{
+    char *wav = copy(rt_wav("three.wav", 3));
+    sqlite3 *db = NULL;
+    hark_runner_stats st;
+    hark_job_counts counts;
+    rt t;
+    int64_t id, rec;
+    size_t end;
+
+    rt_open(&t, NULL, 1);
+    ASSERT_EQ(sqlite3_open(harness_path("hark.db"), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TRIGGER cancel_at_the_end AFTER UPDATE OF status ON recordings "
+                           "WHEN new.status = 'done' BEGIN UPDATE jobs SET state = 'canceled', "
+                           "due_ms = NULL, finished_ms = CAST((julianday('now') - 2440587.5) * "
+                           "86400000 AS INTEGER), updated_ms = CAST((julianday('now') - "
+                           "2440587.5) * 86400000 AS INTEGER) WHERE recording_id = new.id AND "
+                           "state = 'running'; END",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    rt_start(&t);
+    id = rt_submit(t.store, wav, 4, 0, &rec);
+    hark_runner_wake(t.runner);
+    end = rt_wait_event(id, HARK_JOB_EVENT_CANCELED, 30000);
+    wait_idle(&t);
+    /* the run ended well, but the job was canceled meanwhile: the events and the counters
+     * say so, as the store does, and the acknowledgement let go of the lease */
+    ASSERT_EQ(rt_state(t.store, id), HARK_JOB_CANCELED);
+    ASSERT_EQ(rt_count(id, HARK_JOB_EVENT_DONE), 0);
+    ASSERT_EQ(end, rt_n_events() - 1);
+    hark_runner_stats_get(t.runner, &st);
+    ASSERT_EQ(st.canceled, 1);
+    ASSERT_EQ(st.done, 0);
+    ASSERT_OK(hark_store_job_counts(t.store, &counts));
+    ASSERT_EQ(counts.n[HARK_JOB_CANCELED][HARK_PRIORITY_BULK], 1);
+    ASSERT_EQ(counts.n[HARK_JOB_RUNNING][HARK_PRIORITY_BULK], 0);
+    ASSERT_EQ(sqlite3_open(harness_path("hark.db"), &db), SQLITE_OK);
+    {
+        sqlite3_stmt *q = NULL;
+        ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT lease_owner IS NULL FROM jobs WHERE id = ?1", -1,
+                                     &q, NULL),
+                  SQLITE_OK);
+        sqlite3_bind_int64(q, 1, id);
+        ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+        ASSERT_EQ(sqlite3_column_int(q, 0), 1);
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    rt_close(&t);
+    free(wav);
 }
