@@ -2,9 +2,11 @@
  * recovery.c: the job runner when runners stop or die. A graceful stop
  * hands running jobs back with their finished chunks kept, a grace period
  * lets them finish; a job leased by a runner of this machine whose process
- * is gone is queued again at start (others are left alone); and after a
- * kill -9 of a process running a runner, a new runner finishes the job
- * without transcribing the chunks that were done again.
+ * is gone is queued again at start (others are left alone); a job whose
+ * runner elsewhere stopped renewing its lease is claimed when the lease ends
+ * (the runner sleeps until then); and after a kill -9 of a process running
+ * a runner, a new runner finishes the job without transcribing the chunks
+ * that were done again.
  *
  * "Not transcribed again" is measured with the counted engine (rt.h): the
  * engine calls per chunk index made in this process.
@@ -312,5 +314,33 @@ TEST(kill_9_of_a_runner_process_then_a_new_runner_finishes_without_redoing_chunk
     }
     rt_close(&t);
     hark_transcript_free(ref);
+    free(wav);
+}
+
+TEST(a_job_whose_lease_expires_is_claimed_when_it_does_without_a_wake)
+{
+    char *wav = copy(rt_wav("two.wav", 2));
+    hark_job *j = NULL;
+    rt t;
+    int64_t id, expires;
+    size_t started;
+
+    rt_open(&t, NULL, 1);
+    id = rt_submit(t.store, wav, 4, 0, NULL);
+    /* a runner on another machine holds it, and stops renewing */
+    ASSERT_OK(
+        hark_store_job_claim(t.store, "elsewhere:1:x", 700, HARK_PRIORITY_MAINTENANCE, &j, NULL));
+    expires = j->lease_expires_ms;
+    hark_job_free(j);
+    rt_start(&t); /* finds nothing claimable yet: sleeps until the lease ends */
+    started = rt_wait_event(id, HARK_JOB_EVENT_STARTED, 30000);
+    ASSERT_LE(expires, rt_event_at(started).at_ms);
+    ASSERT_EQ(rt_event_at(started).attempts, 2);
+    rt_wait_event(id, HARK_JOB_EVENT_DONE, 30000);
+    j = rt_job(t.store, id);
+    ASSERT_EQ(j->state, HARK_JOB_DONE);
+    ASSERT_EQ(j->attempts, 2);
+    hark_job_free(j);
+    rt_close(&t);
     free(wav);
 }

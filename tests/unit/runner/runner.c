@@ -6,7 +6,8 @@
  * once; failing attempts are retried after backoff_ms x 4^n, only their
  * failed chunks again, then dead-lettered; permanent errors (missing or
  * undecodable audio) go dead at once; cancel, through the runner or in the
- * store; pause and resume; an idle runner uses no CPU.
+ * store, also one that lands after the run ended; pause and resume; an idle
+ * runner uses no CPU.
  *
  * Waits poll the store or the event log with generous timeouts; the only
  * fixed sleeps are windows in which something must NOT happen.
