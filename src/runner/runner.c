@@ -20,7 +20,10 @@
  * keep_going, so one failing chunk does not waste the others. The result
  * decides the end: done; retry later (backoff_ms x 4^(attempt-1)) while
  * attempts remain and the error can be transient; dead otherwise; canceled;
- * or released back to the queue when the runner stops.
+ * or released back to the queue when the runner stops. An end the store
+ * refuses because the job is no longer ours (canceled while it ran, even
+ * after the run's last abort poll) becomes the acknowledgement of that
+ * cancel, so events and counters always say what the store says.
  *
  * INVARIANTS
  * - A job is run by at most one thread of this process (the store's claim is
@@ -231,8 +234,10 @@ static void run_job(slot *s, hark_job *job)
     hark_run_result res;
     hark_job_event ev;
     json_t *params = NULL;
+    hark_job_event_kind kind;
     char err[512] = "";
-    int rc, cancel, lost, release, degraded, erc;
+    int64_t retry_at_ms = 0;
+    int rc, cancel, lost, release, degraded, erc, canceled = 0;
 
     pthread_mutex_lock(&r->mu);
     degraded = r->degraded;
@@ -274,52 +279,74 @@ static void run_job(slot *s, hark_job *job)
     release = s->release;
     pthread_mutex_unlock(&r->mu);
 
+    /* end the job in the store as the run ended */
     if (rc == 0) {
+        kind = HARK_JOB_EVENT_DONE;
         erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DONE, 0, 0, NULL);
-        event_init(&ev, HARK_JOB_EVENT_DONE, job);
-        ev.t = t;
-        pthread_mutex_lock(&r->mu);
-        r->stats.done++;
-        pthread_mutex_unlock(&r->mu);
-    } else if (lost) {
-        erc = 0; /* another runner owns it now, or it was canceled elsewhere */
-        event_init(&ev, HARK_JOB_EVENT_CANCELED, job);
-    } else if (cancel) {
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_CANCELED, 0, 0, NULL);
-        event_init(&ev, HARK_JOB_EVENT_CANCELED, job);
-        pthread_mutex_lock(&r->mu);
-        r->stats.canceled++;
-        pthread_mutex_unlock(&r->mu);
+    } else if (cancel || lost) {
+        kind = HARK_JOB_EVENT_CANCELED;
+        erc = HARK_EBUSY; /* not ours any more: see below */
     } else if (release) {
+        kind = HARK_JOB_EVENT_RELEASED;
         erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
         if (erc == 0)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
-        event_init(&ev, HARK_JOB_EVENT_RELEASED, job);
-        pthread_mutex_lock(&r->mu);
-        r->stats.released++;
-        pthread_mutex_unlock(&r->mu);
     } else if (!permanent(rc) && job->attempts < job->max_attempts) {
         int64_t delay = (int64_t)r->o.backoff_ms << (2 * HARK_MIN(job->attempts - 1, 10u));
-        event_init(&ev, HARK_JOB_EVENT_RETRY, job);
-        ev.retry_at_ms = now_unix_ms() + delay;
-        ev.error = err;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 0, ev.retry_at_ms,
-                                 err);
+        kind = HARK_JOB_EVENT_RETRY;
+        retry_at_ms = now_unix_ms() + delay;
+        erc =
+            hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 0, retry_at_ms, err);
         if (erc == 0)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
-        pthread_mutex_lock(&r->mu);
-        r->stats.retried++;
-        pthread_mutex_unlock(&r->mu);
     } else {
+        kind = HARK_JOB_EVENT_DEAD;
         erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DEAD, 0, 0, err);
-        event_init(&ev, HARK_JOB_EVENT_DEAD, job);
-        ev.error = err;
-        pthread_mutex_lock(&r->mu);
-        r->stats.dead++;
-        pthread_mutex_unlock(&r->mu);
+    }
+    if (erc == HARK_EBUSY) {
+        /*
+         * The job is no longer RUNNING under our lease: canceled (through hark_runner_cancel,
+         * or in the store by someone else: the heartbeat saw the lease go, or the cancel came
+         * after the last abort poll, so the run ended otherwise), or taken over by another
+         * runner after our lease expired. Whatever the run did, the job did not end as it
+         * says: acknowledge the cancel, which the store accepts only for a job canceled while
+         * we held it, and report it as canceled. A job taken over is another runner's now:
+         * nothing of ours to end (and the event says it stopped here).
+         */
+        kind = HARK_JOB_EVENT_CANCELED;
+        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_CANCELED, 0, 0, NULL);
+        canceled = erc == 0;
+        if (erc == HARK_EBUSY && !cancel)
+            erc = 0;
     }
     if (erc < 0)
         hark_warn("job %lld: %s", (long long)job->id, hark_error_last());
+
+    event_init(&ev, kind, job);
+    pthread_mutex_lock(&r->mu);
+    switch (kind) {
+    case HARK_JOB_EVENT_DONE:
+        ev.t = t;
+        r->stats.done++;
+        break;
+    case HARK_JOB_EVENT_RETRY:
+        ev.retry_at_ms = retry_at_ms;
+        ev.error = err;
+        r->stats.retried++;
+        break;
+    case HARK_JOB_EVENT_DEAD:
+        ev.error = err;
+        r->stats.dead++;
+        break;
+    case HARK_JOB_EVENT_RELEASED:
+        r->stats.released++;
+        break;
+    default:
+        if (canceled)
+            r->stats.canceled++;
+        break;
+    }
+    pthread_mutex_unlock(&r->mu);
     emit(r, &ev);
     if (params)
         json_decref(params);
