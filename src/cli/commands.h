@@ -7,6 +7,7 @@
 
 #define HARK_CLI_COMMANDS(X)                                                                       \
     X(transcribe, "transcribe recordings to txt, srt, vtt, json or tsv")                           \
+    X(listen, "live transcription of a microphone, locally or through hark serve")                 \
     X(eval, "word error rate and speed on a manifest of reference transcripts")                    \
     X(bench, "throughput, parallel efficiency and peak memory, 1..N threads")                      \
     X(list, "stored recordings, newest first")                                                     \
@@ -17,7 +18,7 @@
     X(gc, "retention: remove what is older than a given age")                                      \
     X(keys, "API keys for hark serve: create, list, revoke, audit log")                            \
     X(jobs, "the job queue: list, show, retry, cancel, counts")                                    \
-    X(models, "list, pull, locate or remove Whisper models")                                      \
+    X(models, "list, pull, locate or remove Whisper models")                                       \
     X(serve, "the transcription server: REST and OpenAI-compatible APIs, job queue")
 
 #define HARK_CLI_USAGE_TAIL                                                                        \
