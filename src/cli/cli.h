@@ -157,6 +157,7 @@ int cli_run_child(char *const argv[], const char *shell, int quiet_stderr, hark_
                   cli_child *res);
 
 int cmd_transcribe(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_models(int argc, char **argv);

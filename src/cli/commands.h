@@ -7,6 +7,7 @@
 
 #define HARK_CLI_COMMANDS(X)                                                                       \
     X(transcribe, "transcribe recordings to txt, srt, vtt, json or tsv")                           \
+    X(listen, "live transcription of a microphone, locally or through hark serve")                 \
     X(eval, "word error rate and speed on a manifest of reference transcripts")                    \
     X(bench, "throughput, parallel efficiency and peak memory, 1..N threads")                      \
     X(list, "stored recordings, newest first")                                                     \
