@@ -358,8 +358,13 @@ int cmd_transcribe(int argc, char **argv)
     for (i = 0; i < a.n_files && rc == EXIT_OK; i++)
         if (codes[i] > 0)
             rc = codes[i];
-    if (cli_interrupted())
+    if (cli_interrupted()) {
         rc = EXIT_INTERRUPT;
+        for (i = 0; i < a.n_files; i++) /* a signal during start-up: say what was not done */
+            if (codes[i] < 0)
+                fprintf(stderr, "hark: %s: interrupted before it was transcribed\n",
+                        strcmp(a.files[i], "-") ? a.files[i] : "stdin");
+    }
 out:
     hark_scheduler_free(sched);
     cli_store_close(&st);

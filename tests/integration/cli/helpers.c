@@ -70,6 +70,10 @@ pid_t ct_spawn(const char *const *argv, int in_fd, const char *out_path, int kee
             _exit(126);
         if (keep_fd >= 0 && keep_fd != 3 && dup2(keep_fd, 3) < 0) /* in/out/err may be 3 */
             _exit(126);
+        /* hark sees its input only as standard input (a second inherited descriptor would
+         * look like hark's own copy of it to ct_wait_fd) */
+        if (in_fd > 2 && !(keep_fd >= 0 && in_fd == 3)) /* fd 3 may now hold keep_fd */
+            close(in_fd);
         execv(harness_hark_bin(), (char *const *)args);
         _exit(127);
     }
@@ -102,11 +106,18 @@ int ct_wait_fd(pid_t pid, const char *target, int min, unsigned timeout_ms)
     unsigned waited = 0;
     for (;;) {
         char dir[64], link[512], got[512];
-        int n = 0;
+        int n = 0, is_cli;
+        ssize_t len0;
         DIR *d;
         struct dirent *e;
+        /* only once the launcher has exec'd hark-cli: before that, descriptors inherited
+         * across fork() show up for a moment, before hark installs its signal handlers */
+        snprintf(dir, sizeof(dir), "/proc/%d/exe", (int)pid);
+        len0 = readlink(dir, got, sizeof(got) - 1);
+        got[len0 > 0 ? len0 : 0] = '\0';
+        is_cli = len0 > 8 && strcmp(got + len0 - 8, "hark-cli") == 0;
         snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-        if ((d = opendir(dir)) != NULL) {
+        if (is_cli && (d = opendir(dir)) != NULL) {
             while ((e = readdir(d)) != NULL) {
                 ssize_t len;
                 snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
