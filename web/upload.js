@@ -175,12 +175,9 @@ export function render(main) {
   const input = h('input', { type: 'file', id: 'files', tabindex: '-1', multiple: true, accept: 'audio/*,video/*,.wav,.mp3,.flac,.ogg,.opus,.m4a,.webm,.mp4', onchange: () => { add([...input.files]); input.value = ''; } });
   const zone = h('div.drop', { id: 'drop' },
     h('p', null, 'Drop audio or video files here, or'),
-    h('label.button', { for: 'files' }, 'Choose files'), input,
+    h('button', { type: 'button', id: 'choose', onclick: () => input.click() }, 'Choose files'),
+    h('label.sr', { for: 'files' }, 'Audio or video files to upload'), input,
     h('p.muted', null, 'Each file is uploaded, stored and transcribed on this server; nothing leaves it.'));
-  const label = zone.querySelector('label');
-  label.tabIndex = 0;
-  label.setAttribute('role', 'button');
-  label.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); input.click(); } });
   let depth = 0;
   zone.addEventListener('dragenter', (e) => { e.preventDefault(); depth++; zone.classList.add('over'); });
   zone.addEventListener('dragover', (e) => { e.preventDefault(); e.dataTransfer.dropEffect = 'copy'; });
