@@ -16,7 +16,14 @@ PKGS=(
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx
   ffmpeg sox espeak-ng python3 python3-numpy
   clang libclang-rt-14-dev clang-format valgrind
+  chromium
 )
+# Node.js and npm, for the web UI's browser tests only (npm installs puppeteer-core, which
+# drives Debian's chromium; no browser is downloaded). A Node.js already on the machine
+# (with its own npm) is used as it is.
+if ! command -v npm >/dev/null 2>&1; then
+  PKGS+=(nodejs npm)
+fi
 
 # apt-get that waits for another package manager (unattended-upgrades, a
 # second setup) instead of failing with "Could not get lock": dpkg's lock
@@ -55,6 +62,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   if ! apt_get install -y --no-install-recommends "${missing[@]}"; then
     echo "setup: could not install: ${missing[*]} (see apt-get's message above)" >&2
     exit 1
+  fi
+fi
+
+# The browser tests' npm packages (tests/web/package-lock.json), installed again only when
+# the lock file changed. Without them (offline) the browser tests skip.
+if command -v npm >/dev/null 2>&1; then
+  if ! cmp -s tests/web/package-lock.json tests/web/node_modules/.hark-lock 2>/dev/null; then
+    echo "setup: npm ci in tests/web (puppeteer-core for the browser tests)" >&2
+    if (cd tests/web && npm ci --no-audit --no-fund --loglevel=error); then
+      cp tests/web/package-lock.json tests/web/node_modules/.hark-lock
+    else
+      echo "setup: warning: npm ci failed in tests/web; the browser tests will be skipped" >&2
+    fi
   fi
 fi
 

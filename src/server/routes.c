@@ -102,10 +102,11 @@ static void ready(srv_req *q)
     int ok = store_ok && s->mode != MODE_MAINTENANCE && !s->stopping;
     hark_buf_printf(&b,
                     "{\"ready\":%s,\"store\":%s,\"mode\":\"%s\",\"engine\":\"%s\","
-                    "\"model_loaded\":%s}",
+                    "\"model_loaded\":%s,\"keys_required\":%s}",
                     ok ? "true" : "false", store_ok ? "true" : "false", srv_mode_name(s->mode),
                     hark_engine_name(s->engine),
-                    hark_engine_model_loaded(s->engine) ? "true" : "false");
+                    hark_engine_model_loaded(s->engine) ? "true" : "false",
+                    s->auth_required ? "true" : "false"); /* the web UI asks for a key or not */
     srv_reply_json(q, ok ? 200 : 503, &b);
 }
 
@@ -731,7 +732,23 @@ static void mode_set(srv_req *q)
         json_decref(o);
         return;
     }
-    audit(q, "mode", "{\"from\":\"%s\",\"to\":\"%s\"}", srv_mode_name(s->mode), v);
+    {
+        /* an optional reason (the web UI asks for one) goes into the audit log */
+        json_t *r = json_object_get(o, "reason");
+        json_t *d = json_pack("{s:s,s:s}", "from", srv_mode_name(s->mode), "to", v);
+        char *js;
+        const char *why = json_is_string(r) ? json_string_value(r) : "";
+        size_t n = json_is_string(r) ? json_string_length(r) : 0;
+        if (n > 200) /* the audit detail is bounded: keep 200 bytes, whole characters */
+            for (n = 200; n > 0 && ((unsigned char)why[n] & 0xC0) == 0x80; n--)
+                ;
+        if (d && n > 0)
+            json_object_set_new(d, "reason", json_stringn(why, n));
+        js = d ? json_dumps(d, JSON_COMPACT) : NULL;
+        audit(q, "mode", "%s", js ? js : "{}");
+        free(js); /* libc: json_dumps allocates with malloc */
+        json_decref(d);
+    }
     srv_log(s, 2, "mode: %s -> %s", srv_mode_name(s->mode), v);
     s->mode = mode;
     hark_runner_set_degraded(s->runner, mode == MODE_DEGRADED);
@@ -789,16 +806,22 @@ const srv_route srv_routes[] = {
     { "GET", "/v1/models", BODY_NONE, 0, srv_openai_models, "/v1/models" },
     { "GET", "/v1/live", BODY_NONE, R_WSAUTH | R_WRITE, srv_live_route, "/v1/live" },
     { "GET", "/v1/live/vosk", BODY_NONE, R_WSAUTH | R_WRITE, srv_live_vosk_route, "/v1/live/vosk" },
+    /* the web UI (static.c): the page needs no key, its API calls do */
+    { "GET", "/", BODY_NONE, R_PUBLIC | R_NOLIMIT, srv_static, "/" },
+    { "GET", "/static/*", BODY_NONE, R_PUBLIC | R_NOLIMIT, srv_static, "/static/*" },
 };
 
 const size_t srv_n_routes = sizeof(srv_routes) / sizeof(srv_routes[0]);
 
-/* Does `path` fit `pattern`? Fills ids[] with the {id} values. */
+/* Does `path` fit `pattern`? Fills ids[] with the {id} values. A '*' ending the pattern
+ * stands for the rest of the path (one character or more). */
 static int fits(const char *pattern, const char *path, int64_t ids[2])
 {
     int n = 0;
     while (*pattern && *path) {
-        if (*pattern == '{') {
+        if (pattern[0] == '*' && !pattern[1]) {
+            return 1;
+        } else if (*pattern == '{') {
             const char *end = path;
             long long v = 0;
             while (*end >= '0' && *end <= '9' && end - path < 18)

@@ -229,6 +229,24 @@ void srv_live_arm_idle(srv *s);
 void srv_live_idle(srv *s);
 void srv_live_shutdown(srv *s);
 void srv_live_free(srv *s);
+/* ---- the web UI (static.c) ------------------------------------------------------------------
+ */
+
+/* A file of web/, embedded at build time (tools/embed-web.c writes the table). */
+typedef struct srv_asset {
+    const char *name; /* path below web/, e.g. "app.js" */
+    const unsigned char *data;
+    size_t len;
+    const unsigned char *gz; /* gzip copy, or NULL when it would not be smaller */
+    size_t gz_len;
+    const char *etag; /* strong, quoted: "\"<16 hex>\"" */
+} srv_asset;
+extern const srv_asset srv_assets[]; /* ends with a NULL name */
+extern const size_t srv_n_assets;
+extern const char srv_assets_version[]; /* assets are served at /static/<version>/<name> */
+
+/* GET / (the page) and GET /static/... (its assets). */
+void srv_static(srv_req *q);
 
 /* ---- the server --------------------------------------------------------------------------------
  */
