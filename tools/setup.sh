@@ -11,7 +11,7 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev
-  libmicrohttpd-dev wrk curl
+  libmicrohttpd-dev wrk curl libpq-dev postgresql
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx
   ffmpeg sox espeak-ng python3 python3-numpy
   clang libclang-rt-14-dev clang-format valgrind
