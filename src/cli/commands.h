@@ -15,6 +15,8 @@
     X(rm, "remove recordings, their cached results and archived audio")                            \
     X(cache, "result cache statistics, or clear it")                                               \
     X(gc, "retention: remove what is older than a given age")                                      \
+    X(db, "database schema: 'hark db migrate --db URI' (explicit, idempotent)")                    \
+    X(worker, "a transcription node without HTTP: runs jobs from the shared store's queue")        \
     X(models, "list, pull, locate or remove Whisper models")                                      \
     X(serve, "the transcription server: REST and OpenAI-compatible APIs, job queue")
 

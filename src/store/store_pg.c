@@ -515,7 +515,7 @@ int hark__pg_connect(const pgs *s, PGconn **out, const char *what)
         if (strstr(msg, "does not exist") && strstr(msg, "database"))
             rc = hark_error_set(HARK_ENOTFOUND, "%s: %s: no such database (postgresql: %s)",
                                 s->name, what, detail);
-        else if (strstr(msg, "invalid") || strstr(msg, "missing") || strstr(msg, "URI"))
+        else if (!strncmp(msg, "invalid", 7) || !strncmp(msg, "missing", 7) || strstr(msg, "URI"))
             rc = hark_error_set(HARK_EINVAL, "%s: %s: bad connection URI (postgresql: %s)", s->name,
                                 what, detail);
         else if (strstr(msg, "authentication") || strstr(msg, "password"))
