@@ -12,7 +12,7 @@ PKGS=(
   libavformat-dev libavcodec-dev libswresample-dev libavutil-dev
   libsqlite3-dev libssl-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev
   libmicrohttpd-dev libwslay-dev wrk curl python3-websockets
-  libpulse-dev pulseaudio pulseaudio-utils
+  libpulse-dev pulseaudio pulseaudio-utils libpq-dev postgresql
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx
   ffmpeg sox espeak-ng python3 python3-numpy
   clang libclang-rt-14-dev clang-format valgrind

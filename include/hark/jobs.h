@@ -169,6 +169,20 @@ HARK_API int hark_store_job_claim(hark_store *s, const char *lease_owner, int64_
                                   hark_priority max_priority, hark_job **out, int64_t *next_ms);
 
 /**
+ * Block until the queue may have changed in any process sharing the store
+ * (a job submitted, requeued or retried: PostgreSQL's LISTEN/NOTIFY), until
+ * `timeout_ms` passed (-1 = no limit, 0 = just check), or until `cancel_fd`
+ * (-1 = none) is readable (it is not read). Sends no query while it waits.
+ * A job runner calls it from one thread so that idle runners on other
+ * machines start at once without polling. One thread per store handle may
+ * wait at a time.
+ * @return 1 (the queue may have changed: claim), 0 (timeout or cancel_fd),
+ *   HARK_EUNSUPPORTED (the backend has no notifications: SQLite),
+ *   HARK_EBUSY (another thread waits on this handle), HARK_EIO, ...
+ */
+HARK_API int hark_store_job_wait(hark_store *s, int cancel_fd, int64_t timeout_ms);
+
+/**
  * Renew the leases of every RUNNING job held by `lease_owner` to now +
  * lease_ms. Leases that already expired are not renewed (the job may have
  * been claimed by another runner; a runner whose count drops has lost jobs).

@@ -77,8 +77,10 @@ typedef struct hark_store_options {
  * date (forward-only migrations, applied in one transaction).
  *
  * `uri` is "sqlite:PATH", "sqlite:///ABSOLUTE/PATH", a plain file path
- * (SQLite), "sqlite::memory:" (a private in-memory store, for tests) or, for
- * backends added later, "postgresql://...". NULL opens the default store
+ * (SQLite), "sqlite::memory:" (a private in-memory store, for tests) or a
+ * libpq URI "postgresql://[user[:password]@][host][:port]/dbname[?param=...]"
+ * ("postgres://" too) for a store shared by many processes and machines.
+ * `readers` is then the size of the handle's connection pool (+1). NULL opens the default store
  * (hark_store_default_path). Missing folders on the way to a new SQLite file
  * are created (mode 0700) unless `no_create` is set.
  *
@@ -98,6 +100,19 @@ HARK_API int hark_store_open(hark_store **out, const char *uri);
 
 /** hark_store_open with options (NULL = defaults). */
 HARK_API int hark_store_open_ext(hark_store **out, const char *uri, const hark_store_options *opts);
+
+/**
+ * Bring the schema of the store at `uri` up to date, creating it in an
+ * empty database; idempotent (`hark db migrate`). SQLite stores are migrated
+ * by hark_store_open anyway; a PostgreSQL store is shared by many processes,
+ * so opening one only creates a schema in an empty database and refuses an
+ * older schema (HARK_EVERSION) until this is run.
+ * @param[out] from schema version before (may be NULL; 0 = empty, -1 = not reported)
+ * @param[out] to schema version after (may be NULL; -1 = not reported)
+ * @return 0, HARK_EVERSION (the schema is newer than this hark), HARK_EUNSUPPORTED,
+ *   HARK_EIO (cannot connect), HARK_EREADONLY, ...
+ */
+HARK_API int hark_store_migrate(const char *uri, int *from, int *to);
 
 /** Close the store. Every other call on it must have returned. NULL is ok. */
 HARK_API void hark_store_free(hark_store *s);

@@ -167,6 +167,8 @@ int cmd_search(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_cache(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_db(int argc, char **argv);
+int cmd_worker(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);

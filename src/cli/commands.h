@@ -18,6 +18,8 @@
     X(gc, "retention: remove what is older than a given age")                                      \
     X(keys, "API keys for hark serve: create, list, revoke, audit log")                            \
     X(jobs, "the job queue: list, show, retry, cancel, counts")                                    \
+    X(db, "database schema: 'hark db migrate --db URI' (explicit, idempotent)")                    \
+    X(worker, "a transcription node without HTTP: runs jobs from the shared store's queue")        \
     X(models, "list, pull, locate or remove Whisper models")                                       \
     X(serve, "the transcription server: REST and OpenAI-compatible APIs, job queue")
 

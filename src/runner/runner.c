@@ -13,6 +13,15 @@
  * renews fewer leases than we hold, a job was canceled or taken elsewhere
  * and the thread that runs it is told to stop.
  *
+ * Jobs submitted by other processes (other API nodes, `hark submit` on
+ * another machine): when the store can notify (PostgreSQL LISTEN/NOTIFY,
+ * hark_store_job_wait), a watch thread blocks in it and turns each
+ * notification into a hark_runner_wake, so idle runners everywhere start at
+ * once and no thread polls the store while nothing happens. The watch
+ * thread is woken for stop through a pipe. Stores that cannot notify
+ * (SQLite: one machine, submitters wake the runner themselves) have no
+ * watch thread.
+ *
  * Running a job is hark_run_file on the recording's audio, into that
  * recording, with the job's chunk progress kept in the store (run.c's job
  * hooks): chunks finished by an earlier attempt are not transcribed again.
@@ -32,6 +41,7 @@
  *   that merges its chunks, never two at once (the pipeline merges serially).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -70,6 +80,10 @@ struct hark_runner {
     pthread_cond_t hb_cv; /* heartbeat: jobs started or stop */
     pthread_t heartbeat;
     int hb_started;
+    pthread_t watch;      /* turns the store's job notifications into wakes */
+    int watch_started;    /* the store can notify: the watch thread runs */
+    int watch_pipe[2];    /* written by stop: ends the watch thread's wait */
+    pthread_cond_t wa_cv; /* the watch thread's pause after a store error */
     slot *slots;
     unsigned n_slots;
     unsigned running;
@@ -416,6 +430,28 @@ static void *job_main(void *arg)
     return NULL;
 }
 
+static void *watch_main(void *arg)
+{
+    hark_runner *r = arg;
+    for (;;) {
+        int rc = hark_store_job_wait(r->o.store, r->watch_pipe[0], -1);
+        pthread_mutex_lock(&r->mu);
+        if (r->stopping || rc == HARK_EUNSUPPORTED || rc == HARK_EBUSY) {
+            pthread_mutex_unlock(&r->mu);
+            break;
+        }
+        if (rc == 1) {
+            r->wakeups++;
+            pthread_cond_signal(&r->cv);
+        } else if (rc < 0) {
+            hark_warn("job queue notifications: %s", hark_error_last());
+            wait_until(&r->wa_cv, &r->mu, now_unix_ms() + 1000); /* the store is unwell */
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    return NULL;
+}
+
 static void *heartbeat_main(void *arg)
 {
     hark_runner *r = arg;
@@ -566,6 +602,8 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     pthread_cond_init(&r->hb_cv, NULL);
+    pthread_cond_init(&r->wa_cv, NULL);
+    r->watch_pipe[0] = r->watch_pipe[1] = -1;
     r->stats.max_jobs = r->n_slots;
     if (!(r->slots = hark__calloc(r->n_slots, sizeof(slot)))) {
         rc = hark_error_set(HARK_ENOMEM, "out of memory");
@@ -577,6 +615,18 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
         goto out;
     }
     r->hb_started = 1;
+    /* a store that notifies of new jobs (the first call opens its listener) */
+    if (hark_store_job_wait(r->o.store, -1, 0) >= 0) {
+        if (pipe(r->watch_pipe) != 0 || fcntl(r->watch_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+            fcntl(r->watch_pipe[1], F_SETFD, FD_CLOEXEC) != 0 ||
+            fcntl(r->watch_pipe[1], F_SETFL, O_NONBLOCK) != 0 ||
+            pthread_create(&r->watch, NULL, watch_main, r) != 0) {
+            rc = hark_error_set(HARK_ENOMEM, "cannot start the job notification thread");
+            goto out;
+        }
+        r->watch_started = 1;
+    }
+    hark_error_clear();
     for (i = 0; i < r->n_slots; i++) {
         r->slots[i].r = r;
         r->slots[i].index = i;
@@ -679,6 +729,16 @@ unsigned hark_runner_stop(hark_runner *r, unsigned grace_ms)
         pthread_join(r->heartbeat, NULL);
         r->hb_started = 0;
     }
+    if (r->watch_started) {
+        pthread_mutex_lock(&r->mu);
+        pthread_cond_broadcast(&r->wa_cv);
+        pthread_mutex_unlock(&r->mu);
+        if (write(r->watch_pipe[1], "x", 1) < 0) {
+            /* full or closed: the watch thread sees a byte already or `stopping` */
+        }
+        pthread_join(r->watch, NULL);
+        r->watch_started = 0;
+    }
     return released;
 }
 
@@ -687,6 +747,11 @@ void hark_runner_free(hark_runner *r)
     if (!r)
         return;
     hark_runner_stop(r, 0);
+    if (r->watch_pipe[0] >= 0)
+        close(r->watch_pipe[0]);
+    if (r->watch_pipe[1] >= 0)
+        close(r->watch_pipe[1]);
+    pthread_cond_destroy(&r->wa_cv);
     pthread_cond_destroy(&r->hb_cv);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);

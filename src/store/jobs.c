@@ -334,6 +334,16 @@ int hark_store_job_claim(hark_store *s, const char *lease_owner, int64_t lease_m
     return 0;
 }
 
+int hark_store_job_wait(hark_store *s, int cancel_fd, int64_t timeout_ms)
+{
+    const hark_store_ops *ops;
+    void *ctx;
+
+    HARK_ASSERT_ARG(s);
+    HARK_STORE_NEED_OP(s, job_wait, ops, ctx);
+    return ops->job_wait(ctx, cancel_fd, timeout_ms < 0 ? -1 : timeout_ms);
+}
+
 int hark_store_job_heartbeat(hark_store *s, const char *lease_owner, int64_t lease_ms, unsigned *n)
 {
     const hark_store_ops *ops;

@@ -48,6 +48,7 @@ const hark_store_ops *hark__store_ops(const hark_store *s, void **ctx)
 
 static const hark_store_ops *const builtin[] = {
     &hark__store_sqlite_ops,
+    &hark__store_pg_ops,
 };
 
 static const hark_store_ops *registered[MAX_REGISTERED];
@@ -226,6 +227,31 @@ out:
     hark_store_free(s);
     hark_buf_dispose(&path);
     return rc;
+}
+
+int hark_store_migrate(const char *uri, int *from, int *to)
+{
+    hark_store_open_args args;
+    hark_store *s = NULL;
+    const hark_store_ops *ops = NULL;
+    const char *location = NULL;
+    int rc;
+
+    HARK_ASSERT_ARG(uri);
+    if (from)
+        *from = -1;
+    if (to)
+        *to = -1;
+    if ((rc = resolve(uri, &ops, &location)) < 0)
+        return rc;
+    if (!ops->migrate) /* SQLite: opening migrates */
+        return (rc = hark_store_open(&s, uri)) < 0 ? rc : (hark_store_free(s), 0);
+    memset(&args, 0, sizeof(args));
+    args.location = location;
+    args.uri = uri;
+    args.readers = 1;
+    args.busy_timeout_ms = DEFAULT_BUSY_MS;
+    return ops->migrate(&args, from, to);
 }
 
 int hark_store_open(hark_store **out, const char *uri)

@@ -13,6 +13,7 @@
 
 /* Built-in backends. */
 extern const hark_store_ops hark__store_sqlite_ops;
+extern const hark_store_ops hark__store_pg_ops;
 
 /* Wall-clock time, Unix ms. */
 int64_t hark__store_now_ms(void);
@@ -61,6 +62,9 @@ void hark__query_dispose(hark_query *q);
 /* Render a parsed query as an SQLite FTS5 MATCH expression (every term quoted). */
 int hark__query_fts5(const hark_query *q, hark_buf *out);
 
+/* Render a parsed query as a PostgreSQL to_tsquery() expression (every word quoted; store_pg.c). */
+int hark__query_tsquery(const hark_query *q, hark_buf *out);
+
 /* ---- per-word data (words.c) ------------------------------------------------------------ */
 
 /*
@@ -104,5 +108,12 @@ struct sqlite3;
 int hark__sqlite_migrate(struct sqlite3 *db, int target, const char *name);
 /* The newest schema version this build knows. */
 int hark__sqlite_schema_version(void);
+
+/* ---- PostgreSQL backend hooks for tests ---------------------------------------------------- */
+
+/* Bring the database at `uri` to schema version `target` (forward only). */
+int hark__pg_migrate_to(const char *uri, int target);
+/* The newest PostgreSQL schema version this build knows. */
+int hark__pg_schema_version(void);
 
 #endif

@@ -303,6 +303,7 @@ int main(int argc, char **argv)
         }
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    harness_pg_setup();
     for (i = 0; i < n_tests; i++) {
         double t0, t1;
         struct timespec ts;

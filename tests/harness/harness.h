@@ -154,6 +154,23 @@ char *harness_read_file(const char *path, size_t *len);
 int harness_write_file(const char *path, const void *data, size_t len);
 /* Does `prog` exist in PATH? */
 int harness_have(const char *prog);
+/*
+ * PostgreSQL (harness_pg.c). With HARK_TEST_STORE=postgresql the binary
+ * starts one server before its tests (initdb into a temporary folder,
+ * pg_ctl on a Unix socket there and a free loopback port; torn down at
+ * exit) unless HARK_TEST_PG_DSN names one, and exits 77 when PostgreSQL is
+ * not installed. harness_pg_uri() creates a fresh database for the calling
+ * test and returns its URI (the same on every call in a test); SKIPs when
+ * no server is configured.
+ */
+void harness_pg_setup(void); /* called by main() */
+int harness_pg_active(void); /* a server is configured */
+const char *harness_pg_uri(void);
+const char *harness_pg_uri_named(const char *name); /* a fresh database of this name */
+/* pg_ctl ACTION ("restart", "stop", "start") on the harness's own server; its exit status. */
+int harness_pg_ctl(const char *action);
+const char *harness_pg_dir(void); /* the server's folder (socket, log), NULL if not ours */
+
 /* A deterministic pseudo-random generator for test signals. */
 uint64_t harness_rand(uint64_t *state);
 double harness_randn(uint64_t *state); /* standard normal */

@@ -37,9 +37,10 @@ HARK_BEGIN_DECL
  * Version of hark_store_ops. 2: recording_find takes an owner, recording_list
  * takes the list options, and the job queue, user, key, audit and settings
  * operations were added (version 1 backends are refused by
- * hark_store_register: the table grew).
+ * hark_store_register: the table grew). 3: the optional job_wait and
+ * migrate operations were added at the end.
  */
-#define HARK_STORE_API_VERSION 2
+#define HARK_STORE_API_VERSION 3
 
 /** A segment row as backends store it. Strings and bytes are borrowed. */
 typedef struct hark_store_row {
@@ -280,6 +281,21 @@ typedef struct hark_store_ops {
     int (*setting_get)(void *ctx, const char *name, hark_buf *out);
     /** Set (value != NULL) or remove (NULL) a setting. */
     int (*setting_set)(void *ctx, const char *name, const char *value, int64_t now_ms);
+
+    /**
+     * Optional (hark_store_job_wait). Block until the queue may have changed
+     * in any process (a job submitted, requeued or retried), until
+     * `timeout_ms` passed (-1 = no limit), or until `cancel_fd` (-1 = none)
+     * is readable. @return 1 (the queue changed), 0 (timeout or cancel_fd),
+     * HARK_EBUSY (another thread waits on this context), < 0.
+     */
+    int (*job_wait)(void *ctx, int cancel_fd, int64_t timeout_ms);
+    /**
+     * Optional (hark_store_migrate). Bring the schema of the store `args`
+     * names up to date, creating it in an empty database; *from and *to get
+     * the schema versions before and after. Idempotent.
+     */
+    int (*migrate)(const hark_store_open_args *args, int *from, int *to);
 } hark_store_ops;
 
 /**

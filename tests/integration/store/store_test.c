@@ -7,12 +7,11 @@
 
 const char *st_uri(void)
 {
-    static char uri[1100];
-    const char *dsn = getenv("HARK_TEST_PG_DSN");
+    static char uri[1300];
     if (uri[0])
         return uri;
-    if (dsn && *dsn)
-        snprintf(uri, sizeof(uri), "%s", dsn);
+    if (harness_pg_active())
+        snprintf(uri, sizeof(uri), "%s", harness_pg_uri()); /* a fresh database per test */
     else
         snprintf(uri, sizeof(uri), "sqlite:%s", harness_path("store.db"));
     return uri;

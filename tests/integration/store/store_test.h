@@ -3,10 +3,11 @@
  *
  * The suite talks to the store through the public API only (hark/store.h,
  * hark/cache.h): the URI is its only input. By default every test gets a
- * fresh SQLite file in its own temporary folder; when HARK_TEST_PG_DSN is set
- * the same tests are meant to run on PostgreSQL (each test then needs a fresh
- * database or schema from that DSN; until the PostgreSQL backend exists they
- * skip).
+ * fresh SQLite file in its own temporary folder. ctest runs the same binary
+ * a second time with HARK_TEST_STORE=postgresql (test_integration_store_on_pg):
+ * the harness then starts a PostgreSQL server for the binary and every test
+ * gets a fresh database of its own on it (HARK_TEST_PG_DSN names an existing
+ * server instead).
  */
 #ifndef STORE_TEST_H
 #define STORE_TEST_H

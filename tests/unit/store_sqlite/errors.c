@@ -387,8 +387,11 @@ TEST(uris_and_default_paths)
     ASSERT_ERR(hark_store_open_ext(&s, harness_path("missing.db"), &o), HARK_ENOTFOUND);
     ASSERT_NE(stat(harness_path("missing.db"), &st), 0);
 
-    ASSERT_ERR(hark_store_open(&s, "postgresql://localhost/hark"), HARK_EUNSUPPORTED);
-    ASSERT_CONTAINS(hark_error_last(), "postgresql");
+    ASSERT_ERR(hark_store_open(&s, "mysql://localhost/hark"), HARK_EUNSUPPORTED);
+    ASSERT_CONTAINS(hark_error_last(), "mysql");
+    /* a PostgreSQL URI goes to its backend: no server there is a connection error */
+    ASSERT_ERR(hark_store_open(&s, "postgresql://127.0.0.1:1/hark?connect_timeout=2"), HARK_EIO);
+    ASSERT_CONTAINS(hark_error_last(), "cannot connect to the database server");
     ASSERT_ERR(hark_store_open(&s, "sqlite:"), HARK_EINVAL);
 
     /* WAL mode, checked from outside */
