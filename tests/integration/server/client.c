@@ -292,3 +292,27 @@ int tcp_connect(const server *s)
     }
     return fd;
 }
+
+/* Make a key in the server's database (before the server starts, or while it runs). */
+void server_make_key(const char *db, const char *user, int admin, char header[160], long long *id)
+{
+    hark_store *st = NULL;
+    hark_user *u = NULL;
+    int64_t uid = 0, kid = 0;
+    char token[HARK_KEY_TOKEN_LEN + 1], prefix[HARK_KEY_PREFIX_LEN + 1];
+    uint8_t digest[32];
+    ASSERT_OK(hark_store_open(&st, db));
+    if (hark_store_user_find(st, user, &u) == 0)
+        uid = u->id;
+    else
+        ASSERT_OK(hark_store_user_create(st, user, &uid));
+    hark_user_free(u);
+    ASSERT_OK(hark_key_generate(token, digest));
+    memcpy(prefix, token, HARK_KEY_PREFIX_LEN);
+    prefix[HARK_KEY_PREFIX_LEN] = '\0';
+    ASSERT_OK(hark_store_key_create(st, uid, "test", admin, digest, prefix, &kid));
+    hark_store_free(st);
+    snprintf(header, 160, "Authorization: Bearer %s", token);
+    if (id)
+        *id = kid;
+}

@@ -56,6 +56,10 @@ const char *wait_job(const server *s, const char *const *headers, long long id,
 /* A tone WAV of `sec` seconds at `hz` (16 kHz mono) in the test's folder. */
 const char *tone(const char *name, double sec, int hz);
 
+/* Make an API key for `user` (created if new) in database `db`; `header` receives
+ * "Authorization: Bearer <key>", `id` (may be NULL) its id. */
+void server_make_key(const char *db, const char *user, int admin, char header[160], long long *id);
+
 /* Raw TCP to the server: connect (-1 on failure). */
 int tcp_connect(const server *s);
 

@@ -25,30 +25,6 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
 }
 
-/* Make a key in the server's database (before the server starts, or while it runs). */
-static void make_key(const char *db, const char *user, int admin, char header[160], long long *id)
-{
-    hark_store *st = NULL;
-    hark_user *u = NULL;
-    int64_t uid = 0, kid = 0;
-    char token[HARK_KEY_TOKEN_LEN + 1], prefix[HARK_KEY_PREFIX_LEN + 1];
-    uint8_t digest[32];
-    ASSERT_OK(hark_store_open(&st, db));
-    if (hark_store_user_find(st, user, &u) == 0)
-        uid = u->id;
-    else
-        ASSERT_OK(hark_store_user_create(st, user, &uid));
-    hark_user_free(u);
-    ASSERT_OK(hark_key_generate(token, digest));
-    memcpy(prefix, token, HARK_KEY_PREFIX_LEN);
-    prefix[HARK_KEY_PREFIX_LEN] = '\0';
-    ASSERT_OK(hark_store_key_create(st, uid, "test", admin, digest, prefix, &kid));
-    hark_store_free(st);
-    snprintf(header, 160, "Authorization: Bearer %s", token);
-    if (id)
-        *id = kid;
-}
-
 static long long upload_as(const server *s, const char *auth, const char *file, long *status)
 {
     size_t n;
@@ -79,9 +55,9 @@ TEST(keys_are_required_once_one_exists_and_users_see_only_their_own)
     /* the database must exist before keys go in: a first start creates it */
     server_start(&s, "--vad off --engine test");
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
-    make_key(s.db, "alice", 0, alice, NULL);
-    make_key(s.db, "bob", 0, bob, &bob_key);
-    make_key(s.db, "root", 1, admin, NULL);
+    server_make_key(s.db, "alice", 0, alice, NULL);
+    server_make_key(s.db, "bob", 0, bob, &bob_key);
+    server_make_key(s.db, "root", 1, admin, NULL);
     server_start(&s, "--vad off --engine test");
 
     r = http(&s, "GET", "/v1/recordings", NULL, NULL, 0);
@@ -167,7 +143,7 @@ TEST(per_key_rate_limits_answer_429_with_retry_after)
     int i, limited = 0;
     server_start(&s, "--engine test");
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
-    make_key(s.db, "alice", 0, key, NULL);
+    server_make_key(s.db, "alice", 0, key, NULL);
     server_start(&s, "--engine test --rate 1 --burst 3");
     for (i = 0; i < 6; i++) {
         const char *h[] = { key, NULL };

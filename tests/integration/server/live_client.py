@@ -14,7 +14,7 @@ import websockets
 
 
 def args():
-    a = {"speed": 0.0, "frame_ms": 100, "stop_after": 0, "state": None, "resume_state": None,
+    a = {"bad": None, "cfg_key": None, "speed": 0.0, "frame_ms": 100, "stop_after": 0, "state": None, "resume_state": None,
          "drop_after": 0, "key": None, "vosk": False}
     pos = []
     it = iter(sys.argv[1:])
@@ -148,6 +148,57 @@ async def run(a):
                       "order": sorted(s.finals) == list(range(len(s.finals)))}))
 
 
+async def bad(a):
+    """Misbehave in one way (a["bad"]) and print how the server answered."""
+    rate, ch, fr = frames(a["wav"], 100)
+    errors = []
+    headers = {"Authorization": "Bearer " + a["key"]} if a["key"] else None
+    async with websockets.connect(a["url"], extra_headers=headers, max_size=None) as ws:
+        kind = a["bad"]
+        cfg = {"type": "config", "sample_rate": rate}
+        if kind == "unknown_resume":
+            cfg["resume"] = {"session": "0" * 32, "last_final": -1}
+        if kind == "audio_first":
+            await ws.send(struct.pack("<Q", 1) + fr[0])
+        elif kind == "garbage":
+            await ws.send("{not json")
+        elif kind == "bad_format":
+            await ws.send(json.dumps({"type": "config", "format": "mp3"}))
+        elif kind == "no_key":
+            await ws.send(json.dumps(cfg))
+        elif kind == "key_in_config":
+            cfg["key"] = a["cfg_key"]
+            await ws.send(json.dumps(cfg))
+            await ws.send(struct.pack("<Q", 1) + fr[0])
+            await ws.send(json.dumps({"type": "end"}))
+        else:
+            await ws.send(json.dumps(cfg))
+            if kind == "gap":
+                await ws.send(struct.pack("<Q", 1) + fr[0])
+                await ws.send(struct.pack("<Q", 3) + fr[2])
+            elif kind == "duplicate":
+                for i in (1, 2, 2, 1, 3):
+                    await ws.send(struct.pack("<Q", i) + fr[i - 1])
+                await ws.send(json.dumps({"type": "end"}))
+            elif kind == "oversized":
+                await ws.send(struct.pack("<Q", 1) + bytes(2 * 1024 * 1024))
+            elif kind == "odd_bytes":
+                await ws.send(struct.pack("<Q", 1) + b"abc")
+            elif kind == "unknown_resume":
+                pass
+        acks = 0
+        try:
+            async for m in ws:
+                o = json.loads(m)
+                if o.get("type") == "error":
+                    errors.append(o["code"])
+                if o.get("type") == "ack":
+                    acks = max(acks, o["seq"])
+        except websockets.ConnectionClosed:
+            pass
+        print(json.dumps({"close": ws.close_code, "errors": errors, "ack": acks}))
+
+
 async def vosk(a):
     rate, ch, fr = frames(a["wav"], 250)
     replies, finals = 0, []
@@ -168,4 +219,4 @@ async def vosk(a):
 
 
 a = args()
-asyncio.run(vosk(a) if a["vosk"] else run(a))
+asyncio.run(vosk(a) if a["vosk"] else bad(a) if a["bad"] else run(a))
