@@ -3,6 +3,7 @@
  * (transcribe, eval, bench): engine and model, workers and threads, chunking,
  * and the decoding options, spelled as in whisper-cli where they mean the same.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -33,11 +34,16 @@ enum {
     O_ENTROPY,
     O_LOGPROB,
     O_NO_SPEECH,
+    O_URL,
+    O_API_KEY,
+    O_REMOTE_MODEL,
+    O_REMOTE_TIMEOUT,
+    O_REMOTE_RETRIES,
 };
 
 const cli_opt cli_engine_opts[] = {
     { "-e|--engine", 1, O_ENGINE, "NAME",
-      "pocketsphinx, whisper or test (default: whisper if a model is installed)" },
+      "pocketsphinx, whisper, remote or test (default: whisper if a model is installed)" },
     { "-m|--model", 1, O_MODEL, "PATH|NAME",
       "model file or installed model name (base.en, small...)" },
     { "-j|--jobs", 1, O_JOBS, "N", "parallel workers (default: number of cores)" },
@@ -69,6 +75,16 @@ const cli_opt cli_engine_opts[] = {
       "average log-probability threshold (default -1.0)" },
     { "-nth|--no-speech-thold", 1, O_NO_SPEECH, "X",
       "no-speech probability threshold (default 0.6)" },
+    { "--url", 1, O_URL, "URL",
+      "remote: OpenAI-compatible server (http(s)://HOST[:PORT][/v1], or whisper.cpp's "
+      ".../inference)" },
+    { "--api-key", 1, O_API_KEY, "KEY",
+      "remote: bearer key (default: $HARK_REMOTE_API_KEY; the environment keeps it out of ps)" },
+    { "--remote-model", 1, O_REMOTE_MODEL, "NAME",
+      "remote: the server's model name (default whisper-1)" },
+    { "--remote-timeout", 1, O_REMOTE_TIMEOUT, "SEC", "remote: per request (default 300)" },
+    { "--remote-retries", 1, O_REMOTE_RETRIES, "N",
+      "remote: retries on 429/5xx/network errors, with backoff and Retry-After (default 4)" },
 };
 const size_t cli_n_engine_opts = sizeof(cli_engine_opts) / sizeof(cli_engine_opts[0]);
 
@@ -76,6 +92,7 @@ void cli_engine_args_init(cli_engine_args *a)
 {
     memset(a, 0, sizeof(*a));
     hark_pipeline_options_default(&a->pipeline);
+    a->remote_retries = -1;
 }
 
 static int seconds(const char *cmd, const char *what, const char *v, double lo, int64_t *out)
@@ -185,6 +202,23 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
         if ((rc = cli_double(cmd, "--no-speech-thold", v, 0, 1, &x)) == 0)
             d->no_speech_thold = (float)x;
         break;
+    case O_URL:
+        a->url = v;
+        break;
+    case O_API_KEY:
+        a->api_key = v;
+        break;
+    case O_REMOTE_MODEL:
+        a->remote_model = v;
+        break;
+    case O_REMOTE_TIMEOUT:
+        if ((rc = cli_double(cmd, "--remote-timeout", v, 0.05, 86400, &x)) == 0)
+            a->remote_timeout_ms = (unsigned)(x * 1000 + 0.5);
+        break;
+    case O_REMOTE_RETRIES:
+        if ((rc = cli_long(cmd, "--remote-retries", v, 0, 100, &l)) == 0)
+            a->remote_retries = (int)l;
+        break;
     default:
         return 0;
     }
@@ -197,10 +231,20 @@ int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out
     hark_buf id = HARK_BUF_INIT;
     int rc;
     eo.model = a->model;
+    eo.url = a->url;
+    eo.api_key = a->api_key ? a->api_key : getenv("HARK_REMOTE_API_KEY");
+    eo.remote_model = a->remote_model;
+    eo.timeout_ms = a->remote_timeout_ms;
+    eo.retries = a->remote_retries;
+    if (a->url && (!a->engine || strcmp(a->engine, "remote") != 0)) {
+        fprintf(stderr, "hark %s: --url is for the remote engine: add -e remote\n", cmd);
+        return EXIT_USAGE;
+    }
     rc = hark_engine_open(out, a->engine, &eo);
     if (rc < 0) {
         fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
-        return rc == HARK_ENOTFOUND ? EXIT_USAGE : cli_exit_code(rc); /* an unknown engine */
+        return rc == HARK_ENOTFOUND || rc == HARK_EINVAL ? EXIT_USAGE /* unknown engine, bad url */
+                                                         : cli_exit_code(rc);
     }
     /* Is the model there? (its identity is computed without loading it) */
     rc = hark_engine_identity(*out, &id);

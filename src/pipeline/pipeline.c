@@ -133,10 +133,11 @@ static void set_stop_locked(hark_pipeline *p, int rc, const char *msg)
     pthread_cond_broadcast(&p->cv);
 }
 
+/* Failures that another attempt cannot fix (a remote engine's 4xx answers among them). */
 static int retryable(int rc)
 {
     return rc != HARK_ECANCELED && rc != HARK_EINVAL && rc != HARK_EUNSUPPORTED &&
-           rc != HARK_EMODEL && rc != HARK_EVERSION;
+           rc != HARK_EMODEL && rc != HARK_EVERSION && rc != HARK_EAUTH && rc != HARK_ETOOBIG;
 }
 
 /* A queued chunk dropped unrun (drain): its slot fails, its memory goes. Called without mu. */
