@@ -108,6 +108,22 @@ HARK_API int hark_engine_preload(hark_engine *engine);
 /** Whether the model is currently loaded (for tests and metrics). */
 HARK_API int hark_engine_model_loaded(const hark_engine *engine);
 
+/**
+ * Confidence fallback: after `engine` transcribes a chunk, every segment whose
+ * confidence is below `below` is transcribed again by `fallback` on the same
+ * audio span, and the fallback's segments replace it when their confidence
+ * (duration-weighted mean) is higher; a chunk `engine` fails on (after its
+ * retries) is transcribed by `fallback` as a whole. Replaced segments name
+ * their engine (hark_transcript_segment_engine; the JSON output's
+ * per-segment "engine"), and the fallback is part of the run's
+ * configuration (cache keys, stored settings). Call before any run.
+ * @param fallback taken over: freed with `engine` (also on a later call
+ *        that replaces it). NULL removes the fallback.
+ * @return 0, HARK_EINVAL (below outside [0, 1], fallback == engine, or a
+ *         fallback that has a fallback itself: `fallback` is then not taken).
+ */
+HARK_API int hark_engine_set_fallback(hark_engine *engine, hark_engine *fallback, float below);
+
 /** Number of engines in the registry; hark_engine_name_at(i) gives their names. */
 HARK_API size_t hark_engine_count(void);
 HARK_API const char *hark_engine_name_at(size_t i);

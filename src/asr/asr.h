@@ -55,6 +55,23 @@ const hark_engine_ops *hark__engine_ops(const hark_engine *e);
 /* The model name/path the engine was opened with (NULL = default). */
 const char *hark__engine_model_name(const hark_engine *e);
 
+/* The confidence fallback engine and its threshold, or NULL (hark_engine_set_fallback). */
+hark_engine *hark__engine_fallback(const hark_engine *e, float *below);
+
+/*
+ * Apply `e`'s fallback to one chunk (fallback.c). `job` is the chunk as the
+ * primary engine saw it; *t its result (times relative to the chunk), or
+ * NULL when the primary failed: then the fallback transcribes the whole
+ * chunk. Segments below the threshold are re-transcribed on their span and
+ * replaced when the fallback is more confident; replaced segments name the
+ * fallback's engine. *t is replaced by the new result. *resent (may be
+ * NULL) counts the spans sent to the fallback, *replaced those taken.
+ * A fallback failure on a span keeps the primary's segment (logged); on a
+ * whole failed chunk it is returned.
+ */
+int hark__fallback_apply(hark_engine *e, const hark_engine_job *job, hark_transcript **t,
+                         unsigned *resent, unsigned *replaced);
+
 /* Get the loaded model, loading it if needed. Pair with hark__engine_release. */
 int hark__engine_acquire(hark_engine *e, const void **model);
 void hark__engine_release(hark_engine *e);

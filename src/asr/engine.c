@@ -45,6 +45,8 @@ struct hark_engine {
     char *api_key;           /* remote: bearer key (copied), NULL = none */
     unsigned timeout_ms;     /* remote: per request, 0 = default */
     int retries;             /* remote: extra attempts, -1 = default */
+    hark_engine *fallback;   /* confidence fallback (owned), NULL = none */
+    float fallback_below;    /* segments below this confidence go to the fallback */
     unsigned idle_unload_ms; /* 0 = keep the model loaded */
     pthread_mutex_t mu;
     pthread_cond_t cv;           /* load finished / users changed / stop */
@@ -261,6 +263,7 @@ void hark_engine_free(hark_engine *e)
         e->ops->state_free(e->idle[--e->n_idle]);
     if (e->model)
         e->ops->model_free(e->model);
+    hark_engine_free(e->fallback);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     hark__free(e->model_name);
@@ -269,6 +272,28 @@ void hark_engine_free(hark_engine *e)
         memset(e->api_key, 0, strlen(e->api_key));
     hark__free(e->api_key);
     hark__free(e);
+}
+
+int hark_engine_set_fallback(hark_engine *e, hark_engine *fallback, float below)
+{
+    HARK_ASSERT_ARG(e);
+    if (fallback == e || (fallback && fallback->fallback))
+        return hark_error_set(HARK_EINVAL, "a fallback engine cannot have a fallback itself");
+    if (!(below >= 0.0f && below <= 1.0f))
+        return hark_error_set(HARK_EINVAL, "the fallback threshold must lie in [0, 1], not %g",
+                              (double)below);
+    if (e->fallback != fallback)
+        hark_engine_free(e->fallback);
+    e->fallback = fallback;
+    e->fallback_below = below;
+    return 0;
+}
+
+hark_engine *hark__engine_fallback(const hark_engine *e, float *below)
+{
+    if (below)
+        *below = e->fallback_below;
+    return e->fallback;
 }
 
 const char *hark_engine_name(const hark_engine *e)

@@ -17,6 +17,8 @@
  *   delay=K:MS  only chunk K
  *   load_ms=MS  loading the model takes MS milliseconds
  *   load_fail=1 loading the model fails with HARK_EMODEL
+ *   conf=X      every segment's (and word's) confidence is X instead of 1
+ *               (confidence fallback tests)
  * Up to 16 fail/crash/delay rules may be given.
  */
 #include <math.h>
@@ -43,6 +45,7 @@ typedef struct test_model {
     rule rules[MAX_RULES];
     int n_rules;
     long load_ms;
+    float conf;         /* segment confidence */
     pthread_mutex_t mu; /* guards attempts: fault injection is the one mutable part */
     unsigned attempts[MAX_TRACKED];
 } test_model;
@@ -70,6 +73,14 @@ static int parse_model(test_model *m, const char *spec, int *load_fail)
         *eq++ = '\0';
         if (strcmp(tok, "load_ms") == 0) {
             m->load_ms = strtol(eq, NULL, 10);
+            continue;
+        }
+        if (strcmp(tok, "conf") == 0) {
+            char *end;
+            double c = strtod(eq, &end);
+            if (*end || !(c >= 0 && c <= 1))
+                return hark_error_set(HARK_EMODEL, "test engine: conf must lie in [0, 1]");
+            m->conf = (float)c;
             continue;
         }
         if (strcmp(tok, "load_fail") == 0) {
@@ -106,6 +117,7 @@ static int test_model_load(void **out, const char *spec)
     *out = NULL;
     if (!m)
         return hark_error_set(HARK_ENOMEM, "out of memory");
+    m->conf = 1.0f;
     if ((rc = parse_model(m, spec, &load_fail)) < 0) {
         hark__free(m);
         return rc;
@@ -167,7 +179,7 @@ static unsigned count_attempt(test_model *m, uint32_t chunk)
     return n;
 }
 
-static int describe(const float *pcm, size_t n, hark_transcript *out)
+static int describe(const float *pcm, size_t n, float conf, hark_transcript *out)
 {
     double sum2 = 0;
     size_t i, crossings = 0;
@@ -191,7 +203,7 @@ static int describe(const float *pcm, size_t n, hark_transcript *out)
     seg.start = 0;
     seg.end = (int64_t)n;
     seg.text = text;
-    seg.confidence = 1.0f;
+    seg.confidence = conf;
     if (seconds > 64)
         seconds = 64;
     for (sec = 0; sec < seconds; sec++) {
@@ -199,7 +211,7 @@ static int describe(const float *pcm, size_t n, hark_transcript *out)
         words[sec].text = names[sec];
         words[sec].start = sec * HARK_SAMPLE_RATE;
         words[sec].end = (sec + 1) * HARK_SAMPLE_RATE;
-        words[sec].p = 1.0f;
+        words[sec].p = conf;
     }
     seg.n_words = (uint32_t)seconds;
     seg.words = seconds ? words : NULL;
@@ -236,7 +248,7 @@ static int test_transcribe(void *state, const hark_engine_job *job, hark_transcr
     }
     if (job->abort && job->abort(job->payload))
         return hark_error_set(HARK_ECANCELED, "canceled");
-    return describe(job->pcm, job->n, out);
+    return describe(job->pcm, job->n, m->conf, out);
 }
 
 const hark_engine_ops hark__engine_test = {

@@ -65,6 +65,8 @@ typedef struct cli_engine_args {
     const char *remote_model;       /* --remote-model */
     unsigned remote_timeout_ms;     /* --remote-timeout, 0 = engine default */
     int remote_retries;             /* --remote-retries, -1 = engine default */
+    const char *fallback;           /* --fallback ENGINE[:MODEL], NULL = none */
+    float fallback_below;           /* --fallback-below (default 0.8) */
 } cli_engine_args;
 
 void cli_engine_args_init(cli_engine_args *a);

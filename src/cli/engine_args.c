@@ -39,6 +39,8 @@ enum {
     O_REMOTE_MODEL,
     O_REMOTE_TIMEOUT,
     O_REMOTE_RETRIES,
+    O_FALLBACK,
+    O_FALLBACK_BELOW,
 };
 
 const cli_opt cli_engine_opts[] = {
@@ -85,6 +87,10 @@ const cli_opt cli_engine_opts[] = {
     { "--remote-timeout", 1, O_REMOTE_TIMEOUT, "SEC", "remote: per request (default 300)" },
     { "--remote-retries", 1, O_REMOTE_RETRIES, "N",
       "remote: retries on 429/5xx/network errors, with backoff and Retry-After (default 4)" },
+    { "--fallback", 1, O_FALLBACK, "ENGINE[:MODEL]",
+      "re-transcribe doubtful passages and failed chunks with this engine (e.g. remote)" },
+    { "--fallback-below", 1, O_FALLBACK_BELOW, "X",
+      "confidence under which a segment goes to the fallback (default 0.8)" },
 };
 const size_t cli_n_engine_opts = sizeof(cli_engine_opts) / sizeof(cli_engine_opts[0]);
 
@@ -93,6 +99,7 @@ void cli_engine_args_init(cli_engine_args *a)
     memset(a, 0, sizeof(*a));
     hark_pipeline_options_default(&a->pipeline);
     a->remote_retries = -1;
+    a->fallback_below = 0.8f;
 }
 
 static int seconds(const char *cmd, const char *what, const char *v, double lo, int64_t *out)
@@ -219,28 +226,33 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
         if ((rc = cli_long(cmd, "--remote-retries", v, 0, 100, &l)) == 0)
             a->remote_retries = (int)l;
         break;
+    case O_FALLBACK:
+        a->fallback = v;
+        break;
+    case O_FALLBACK_BELOW:
+        if ((rc = cli_double(cmd, "--fallback-below", v, 0, 1, &x)) == 0)
+            a->fallback_below = (float)x;
+        break;
     default:
         return 0;
     }
     return rc ? -rc : 1;
 }
 
-int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out)
+/* Open engine `name` with model `model` and the remote settings of `a`; prints on error. */
+static int open_one(const char *cmd, const cli_engine_args *a, const char *name, const char *model,
+                    hark_engine **out)
 {
     hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
     hark_buf id = HARK_BUF_INIT;
     int rc;
-    eo.model = a->model;
+    eo.model = model;
     eo.url = a->url;
     eo.api_key = a->api_key ? a->api_key : getenv("HARK_REMOTE_API_KEY");
     eo.remote_model = a->remote_model;
     eo.timeout_ms = a->remote_timeout_ms;
     eo.retries = a->remote_retries;
-    if (a->url && (!a->engine || strcmp(a->engine, "remote") != 0)) {
-        fprintf(stderr, "hark %s: --url is for the remote engine: add -e remote\n", cmd);
-        return EXIT_USAGE;
-    }
-    rc = hark_engine_open(out, a->engine, &eo);
+    rc = hark_engine_open(out, name, &eo);
     if (rc < 0) {
         fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
         return rc == HARK_ENOTFOUND || rc == HARK_EINVAL ? EXIT_USAGE /* unknown engine, bad url */
@@ -255,6 +267,52 @@ int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out
         *out = NULL;
         return rc == HARK_ENOTFOUND || rc == HARK_EMODEL || rc == HARK_EINVAL ? EXIT_MODEL
                                                                               : cli_exit_code(rc);
+    }
+    return 0;
+}
+
+int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out)
+{
+    hark_engine *fb = NULL;
+    char fb_name[64];
+    const char *fb_model = NULL;
+    int rc, remote = (a->engine && !strcmp(a->engine, "remote"));
+
+    *out = NULL;
+    if (a->fallback) {
+        const char *colon = strchr(a->fallback, ':');
+        size_t len = colon ? (size_t)(colon - a->fallback) : strlen(a->fallback);
+        if (len == 0 || len >= sizeof(fb_name)) {
+            fprintf(stderr, "hark %s: --fallback takes ENGINE[:MODEL], not '%s'\n", cmd,
+                    a->fallback);
+            return EXIT_USAGE;
+        }
+        memcpy(fb_name, a->fallback, len);
+        fb_name[len] = '\0';
+        fb_model = colon && colon[1] ? colon + 1 : NULL;
+        remote |= !strcmp(fb_name, "remote");
+    }
+    if (a->url && !remote) {
+        fprintf(stderr,
+                "hark %s: --url is for the remote engine: add -e remote or --fallback "
+                "remote\n",
+                cmd);
+        return EXIT_USAGE;
+    }
+    if ((rc = open_one(cmd, a, a->engine, a->model, out)) != 0)
+        return rc;
+    if (a->fallback) {
+        if ((rc = open_one(cmd, a, fb_name, fb_model, &fb)) != 0 ||
+            hark_engine_set_fallback(*out, fb, a->fallback_below) < 0) {
+            if (rc == 0) {
+                fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
+                hark_engine_free(fb);
+                rc = EXIT_USAGE;
+            }
+            hark_engine_free(*out);
+            *out = NULL;
+            return rc;
+        }
     }
     if (!a->engine && !a->quiet && strcmp(hark_engine_name(*out), "pocketsphinx") == 0)
         fprintf(stderr,

@@ -538,6 +538,6 @@ TEST(bad_urls_are_refused_when_the_engine_opens)
     free(out);
     out = harness_sh_output(&st, "'%s' transcribe --url http://x a.wav 2>&1", harness_hark_bin());
     ASSERT_EQ(st, 2);
-    ASSERT_CONTAINS(out, "-e remote");
+    ASSERT_CONTAINS(out, "add -e remote");
     free(out);
 }
