@@ -41,6 +41,7 @@ enum {
     O_REMOTE_RETRIES,
     O_FALLBACK,
     O_FALLBACK_BELOW,
+    O_TASK,
 };
 
 const cli_opt cli_engine_opts[] = {
@@ -61,6 +62,9 @@ const cli_opt cli_engine_opts[] = {
       "leave out silences longer than this (default 2; 0 = never)" },
     { "-l|--language", 1, O_LANGUAGE, "LANG", "spoken language (en, de, ..., auto)" },
     { "-tr|--translate", 0, O_TRANSLATE, "", "translate to English (multilingual Whisper models)" },
+    { "--task", 1, O_TASK, "TASK",
+      "transcribe (default) or translate (to English; = --translate; remote: "
+      "/audio/translations)" },
     { "-bs|--beam-size", 1, O_BEAM_SIZE, "N", "beam size, 1 = greedy (default 5)" },
     { "-bo|--best-of", 1, O_BEST_OF, "N", "candidates when sampling (default 5)" },
     { "-tp|--temperature", 1, O_TEMPERATURE, "X", "initial sampling temperature (default 0)" },
@@ -164,6 +168,14 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
         break;
     case O_TRANSLATE:
         d->translate = 1;
+        break;
+    case O_TASK:
+        if (!strcmp(v, "translate") || !strcmp(v, "transcribe")) {
+            d->translate = !strcmp(v, "translate");
+        } else {
+            fprintf(stderr, "hark %s: --task is transcribe or translate, not '%s'\n", cmd, v);
+            rc = EXIT_USAGE;
+        }
         break;
     case O_BEAM_SIZE:
         if ((rc = cli_long(cmd, "--beam-size", v, 1, 16, &l)) == 0)

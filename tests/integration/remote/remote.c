@@ -541,3 +541,33 @@ TEST(bad_urls_are_refused_when_the_engine_opens)
     ASSERT_CONTAINS(out, "add -e remote");
     free(out);
 }
+
+TEST(task_translate_uses_the_translations_endpoint)
+{
+    script_server ss;
+    size_t n;
+    float *pcm = tones(10, &n);
+    const char *wav = harness_path("t.wav");
+    char *out;
+    int st;
+
+    ASSERT_OK(hark_wav_write(wav, pcm, n));
+    free(pcm);
+    script_start(&ss, NULL, 0);
+    out = harness_sh_output(&st,
+                            "'%s' transcribe -q --no-store --no-cache -e remote --url %s "
+                            "--task translate --no-vad '%s'",
+                            harness_hark_bin(), ss.url, wav);
+    ASSERT_EQ(st, 0);
+    ASSERT_CONTAINS(out, "hello");
+    free(out);
+    pthread_mutex_lock(&ss.mu);
+    ASSERT(ss.first_request && !strncmp(ss.first_request, "POST /v1/audio/translations ", 28));
+    pthread_mutex_unlock(&ss.mu);
+    script_stop(&ss);
+    out = harness_sh_output(&st, "'%s' transcribe -e test --task summarise '%s' 2>&1",
+                            harness_hark_bin(), wav);
+    ASSERT_EQ(st, 2);
+    ASSERT_CONTAINS(out, "--task is transcribe or translate");
+    free(out);
+}
