@@ -188,7 +188,8 @@ void script_start(script_server *s, const script_act *acts, int n)
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     ASSERT(n <= SCRIPT_MAX);
-    memcpy(s->acts, acts, (size_t)n * sizeof(*acts));
+    if (n)
+        memcpy(s->acts, acts, (size_t)n * sizeof(*acts));
     s->n_acts = n;
     s->retry_after_s = 1;
     s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
