@@ -48,26 +48,41 @@ HARK_API void hark_decode_options_default(hark_decode_options *opts);
 
 typedef struct hark_engine hark_engine;
 
-/** Options for hark_engine_open; initialise with HARK_ENGINE_OPTIONS_INIT. */
+/**
+ * Options for hark_engine_open; initialise with HARK_ENGINE_OPTIONS_INIT.
+ *
+ * Versioning: version 1 callers pass the first three fields only; the
+ * library reads the fields of the version the caller names and takes the
+ * defaults (zero / NULL) for later ones. New fields are only ever appended.
+ */
 typedef struct hark_engine_options {
     unsigned version;        /**< HARK_ENGINE_OPTIONS_VERSION */
     const char *model;       /**< model path or name, NULL = the engine's default model */
     unsigned idle_unload_ms; /**< unload the model after this long unused, 0 = keep it */
+    /* ---- version 2: the "remote" engine (ignored by the others) ---- */
+    /** OpenAI-compatible server: "https://host/v1", ".../v1/audio/transcriptions" or
+     * whisper.cpp's ".../inference". Copied. */
+    const char *url;
+    const char *api_key;      /**< sent as "Authorization: Bearer KEY"; NULL = none. Copied. */
+    const char *remote_model; /**< the form's "model" field; NULL = "whisper-1". Copied. */
+    unsigned timeout_ms;      /**< one request, upload to answer; 0 = 300000 */
+    int retries;              /**< extra attempts on 429/5xx/network errors; -1 = default (4) */
 } hark_engine_options;
 
-#define HARK_ENGINE_OPTIONS_VERSION 1
+#define HARK_ENGINE_OPTIONS_VERSION 2
 #define HARK_ENGINE_OPTIONS_INIT                                                                   \
     {                                                                                              \
-        HARK_ENGINE_OPTIONS_VERSION, NULL, 0                                                       \
+        HARK_ENGINE_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, -1                              \
     }
 
 /**
- * Create an engine by name ("pocketsphinx", "whisper", "test", or any engine
+ * Create an engine by name ("pocketsphinx", "whisper", "test", "remote", or any engine
  * registered with hark_engine_register). NULL picks the default: "whisper"
  * when a Whisper model is installed (or `opts->model` names one), otherwise
- * "pocketsphinx". Nothing is loaded yet.
+ * "pocketsphinx". Nothing is loaded yet ("remote" connects on first use).
  * @param[out] out owned by the caller; free with hark_engine_free.
- * @return 0, HARK_ENOTFOUND (unknown engine), HARK_ENOMEM.
+ * @return 0, HARK_ENOTFOUND (unknown engine), HARK_EINVAL ("remote" without a
+ *         valid http(s) url), HARK_EVERSION, HARK_ENOMEM.
  */
 HARK_API int hark_engine_open(hark_engine **out, const char *name, const hark_engine_options *opts);
 
@@ -92,6 +107,22 @@ HARK_API int hark_engine_preload(hark_engine *engine);
 
 /** Whether the model is currently loaded (for tests and metrics). */
 HARK_API int hark_engine_model_loaded(const hark_engine *engine);
+
+/**
+ * Confidence fallback: after `engine` transcribes a chunk, every segment whose
+ * confidence is below `below` is transcribed again by `fallback` on the same
+ * audio span, and the fallback's segments replace it when their confidence
+ * (duration-weighted mean) is higher; a chunk `engine` fails on (after its
+ * retries) is transcribed by `fallback` as a whole. Replaced segments name
+ * their engine (hark_transcript_segment_engine; the JSON output's
+ * per-segment "engine"), and the fallback is part of the run's
+ * configuration (cache keys, stored settings). Call before any run.
+ * @param fallback taken over: freed with `engine` (also on a later call
+ *        that replaces it). NULL removes the fallback.
+ * @return 0, HARK_EINVAL (below outside [0, 1], fallback == engine, or a
+ *         fallback that has a fallback itself: `fallback` is then not taken).
+ */
+HARK_API int hark_engine_set_fallback(hark_engine *engine, hark_engine *fallback, float below);
 
 /** Number of engines in the registry; hark_engine_name_at(i) gives their names. */
 HARK_API size_t hark_engine_count(void);

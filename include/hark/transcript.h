@@ -108,6 +108,17 @@ HARK_API int hark_transcript_add(hark_transcript *t, const hark_segment *seg);
 HARK_API int hark_transcript_append(hark_transcript *dst, const hark_transcript *src,
                                     int64_t offset, uint32_t chunk);
 
+/**
+ * The engine that produced segment `i` (borrowed): the name set with
+ * hark_transcript_set_segment_engine (a confidence fallback's, see
+ * hark_engine_set_fallback), else the transcript's "engine" metadata. NULL
+ * when out of range or unknown. hark_transcript_append carries it along.
+ */
+HARK_API const char *hark_transcript_segment_engine(const hark_transcript *t, size_t i);
+
+/** Record that segment `i` was produced by `engine` (copied; NULL = the transcript's engine). */
+HARK_API int hark_transcript_set_segment_engine(hark_transcript *t, size_t i, const char *engine);
+
 /** Length of the audio the transcript covers, in samples (0 = unknown). */
 HARK_API int64_t hark_transcript_duration(const hark_transcript *t);
 HARK_API void hark_transcript_set_duration(hark_transcript *t, int64_t samples);

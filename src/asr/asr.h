@@ -16,10 +16,61 @@
 extern const hark_engine_ops hark__engine_pocketsphinx;
 extern const hark_engine_ops hark__engine_whisper;
 extern const hark_engine_ops hark__engine_test;
+extern const hark_engine_ops hark__engine_remote;
+
+/*
+ * The remote engine (engine_remote.c) is configured by more than a model
+ * name, so the registry loads it through these instead of ops->model_load
+ * and ops->model_identity (which take the URL alone as the "model").
+ */
+typedef struct hark__remote_params {
+    const char *url; /* as given: base ".../v1", ".../audio/transcriptions" or ".../inference" */
+    const char *api_key; /* NULL = none */
+    const char *model;   /* the form's "model" field, NULL = "whisper-1" */
+    unsigned timeout_ms; /* one request, 0 = default */
+    int retries;         /* extra attempts, -1 = default */
+} hark__remote_params;
+
+/* HARK_EINVAL with a message unless `url` is an http:// or https:// URL with a host. */
+int hark__remote_check_url(const char *url);
+int hark__remote_model_load(void **out, const hark__remote_params *p);
+/* The endpoint and the remote model (never the key): cache keys. */
+int hark__remote_identity(const hark__remote_params *p, hark_buf *out);
+
+/* What a remote engine has sent and received so far (benchmarks, tests). */
+typedef struct hark__remote_stats {
+    uint64_t requests;       /* chunks answered */
+    uint64_t attempts;       /* HTTP requests made, retries included */
+    uint64_t retries;        /* attempts that were retried (429, 5xx, network, timeout) */
+    uint64_t connects;       /* new connections opened (fewer than attempts = reuse) */
+    uint64_t bytes_sent;     /* request bytes: headers and bodies */
+    uint64_t bytes_received; /* answer bodies */
+    uint64_t audio_samples;  /* samples uploaded in answered requests */
+} hark__remote_stats;
+
+/* The counters of `e`'s loaded model; zeros when it is not the remote engine or not loaded. */
+void hark__remote_stats_get(hark_engine *e, hark__remote_stats *out);
 
 const hark_engine_ops *hark__engine_ops(const hark_engine *e);
 /* The model name/path the engine was opened with (NULL = default). */
 const char *hark__engine_model_name(const hark_engine *e);
+
+/* The confidence fallback engine and its threshold, or NULL (hark_engine_set_fallback). */
+hark_engine *hark__engine_fallback(const hark_engine *e, float *below);
+
+/*
+ * Apply `e`'s fallback to one chunk (fallback.c). `job` is the chunk as the
+ * primary engine saw it; *t its result (times relative to the chunk), or
+ * NULL when the primary failed: then the fallback transcribes the whole
+ * chunk. Segments below the threshold are re-transcribed on their span and
+ * replaced when the fallback is more confident; replaced segments name the
+ * fallback's engine. *t is replaced by the new result. *resent (may be
+ * NULL) counts the spans sent to the fallback, *replaced those taken.
+ * A fallback failure on a span keeps the primary's segment (logged); on a
+ * whole failed chunk it is returned.
+ */
+int hark__fallback_apply(hark_engine *e, const hark_engine_job *job, hark_transcript **t,
+                         unsigned *resent, unsigned *replaced);
 
 /* Get the loaded model, loading it if needed. Pair with hark__engine_release. */
 int hark__engine_acquire(hark_engine *e, const void **model);

@@ -10,6 +10,12 @@
  * instead of loading twice. With an idle timeout, a reaper thread sleeps on
  * a condition variable and frees the model when users == 0 and the last
  * release is older than the timeout.
+ *
+ * The remote engine needs more than a model name (a URL, a key): the
+ * engine keeps those fields of hark_engine_options and hands them to
+ * hark__remote_model_load / hark__remote_identity instead of the generic
+ * model_load / model_identity (see asr.h). For it, model_name holds the
+ * remote model's name.
  */
 #include <pthread.h>
 #include <string.h>
@@ -25,6 +31,7 @@ static const hark_engine_ops *const builtin[] = {
     &hark__engine_whisper,
     &hark__engine_pocketsphinx,
     &hark__engine_test,
+    &hark__engine_remote,
 };
 
 static const hark_engine_ops *registered[MAX_REGISTERED];
@@ -34,6 +41,12 @@ static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 struct hark_engine {
     const hark_engine_ops *ops;
     char *model_name;        /* as given by the user, NULL = engine default */
+    char *url;               /* remote: the server's URL (copied), NULL for the others */
+    char *api_key;           /* remote: bearer key (copied), NULL = none */
+    unsigned timeout_ms;     /* remote: per request, 0 = default */
+    int retries;             /* remote: extra attempts, -1 = default */
+    hark_engine *fallback;   /* confidence fallback (owned), NULL = none */
+    float fallback_below;    /* segments below this confidence go to the fallback */
     unsigned idle_unload_ms; /* 0 = keep the model loaded */
     pthread_mutex_t mu;
     pthread_cond_t cv;           /* load finished / users changed / stop */
@@ -163,29 +176,64 @@ static void *reaper_main(void *arg)
     return NULL;
 }
 
-int hark_engine_open(hark_engine **out, const char *name, const hark_engine_options *opts)
+/* Copy `s` into *dst unless it is NULL or empty. */
+static int dup_opt(char **dst, const char *s)
+{
+    if (s && *s && !(*dst = hark__strdup(s)))
+        return hark_error_set(HARK_ENOMEM, "out of memory");
+    return 0;
+}
+
+int hark_engine_open(hark_engine **out, const char *name, const hark_engine_options *opts_in)
 {
     hark_engine *e = NULL;
     const hark_engine_ops *ops;
-    const char *model = opts ? opts->model : NULL;
+    hark_engine_options opts = HARK_ENGINE_OPTIONS_INIT;
+    const char *model;
+    int rc;
 
     HARK_ASSERT_ARG(out);
     *out = NULL;
-    if (opts && opts->version != HARK_ENGINE_OPTIONS_VERSION)
+    if (opts_in && opts_in->version != 1 && opts_in->version != HARK_ENGINE_OPTIONS_VERSION)
         return hark_error_set(HARK_EVERSION, "hark_engine_options version %u not supported",
-                              opts->version);
+                              opts_in->version);
+    if (opts_in && opts_in->version == 1) { /* the first three fields only */
+        opts.model = opts_in->model;
+        opts.idle_unload_ms = opts_in->idle_unload_ms;
+    } else if (opts_in) {
+        opts = *opts_in;
+    }
+    model = opts.model;
     ops = name && *name ? find_ops(name) : default_ops(model);
     if (!ops)
         return hark_error_set(HARK_ENOTFOUND, "unknown engine '%s'", name);
+    if (ops == &hark__engine_remote && (rc = hark__remote_check_url(opts.url)) < 0)
+        return rc;
     e = hark__calloc(1, sizeof(*e));
     if (!e)
         return hark_error_set(HARK_ENOMEM, "out of memory");
     e->ops = ops;
-    e->idle_unload_ms = opts ? opts->idle_unload_ms : 0;
+    e->idle_unload_ms = opts.idle_unload_ms;
     e->idle_cap = HARK_MIN(hark__cpu_count(), (unsigned)MAX_IDLE_STATES);
-    if (model && *model && !(e->model_name = hark__strdup(model))) {
+    e->retries = -1;
+    if (ops == &hark__engine_remote) {
+        /* the remote model's name: --remote-model, else -m */
+        if (opts.remote_model && *opts.remote_model)
+            model = opts.remote_model;
+        e->timeout_ms = opts.timeout_ms;
+        e->retries = opts.retries;
+        if ((rc = dup_opt(&e->url, opts.url)) < 0 ||
+            (rc = dup_opt(&e->api_key, opts.api_key)) < 0) {
+            hark__free(e->url);
+            hark__free(e);
+            return rc;
+        }
+    }
+    if ((rc = dup_opt(&e->model_name, model)) < 0) {
+        hark__free(e->url);
+        hark__free(e->api_key);
         hark__free(e);
-        return hark_error_set(HARK_ENOMEM, "out of memory");
+        return rc;
     }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
@@ -215,10 +263,37 @@ void hark_engine_free(hark_engine *e)
         e->ops->state_free(e->idle[--e->n_idle]);
     if (e->model)
         e->ops->model_free(e->model);
+    hark_engine_free(e->fallback);
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     hark__free(e->model_name);
+    hark__free(e->url);
+    if (e->api_key) /* a secret: do not leave it in freed memory */
+        memset(e->api_key, 0, strlen(e->api_key));
+    hark__free(e->api_key);
     hark__free(e);
+}
+
+int hark_engine_set_fallback(hark_engine *e, hark_engine *fallback, float below)
+{
+    HARK_ASSERT_ARG(e);
+    if (fallback == e || (fallback && fallback->fallback))
+        return hark_error_set(HARK_EINVAL, "a fallback engine cannot have a fallback itself");
+    if (!(below >= 0.0f && below <= 1.0f))
+        return hark_error_set(HARK_EINVAL, "the fallback threshold must lie in [0, 1], not %g",
+                              (double)below);
+    if (e->fallback != fallback)
+        hark_engine_free(e->fallback);
+    e->fallback = fallback;
+    e->fallback_below = below;
+    return 0;
+}
+
+hark_engine *hark__engine_fallback(const hark_engine *e, float *below)
+{
+    if (below)
+        *below = e->fallback_below;
+    return e->fallback;
 }
 
 const char *hark_engine_name(const hark_engine *e)
@@ -236,6 +311,16 @@ const char *hark__engine_model_name(const hark_engine *e)
     return e->model_name;
 }
 
+static void remote_params(const hark_engine *e, hark__remote_params *rp)
+{
+    memset(rp, 0, sizeof(*rp));
+    rp->url = e->url;
+    rp->api_key = e->api_key;
+    rp->model = e->model_name;
+    rp->timeout_ms = e->timeout_ms;
+    rp->retries = e->retries;
+}
+
 int hark__engine_acquire(hark_engine *e, const void **model)
 {
     int rc = 0;
@@ -246,7 +331,13 @@ int hark__engine_acquire(hark_engine *e, const void **model)
         void *m = NULL;
         e->loading = 1;
         pthread_mutex_unlock(&e->mu);
-        rc = e->ops->model_load(&m, e->model_name);
+        if (e->ops == &hark__engine_remote) {
+            hark__remote_params rp;
+            remote_params(e, &rp);
+            rc = hark__remote_model_load(&m, &rp);
+        } else {
+            rc = e->ops->model_load(&m, e->model_name);
+        }
         pthread_mutex_lock(&e->mu);
         e->loading = 0;
         if (rc == 0) {
@@ -346,6 +437,11 @@ int hark_engine_identity(hark_engine *e, hark_buf *out)
     HARK_ASSERT_ARG(e && out);
     if (hark_buf_printf(out, "%s:", e->ops->name) < 0)
         return HARK_ENOMEM;
+    if (e->ops == &hark__engine_remote) {
+        hark__remote_params rp;
+        remote_params(e, &rp);
+        return hark__remote_identity(&rp, out);
+    }
     if (e->ops->model_identity)
         return e->ops->model_identity(e->model_name, out);
     return hark_buf_puts(out, e->model_name ? e->model_name : "default");

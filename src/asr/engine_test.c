@@ -19,6 +19,8 @@
  *   load_fail=1 loading the model fails with HARK_EMODEL
  *   log=PATH    append "<pid> <chunk> <samples> <f/a text>" to PATH for every chunk
  *               transcribed (O_APPEND: processes sharing a file count their calls)
+ *   conf=X      every segment's (and word's) confidence is X instead of 1
+ *               (confidence fallback tests)
  * Up to 16 fail/crash/delay rules may be given.
  */
 #include <fcntl.h>
@@ -48,6 +50,7 @@ typedef struct test_model {
     int n_rules;
     long load_ms;
     char log[256];      /* log=PATH: every transcribed chunk is appended here, "" = none */
+    float conf;         /* segment confidence */
     pthread_mutex_t mu; /* guards attempts: fault injection is the one mutable part */
     unsigned attempts[MAX_TRACKED];
 } test_model;
@@ -79,6 +82,14 @@ static int parse_model(test_model *m, const char *spec, int *load_fail)
         }
         if (strcmp(tok, "log") == 0) {
             snprintf(m->log, sizeof(m->log), "%s", eq);
+            continue;
+        }
+        if (strcmp(tok, "conf") == 0) {
+            char *end;
+            double c = strtod(eq, &end);
+            if (*end || !(c >= 0 && c <= 1))
+                return hark_error_set(HARK_EMODEL, "test engine: conf must lie in [0, 1]");
+            m->conf = (float)c;
             continue;
         }
         if (strcmp(tok, "load_fail") == 0) {
@@ -115,6 +126,7 @@ static int test_model_load(void **out, const char *spec)
     *out = NULL;
     if (!m)
         return hark_error_set(HARK_ENOMEM, "out of memory");
+    m->conf = 1.0f;
     if ((rc = parse_model(m, spec, &load_fail)) < 0) {
         hark__free(m);
         return rc;
@@ -176,7 +188,7 @@ static unsigned count_attempt(test_model *m, uint32_t chunk)
     return n;
 }
 
-static int describe(const float *pcm, size_t n, hark_transcript *out)
+static int describe(const float *pcm, size_t n, float conf, hark_transcript *out)
 {
     double sum2 = 0;
     size_t i, crossings = 0;
@@ -200,7 +212,7 @@ static int describe(const float *pcm, size_t n, hark_transcript *out)
     seg.start = 0;
     seg.end = (int64_t)n;
     seg.text = text;
-    seg.confidence = 1.0f;
+    seg.confidence = conf;
     if (seconds > 64)
         seconds = 64;
     for (sec = 0; sec < seconds; sec++) {
@@ -208,7 +220,7 @@ static int describe(const float *pcm, size_t n, hark_transcript *out)
         words[sec].text = names[sec];
         words[sec].start = sec * HARK_SAMPLE_RATE;
         words[sec].end = (sec + 1) * HARK_SAMPLE_RATE;
-        words[sec].p = 1.0f;
+        words[sec].p = conf;
     }
     seg.n_words = (uint32_t)seconds;
     seg.words = seconds ? words : NULL;
@@ -245,7 +257,7 @@ static int test_transcribe(void *state, const hark_engine_job *job, hark_transcr
     }
     if (job->abort && job->abort(job->payload))
         return hark_error_set(HARK_ECANCELED, "canceled");
-    if ((i = describe(job->pcm, job->n, out)) < 0 || !m->log[0])
+    if ((i = describe(job->pcm, job->n, m->conf, out)) < 0 || !m->log[0])
         return i;
     {
         /* one write(2) per line with O_APPEND: lines of concurrent processes never mix */

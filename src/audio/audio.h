@@ -75,6 +75,13 @@ int hark__flac_writer_close(hark_flac_writer *w);
 /* Abandon the archive: remove the temporary file and free `w`. NULL is ok. */
 void hark__flac_writer_discard(hark_flac_writer *w);
 
+/*
+ * Encode `n` samples as a complete FLAC stream (the archive's settings and
+ * quantisation: the same samples give the same bytes) appended to `out`. On
+ * error `out` is left as it was. For uploads of audio to other servers.
+ */
+int hark__flac_encode(hark_buf *out, const float *pcm, size_t n);
+
 /* ---- sample conversion --------------------------------------------------------------------- */
 
 /* float -> int16 as libswresample does: round(x * 32768), clipped to [-32768, 32767]. */

@@ -1,6 +1,9 @@
 /*
  * flac.c: the archive writer. Streams 16 kHz mono float samples into a FLAC
- * file with libavcodec's FLAC encoder and libavformat's flac muxer.
+ * file with libavcodec's FLAC encoder and libavformat's flac muxer. The same
+ * writer encodes into memory for uploads (hark__flac_encode: the remote
+ * engine's chunks), through an AVIOContext over a hark_buf that supports the
+ * muxer's seek back to STREAMINFO; no file is involved then.
  *
  * DESIGN
  * - Crash safety: the data goes to a hidden temporary file in the target's
@@ -53,6 +56,8 @@ struct hark_flac_writer {
     uint64_t samples; /* samples accepted by _write */
     int err;          /* sticky error, 0 = none */
     char errmsg[512]; /* its message */
+    hark_buf *mem;    /* hark__flac_encode: the stream goes here instead of a file */
+    size_t mem_pos;   /* its write position (the muxer seeks back to STREAMINFO) */
 };
 
 static int fd_write(void *opaque, uint8_t *buf, int size)
@@ -79,6 +84,38 @@ static int64_t fd_seek(void *opaque, int64_t offset, int whence)
     if (r < 0)
         w->io_errno = AVUNERROR((int)r);
     return r;
+}
+
+static int mem_write(void *opaque, uint8_t *buf, int size)
+{
+    hark_flac_writer *w = opaque;
+    size_t end = w->mem_pos + (size_t)size;
+    if (end > w->mem->len) {
+        if (hark_buf_grow(w->mem, end - w->mem->len) < 0) {
+            w->io_errno = ENOMEM;
+            return AVERROR(ENOMEM);
+        }
+        memset(w->mem->ptr + w->mem->len, 0, end - w->mem->len);
+        w->mem->len = end;
+        w->mem->ptr[end] = '\0';
+    }
+    memcpy(w->mem->ptr + w->mem_pos, buf, (size_t)size);
+    w->mem_pos = end;
+    return size;
+}
+
+static int64_t mem_seek(void *opaque, int64_t offset, int whence)
+{
+    hark_flac_writer *w = opaque;
+    int64_t base;
+    if (whence & AVSEEK_SIZE)
+        return (int64_t)w->mem->len;
+    whence &= ~AVSEEK_FORCE;
+    base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (int64_t)w->mem_pos : (int64_t)w->mem->len;
+    if (base + offset < 0 || base + offset > (int64_t)w->mem->len)
+        return AVERROR(EINVAL);
+    w->mem_pos = (size_t)(base + offset);
+    return (int64_t)w->mem_pos;
 }
 
 /* Record the first error and keep it. */
@@ -116,38 +153,17 @@ static char *temp_template(const char *path)
     return t;
 }
 
-int hark__flac_writer_open(hark_flac_writer **out, const char *path)
+static int encode(hark_flac_writer *w, AVFrame *frame);
+static int encode_fill(hark_flac_writer *w);
+
+/* Set up the encoder and the muxer over `w`'s output (a file or w->mem). */
+static int setup(hark_flac_writer *w)
 {
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-    hark_flac_writer *w = NULL;
+    const char *path = w->path;
     const AVCodec *codec;
     uint8_t *iobuf = NULL;
     int rc = 0, ret;
-
-    HARK_ASSERT_ARG(out);
-    *out = NULL;
-    HARK_ASSERT_ARG(path && *path);
-    hark__av_init();
-    hark__av_clear_log();
-
-    w = hark__calloc(1, sizeof(*w));
-    HARK_ALLOC_CHECK(w, rc, out);
-    w->fd = -1;
-    w->path = hark__strdup(path);
-    HARK_ALLOC_CHECK(w->path, rc, out);
-    w->tmp = temp_template(path);
-    HARK_ALLOC_CHECK(w->tmp, rc, out);
-    w->fd = mkstemp(w->tmp);
-    if (w->fd < 0) {
-        int e = errno;
-        rc = hark_error_set(e == ENOENT || e == ENOTDIR ? HARK_ENOTFOUND
-                            : e == ENOSPC               ? HARK_ENOSPC
-                                                        : HARK_EIO,
-                            "%s: cannot create: %s", path, strerror(e));
-        hark__free(w->tmp); /* nothing was created: do not unlink the template */
-        w->tmp = NULL;
-        goto out;
-    }
 
     codec = avcodec_find_encoder(AV_CODEC_ID_FLAC);
     if (!codec) {
@@ -171,7 +187,8 @@ int hark__flac_writer_open(hark_flac_writer **out, const char *path)
 
     iobuf = av_malloc(IO_BUF_SIZE);
     HARK_ALLOC_CHECK(iobuf, rc, out);
-    w->avio = avio_alloc_context(iobuf, IO_BUF_SIZE, 1, w, NULL, fd_write, fd_seek);
+    w->avio = avio_alloc_context(iobuf, IO_BUF_SIZE, 1, w, NULL, w->mem ? mem_write : fd_write,
+                                 w->mem ? mem_seek : fd_seek);
     HARK_ALLOC_CHECK(w->avio, rc, out);
     iobuf = NULL; /* owned by avio */
     ret = avformat_alloc_output_context2(&w->fmt, NULL, "flac", NULL);
@@ -209,10 +226,85 @@ int hark__flac_writer_open(hark_flac_writer **out, const char *path)
     }
 out:
     av_free(iobuf);
+    return rc;
+}
+
+int hark__flac_writer_open(hark_flac_writer **out, const char *path)
+{
+    hark_flac_writer *w = NULL;
+    int rc = 0;
+
+    HARK_ASSERT_ARG(out);
+    *out = NULL;
+    HARK_ASSERT_ARG(path && *path);
+    hark__av_init();
+    hark__av_clear_log();
+
+    w = hark__calloc(1, sizeof(*w));
+    HARK_ALLOC_CHECK(w, rc, out);
+    w->fd = -1;
+    w->path = hark__strdup(path);
+    HARK_ALLOC_CHECK(w->path, rc, out);
+    w->tmp = temp_template(path);
+    HARK_ALLOC_CHECK(w->tmp, rc, out);
+    w->fd = mkstemp(w->tmp);
+    if (w->fd < 0) {
+        int e = errno;
+        rc = hark_error_set(e == ENOENT || e == ENOTDIR ? HARK_ENOTFOUND
+                            : e == ENOSPC               ? HARK_ENOSPC
+                                                        : HARK_EIO,
+                            "%s: cannot create: %s", path, strerror(e));
+        hark__free(w->tmp); /* nothing was created: do not unlink the template */
+        w->tmp = NULL;
+        goto out;
+    }
+    rc = setup(w);
+out:
     if (rc < 0)
         hark__flac_writer_discard(w);
     else
         *out = w;
+    return rc;
+}
+
+int hark__flac_encode(hark_buf *out, const float *pcm, size_t n)
+{
+    hark_flac_writer *w = NULL;
+    size_t start;
+    int rc = 0, ret;
+
+    HARK_ASSERT_ARG(out && (pcm || n == 0));
+    hark__av_init();
+    hark__av_clear_log();
+    start = out->len;
+    w = hark__calloc(1, sizeof(*w));
+    HARK_ALLOC_CHECK(w, rc, out);
+    w->fd = -1;
+    w->mem = out;
+    w->mem_pos = out->len;
+    w->path = hark__strdup("FLAC upload");
+    HARK_ALLOC_CHECK(w->path, rc, out);
+    if ((rc = setup(w)) < 0 || (rc = hark__flac_writer_write(w, pcm, n)) < 0)
+        goto out;
+    rc = encode_fill(w);
+    if (rc >= 0)
+        rc = encode(w, NULL);
+    if (rc < 0)
+        goto out;
+    ret = av_write_trailer(w->fmt);
+    if (ret >= 0) {
+        avio_flush(w->avio);
+        ret = w->avio->error;
+    }
+    if (ret < 0 || w->io_errno)
+        rc = av_fail(w, ret < 0 ? ret : AVERROR(EIO), "cannot finish the FLAC stream");
+out:
+    hark__flac_writer_discard(w);
+    if (rc < 0 && out->len > start) {
+        out->len = start;
+        if (out->ptr)
+            out->ptr[start] = '\0';
+    }
     return rc;
 }
 

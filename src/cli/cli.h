@@ -60,6 +60,13 @@ typedef struct cli_engine_args {
     const char *model;              /* -m/--model */
     hark_pipeline_options pipeline; /* -j, chunking, decode options */
     int quiet;                      /* -q */
+    const char *url;                /* --url: the remote engine's server */
+    const char *api_key;            /* --api-key (else $HARK_REMOTE_API_KEY) */
+    const char *remote_model;       /* --remote-model */
+    unsigned remote_timeout_ms;     /* --remote-timeout, 0 = engine default */
+    int remote_retries;             /* --remote-retries, -1 = engine default */
+    const char *fallback;           /* --fallback ENGINE[:MODEL], NULL = none */
+    float fallback_below;           /* --fallback-below (default 0.8) */
 } cli_engine_args;
 
 void cli_engine_args_init(cli_engine_args *a);

@@ -3,6 +3,7 @@
  * (transcribe, eval, bench): engine and model, workers and threads, chunking,
  * and the decoding options, spelled as in whisper-cli where they mean the same.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -33,11 +34,19 @@ enum {
     O_ENTROPY,
     O_LOGPROB,
     O_NO_SPEECH,
+    O_URL,
+    O_API_KEY,
+    O_REMOTE_MODEL,
+    O_REMOTE_TIMEOUT,
+    O_REMOTE_RETRIES,
+    O_FALLBACK,
+    O_FALLBACK_BELOW,
+    O_TASK,
 };
 
 const cli_opt cli_engine_opts[] = {
     { "-e|--engine", 1, O_ENGINE, "NAME",
-      "pocketsphinx, whisper or test (default: whisper if a model is installed)" },
+      "pocketsphinx, whisper, remote or test (default: whisper if a model is installed)" },
     { "-m|--model", 1, O_MODEL, "PATH|NAME",
       "model file or installed model name (base.en, small...)" },
     { "-j|--jobs", 1, O_JOBS, "N", "parallel workers (default: number of cores)" },
@@ -53,6 +62,9 @@ const cli_opt cli_engine_opts[] = {
       "leave out silences longer than this (default 2; 0 = never)" },
     { "-l|--language", 1, O_LANGUAGE, "LANG", "spoken language (en, de, ..., auto)" },
     { "-tr|--translate", 0, O_TRANSLATE, "", "translate to English (multilingual Whisper models)" },
+    { "--task", 1, O_TASK, "TASK",
+      "transcribe (default) or translate (to English; = --translate; remote: "
+      "/audio/translations)" },
     { "-bs|--beam-size", 1, O_BEAM_SIZE, "N", "beam size, 1 = greedy (default 5)" },
     { "-bo|--best-of", 1, O_BEST_OF, "N", "candidates when sampling (default 5)" },
     { "-tp|--temperature", 1, O_TEMPERATURE, "X", "initial sampling temperature (default 0)" },
@@ -69,6 +81,20 @@ const cli_opt cli_engine_opts[] = {
       "average log-probability threshold (default -1.0)" },
     { "-nth|--no-speech-thold", 1, O_NO_SPEECH, "X",
       "no-speech probability threshold (default 0.6)" },
+    { "--url", 1, O_URL, "URL",
+      "remote: OpenAI-compatible server (http(s)://HOST[:PORT][/v1], or whisper.cpp's "
+      ".../inference)" },
+    { "--api-key", 1, O_API_KEY, "KEY",
+      "remote: bearer key (default: $HARK_REMOTE_API_KEY; the environment keeps it out of ps)" },
+    { "--remote-model", 1, O_REMOTE_MODEL, "NAME",
+      "remote: the server's model name (default whisper-1)" },
+    { "--remote-timeout", 1, O_REMOTE_TIMEOUT, "SEC", "remote: per request (default 300)" },
+    { "--remote-retries", 1, O_REMOTE_RETRIES, "N",
+      "remote: retries on 429/5xx/network errors, with backoff and Retry-After (default 4)" },
+    { "--fallback", 1, O_FALLBACK, "ENGINE[:MODEL]",
+      "re-transcribe doubtful passages and failed chunks with this engine (e.g. remote)" },
+    { "--fallback-below", 1, O_FALLBACK_BELOW, "X",
+      "confidence under which a segment goes to the fallback (default 0.8)" },
 };
 const size_t cli_n_engine_opts = sizeof(cli_engine_opts) / sizeof(cli_engine_opts[0]);
 
@@ -76,6 +102,8 @@ void cli_engine_args_init(cli_engine_args *a)
 {
     memset(a, 0, sizeof(*a));
     hark_pipeline_options_default(&a->pipeline);
+    a->remote_retries = -1;
+    a->fallback_below = 0.8f;
 }
 
 static int seconds(const char *cmd, const char *what, const char *v, double lo, int64_t *out)
@@ -141,6 +169,14 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
     case O_TRANSLATE:
         d->translate = 1;
         break;
+    case O_TASK:
+        if (!strcmp(v, "translate") || !strcmp(v, "transcribe")) {
+            d->translate = !strcmp(v, "translate");
+        } else {
+            fprintf(stderr, "hark %s: --task is transcribe or translate, not '%s'\n", cmd, v);
+            rc = EXIT_USAGE;
+        }
+        break;
     case O_BEAM_SIZE:
         if ((rc = cli_long(cmd, "--beam-size", v, 1, 16, &l)) == 0)
             d->beam_size = (int)l;
@@ -185,22 +221,54 @@ int cli_engine_option(const char *cmd, cli_engine_args *a, int id, const char *v
         if ((rc = cli_double(cmd, "--no-speech-thold", v, 0, 1, &x)) == 0)
             d->no_speech_thold = (float)x;
         break;
+    case O_URL:
+        a->url = v;
+        break;
+    case O_API_KEY:
+        a->api_key = v;
+        break;
+    case O_REMOTE_MODEL:
+        a->remote_model = v;
+        break;
+    case O_REMOTE_TIMEOUT:
+        if ((rc = cli_double(cmd, "--remote-timeout", v, 0.05, 86400, &x)) == 0)
+            a->remote_timeout_ms = (unsigned)(x * 1000 + 0.5);
+        break;
+    case O_REMOTE_RETRIES:
+        if ((rc = cli_long(cmd, "--remote-retries", v, 0, 100, &l)) == 0)
+            a->remote_retries = (int)l;
+        break;
+    case O_FALLBACK:
+        a->fallback = v;
+        break;
+    case O_FALLBACK_BELOW:
+        if ((rc = cli_double(cmd, "--fallback-below", v, 0, 1, &x)) == 0)
+            a->fallback_below = (float)x;
+        break;
     default:
         return 0;
     }
     return rc ? -rc : 1;
 }
 
-int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out)
+/* Open engine `name` with model `model` and the remote settings of `a`; prints on error. */
+static int open_one(const char *cmd, const cli_engine_args *a, const char *name, const char *model,
+                    hark_engine **out)
 {
     hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
     hark_buf id = HARK_BUF_INIT;
     int rc;
-    eo.model = a->model;
-    rc = hark_engine_open(out, a->engine, &eo);
+    eo.model = model;
+    eo.url = a->url;
+    eo.api_key = a->api_key ? a->api_key : getenv("HARK_REMOTE_API_KEY");
+    eo.remote_model = a->remote_model;
+    eo.timeout_ms = a->remote_timeout_ms;
+    eo.retries = a->remote_retries;
+    rc = hark_engine_open(out, name, &eo);
     if (rc < 0) {
         fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
-        return rc == HARK_ENOTFOUND ? EXIT_USAGE : cli_exit_code(rc); /* an unknown engine */
+        return rc == HARK_ENOTFOUND || rc == HARK_EINVAL ? EXIT_USAGE /* unknown engine, bad url */
+                                                         : cli_exit_code(rc);
     }
     /* Is the model there? (its identity is computed without loading it) */
     rc = hark_engine_identity(*out, &id);
@@ -211,6 +279,52 @@ int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out
         *out = NULL;
         return rc == HARK_ENOTFOUND || rc == HARK_EMODEL || rc == HARK_EINVAL ? EXIT_MODEL
                                                                               : cli_exit_code(rc);
+    }
+    return 0;
+}
+
+int cli_open_engine(const char *cmd, const cli_engine_args *a, hark_engine **out)
+{
+    hark_engine *fb = NULL;
+    char fb_name[64];
+    const char *fb_model = NULL;
+    int rc, remote = (a->engine && !strcmp(a->engine, "remote"));
+
+    *out = NULL;
+    if (a->fallback) {
+        const char *colon = strchr(a->fallback, ':');
+        size_t len = colon ? (size_t)(colon - a->fallback) : strlen(a->fallback);
+        if (len == 0 || len >= sizeof(fb_name)) {
+            fprintf(stderr, "hark %s: --fallback takes ENGINE[:MODEL], not '%s'\n", cmd,
+                    a->fallback);
+            return EXIT_USAGE;
+        }
+        memcpy(fb_name, a->fallback, len);
+        fb_name[len] = '\0';
+        fb_model = colon && colon[1] ? colon + 1 : NULL;
+        remote |= !strcmp(fb_name, "remote");
+    }
+    if (a->url && !remote) {
+        fprintf(stderr,
+                "hark %s: --url is for the remote engine: add -e remote or --fallback "
+                "remote\n",
+                cmd);
+        return EXIT_USAGE;
+    }
+    if ((rc = open_one(cmd, a, a->engine, a->model, out)) != 0)
+        return rc;
+    if (a->fallback) {
+        if ((rc = open_one(cmd, a, fb_name, fb_model, &fb)) != 0 ||
+            hark_engine_set_fallback(*out, fb, a->fallback_below) < 0) {
+            if (rc == 0) {
+                fprintf(stderr, "hark %s: %s\n", cmd, hark_error_last());
+                hark_engine_free(fb);
+                rc = EXIT_USAGE;
+            }
+            hark_engine_free(*out);
+            *out = NULL;
+            return rc;
+        }
     }
     if (!a->engine && !a->quiet && strcmp(hark_engine_name(*out), "pocketsphinx") == 0)
         fprintf(stderr,

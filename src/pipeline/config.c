@@ -12,6 +12,8 @@
  *     settings) and carried in the transcript's "options" metadata;
  *   - `key`: SHA-256 over "hark-config-v2", the engine and model identity
  *     and `json`: the configuration part of every cache key.
+ * With a confidence fallback, "fallback": {engine identity, threshold} is
+ * part of `json` too.
  * Workers, threads, queue depths and retry settings never change the output
  * and are not part of either.
  */
@@ -69,6 +71,24 @@ int hark__config_resolve(hark__config *out, hark_engine *engine, const hark_pipe
     else
         hark_jsonw_fixed(&w, (double)out->chunk.skip_silence / HARK_SAMPLE_RATE, 4);
     hark_jsonw_close(&w);
+    if (hark__engine_fallback(engine, NULL)) {
+        /* only with a fallback: the keys of runs without one are unchanged */
+        float below = 0;
+        hark_engine *fb = hark__engine_fallback(engine, &below);
+        hark_buf fid = HARK_BUF_INIT;
+        if ((rc = hark_engine_identity(fb, &fid)) < 0) {
+            hark_buf_dispose(&fid);
+            goto out;
+        }
+        hark_jsonw_key(&w, "fallback");
+        hark_jsonw_object(&w);
+        hark_jsonw_key(&w, "engine");
+        hark_jsonw_str(&w, fid.ptr);
+        hark_jsonw_key(&w, "below");
+        hark_jsonw_fixed(&w, below, 4);
+        hark_jsonw_close(&w);
+        hark_buf_dispose(&fid);
+    }
     hark_jsonw_close(&w);
     if ((rc = hark_jsonw_end(&w)) < 0)
         goto out;

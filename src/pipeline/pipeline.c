@@ -33,6 +33,12 @@
  * Worker error messages are copied (error text is thread-local), so the
  * caller sees the worker's one-line reason.
  *
+ * Confidence fallback (hark_engine_set_fallback): after a chunk's result
+ * (from the engine or the cache) or its final failure, the worker hands it
+ * to hark__fallback_apply (src/asr/fallback.c), which re-transcribes the
+ * doubtful segments with the fallback engine; a failed chunk the fallback
+ * transcribes counts as done.
+ *
  * Memory: at most depth queued + one running chunk per worker, plus the
  * chunker's buffer; results awaiting merge hold only text.
  */
@@ -133,10 +139,11 @@ static void set_stop_locked(hark_pipeline *p, int rc, const char *msg)
     pthread_cond_broadcast(&p->cv);
 }
 
+/* Failures that another attempt cannot fix (a remote engine's 4xx answers among them). */
 static int retryable(int rc)
 {
     return rc != HARK_ECANCELED && rc != HARK_EINVAL && rc != HARK_EUNSUPPORTED &&
-           rc != HARK_EMODEL && rc != HARK_EVERSION;
+           rc != HARK_EMODEL && rc != HARK_EVERSION && rc != HARK_EAUTH && rc != HARK_ETOOBIG;
 }
 
 /* A queued chunk dropped unrun (drain): its slot fails, its memory goes. Called without mu. */
@@ -227,6 +234,56 @@ static int merge_ready_locked(hark_pipeline *p)
 
 /* ---- workers -------------------------------------------------------------------- */
 
+static void make_job(hark_pipeline *p, const hark__worker_info *w, const hark_chunk *c,
+                     hark_engine_job *job)
+{
+    const hark_pipeline_options *o = &p->opts;
+    memset(job, 0, sizeof(*job));
+    job->pcm = c->pcm;
+    job->n = c->n;
+    job->offset = c->start;
+    job->chunk = c->index;
+    /* Compute threads: as asked, else the cores shared by the workers busy now (a lone
+     * chunk gets every core; results do not depend on the thread count). */
+    job->n_threads = o->decode.n_threads > 0 ? o->decode.n_threads
+                                             : (int)HARK_MAX(1u, p->cpus / HARK_MAX(1u, w->busy));
+    job->opts = &o->decode;
+    job->abort = abort_cb;
+    job->payload = p;
+}
+
+/*
+ * The engine's confidence fallback on a finished chunk (`rc` is the primary's
+ * outcome, *t its result). A failed chunk the fallback transcribes succeeds.
+ */
+static int fallback_chunk(hark_pipeline *p, const hark__worker_info *w, const hark_chunk *c,
+                          hark_transcript **t, int rc)
+{
+    hark_engine_job job;
+    char primary[ERRLEN];
+    unsigned resent = 0, replaced = 0;
+    int frc;
+    if (rc < 0)
+        snprintf(primary, sizeof(primary), "%s", hark_error_last());
+    make_job(p, w, c, &job);
+    frc = hark__fallback_apply(p->engine, &job, t, &resent, &replaced);
+    if (frc == 0 && resent)
+        hark_debug("chunk %u: %u passages sent to the fallback, %u taken", c->index, resent,
+                   replaced);
+    if (frc == HARK_ECANCELED || abort_cb(p))
+        return hark_error_set(HARK_ECANCELED, "canceled");
+    if (rc < 0 && frc < 0) {
+        char why[ERRLEN];
+        snprintf(why, sizeof(why), "%s", hark_error_last()); /* error text is overwritten below */
+        return hark_error_set(rc, "%s; the fallback failed too: %s", primary, why);
+    }
+    if (frc < 0) { /* the primary's result stands */
+        hark_warn("chunk %u: fallback: %s", c->index, hark_error_last());
+        return 0;
+    }
+    return 0;
+}
+
 /* Transcribe one chunk with retries. Returns 0 and sets *out, or an error. */
 static int process_chunk(hark_pipeline *p, const hark__worker_info *w, const hark_chunk *c,
                          hark_transcript **out)
@@ -247,18 +304,7 @@ static int process_chunk(hark_pipeline *p, const hark__worker_info *w, const har
             hark_warn("chunk %u: cache lookup failed: %s", c->index, hark_error_last());
         rc = 0;
     }
-    memset(&job, 0, sizeof(job));
-    job.pcm = c->pcm;
-    job.n = c->n;
-    job.offset = c->start;
-    job.chunk = c->index;
-    /* Compute threads: as asked, else the cores shared by the workers busy now (a lone
-     * chunk gets every core; results do not depend on the thread count). */
-    job.n_threads = o->decode.n_threads > 0 ? o->decode.n_threads
-                                            : (int)HARK_MAX(1u, p->cpus / HARK_MAX(1u, w->busy));
-    job.opts = &o->decode;
-    job.abort = abort_cb;
-    job.payload = p;
+    make_job(p, w, c, &job);
 
     if ((rc = hark__engine_acquire(p->engine, &model)) < 0)
         return rc;
@@ -328,6 +374,8 @@ static void run_chunk(hark__task *task, const hark__worker_info *w)
         rc = HARK_ECANCELED;
     else
         rc = process_chunk(p, w, &ct->c, &t);
+    if (!stopped && rc != HARK_ECANCELED && hark__engine_fallback(p->engine, NULL))
+        rc = fallback_chunk(p, w, &ct->c, &t, rc);
     if (rc < 0 && !stopped && rc != HARK_ECANCELED && p->hooks.failed)
         p->hooks.failed(p->hooks.payload, idx, ct->c.start, ct->c.n, rc, hark_error_last());
     hark__free(ct->c.pcm);
@@ -450,6 +498,9 @@ static int set_meta(hark_pipeline *p)
         rc = hark_transcript_set_meta(p->out, "model", model ? model : "default");
     if (rc == 0 && p->opts.decode.language)
         rc = hark_transcript_set_meta(p->out, "language", p->opts.decode.language);
+    if (rc == 0 && hark__engine_fallback(p->engine, NULL))
+        rc = hark_transcript_set_meta(p->out, "fallback",
+                                      hark_engine_name(hark__engine_fallback(p->engine, NULL)));
     if (rc == 0)
         rc = hark_transcript_set_meta(p->out, "options", p->cfg.json.ptr);
     return rc;

@@ -85,16 +85,32 @@ static void answer(srv_req *q, int64_t job_id)
                       b.ptr, b.len);
         break;
     case F_VERBOSE: {
-        json_t *segs = json_array();
+        /* OpenAI's verbose_json, with each segment's real decoder figures and hark's own
+         * "confidence" (clients such as hark's remote engine use it); "words" (with their
+         * probability) when timestamp_granularities[] asks for word */
+        json_t *segs = json_array(), *words = NULL;
         size_t i;
+        uint32_t k;
+        if (srv_upload_field_has(q, "timestamp_granularities[]", "word") ||
+            srv_upload_field_has(q, "timestamp_granularities", "word"))
+            words = json_array();
         for (i = 0; i < hark_transcript_count(t); i++) {
             const hark_segment *g = hark_transcript_segment(t, i);
             json_array_append_new(
-                segs, json_pack("{s:I,s:i,s:f,s:f,s:s,s:[],s:f,s:f,s:f,s:f}", "id", (json_int_t)i,
-                                "seek", 0, "start", (double)g->start / HARK_SAMPLE_RATE, "end",
-                                (double)g->end / HARK_SAMPLE_RATE, "text", g->text, "tokens",
-                                "temperature", 0.0, "avg_logprob", 0.0, "compression_ratio", 0.0,
-                                "no_speech_prob", 0.0));
+                segs,
+                json_pack("{s:I,s:i,s:f,s:f,s:s,s:[],s:f,s:f,s:f,s:f,s:f}", "id", (json_int_t)i,
+                          "seek", 0, "start", (double)g->start / HARK_SAMPLE_RATE, "end",
+                          (double)g->end / HARK_SAMPLE_RATE, "text", g->text, "tokens",
+                          "temperature", (double)g->temperature, "avg_logprob",
+                          (double)g->avg_logprob, "compression_ratio", (double)g->compression_ratio,
+                          "no_speech_prob", (double)g->no_speech_prob, "confidence",
+                          (double)g->confidence));
+            for (k = 0; words && k < g->n_words; k++)
+                json_array_append_new(
+                    words, json_pack("{s:s,s:f,s:f,s:f}", "word", g->words[k].text, "start",
+                                     (double)g->words[k].start / HARK_SAMPLE_RATE, "end",
+                                     (double)g->words[k].end / HARK_SAMPLE_RATE, "probability",
+                                     (double)g->words[k].p));
         }
         o = json_pack("{s:s,s:s,s:f,s:s,s:o,s:I,s:I}", "task",
                       q->translate ? "translate" : "transcribe", "language",
@@ -102,6 +118,10 @@ static void answer(srv_req *q, int64_t job_id)
                       (double)hark_transcript_duration(t) / HARK_SAMPLE_RATE, "text",
                       text.ptr ? text.ptr : "", "segments", segs, "x_hark_recording",
                       (json_int_t)rec->id, "x_hark_job", (json_int_t)job_id);
+        if (o && words)
+            json_object_set_new(o, "words", words);
+        else
+            json_decref(words);
         break;
     }
     default:

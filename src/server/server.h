@@ -215,6 +215,8 @@ typedef struct srv_upload_result {
 int srv_upload_result_get(srv_req *q, srv_upload_result *out);
 /* A form field of the upload, or NULL. */
 const char *srv_upload_field(srv_req *q, const char *name);
+/* Whether some field `name` (fields may repeat: timestamp_granularities[]) has `value`. */
+int srv_upload_field_has(srv_req *q, const char *name, const char *value);
 
 /* ---- live sessions (live.c) ---------------------------------------------------------------------
  */

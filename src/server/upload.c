@@ -286,6 +286,20 @@ const char *srv_upload_field(srv_req *q, const char *name)
     return srv_arg(q, name); /* a raw body takes its options from the query */
 }
 
+int srv_upload_field_has(srv_req *q, const char *name, const char *value)
+{
+    srv_upload *u = q->up;
+    const char *v;
+    size_t i;
+    if (u)
+        for (i = 0; i < u->n_fields; i++)
+            if (!strcmp(u->fields[i].name, name) && u->fields[i].value.ptr &&
+                !strcmp(u->fields[i].value.ptr, value))
+                return 1;
+    v = srv_arg(q, name);
+    return v && !strcmp(v, value);
+}
+
 /* ---- finishing (offload thread)
  * ------------------------------------------------------------------ */
 

@@ -142,7 +142,8 @@ static void json_seconds(hark_jsonw *w, const char *key, int64_t samples)
     hark_jsonw_fixed(w, (double)to_ms(samples) / 1000.0, 3);
 }
 
-static void json_segment(hark_jsonw *w, const hark_segment *s, size_t id)
+/* `engine`: the engine that produced the segment, written when a fallback was in use. */
+static void json_segment(hark_jsonw *w, const hark_segment *s, size_t id, const char *engine)
 {
     uint32_t i;
     hark_jsonw_object(w);
@@ -152,6 +153,10 @@ static void json_segment(hark_jsonw *w, const hark_segment *s, size_t id)
     json_seconds(w, "end", s->end);
     hark_jsonw_key(w, "text");
     hark_jsonw_str(w, s->text);
+    if (engine) {
+        hark_jsonw_key(w, "engine");
+        hark_jsonw_str(w, engine);
+    }
     hark_jsonw_key(w, "confidence");
     hark_jsonw_fixed(w, s->confidence, 4);
     if (s->n_tokens) {
@@ -229,6 +234,8 @@ static int write_json(const hark_transcript *t, hark_buf *out)
     json_seconds(&w, "duration", hark_transcript_duration(t));
     json_meta(&w, t, "engine");
     json_meta(&w, t, "model");
+    if (hark_transcript_meta(t, "fallback"))
+        json_meta(&w, t, "fallback");
     json_meta(&w, t, "language");
     hark_jsonw_key(&w, "options");
     if (opts)
@@ -265,7 +272,9 @@ static int write_json(const hark_transcript *t, hark_buf *out)
     hark_jsonw_key(&w, "segments");
     hark_jsonw_array(&w);
     for (i = 0; i < n; i++)
-        json_segment(&w, hark_transcript_segment(t, i), i);
+        json_segment(&w, hark_transcript_segment(t, i), i,
+                     hark_transcript_meta(t, "fallback") ? hark_transcript_segment_engine(t, i)
+                                                         : NULL);
     hark_jsonw_close(&w);
     hark_jsonw_close(&w);
     rc = hark_jsonw_end(&w);

@@ -19,6 +19,8 @@ typedef struct meta_entry {
 
 struct hark_transcript {
     hark_segment *segs; /* n segments, capacity cap */
+    const char **src;   /* per segment: the engine that made it when not the transcript's
+                           (a fallback; arena string), NULL = the transcript's; capacity cap */
     size_t n, cap;
     hark_arena arena; /* text, words, tokens */
     meta_entry *meta; /* n_meta entries, heap-allocated strings */
@@ -47,6 +49,7 @@ void hark_transcript_free(hark_transcript *t)
     }
     hark__free(t->meta);
     hark__free(t->segs);
+    hark__free(t->src);
     hark_arena_dispose(&t->arena);
     hark__free(t);
 }
@@ -61,7 +64,8 @@ const hark_segment *hark_transcript_segment(const hark_transcript *t, size_t i)
     return t && i < t->n ? &t->segs[i] : NULL;
 }
 
-static int add_shifted(hark_transcript *t, const hark_segment *s, int64_t offset, uint32_t chunk)
+static int add_shifted(hark_transcript *t, const hark_segment *s, int64_t offset, uint32_t chunk,
+                       const char *source)
 {
     hark_segment d;
     uint32_t i;
@@ -71,9 +75,14 @@ static int add_shifted(hark_transcript *t, const hark_segment *s, int64_t offset
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         hark_segment *p = hark__reallocarray(t->segs, cap, sizeof(*p));
+        const char **q;
         if (!p)
             return hark_error_set(HARK_ENOMEM, "out of memory");
         t->segs = p;
+        q = hark__reallocarray(t->src, cap, sizeof(*q));
+        if (!q)
+            return hark_error_set(HARK_ENOMEM, "out of memory");
+        t->src = q;
         t->cap = cap;
     }
     d = *s;
@@ -116,6 +125,9 @@ static int add_shifted(hark_transcript *t, const hark_segment *s, int64_t offset
         }
         d.tokens = k;
     }
+    t->src[t->n] = NULL;
+    if (source && !(t->src[t->n] = hark_arena_strdup(&t->arena, source)))
+        goto oom;
     t->segs[t->n++] = d;
     return 0;
 oom:
@@ -125,7 +137,7 @@ oom:
 int hark_transcript_add(hark_transcript *t, const hark_segment *seg)
 {
     HARK_ASSERT_ARG(t && seg);
-    return add_shifted(t, seg, 0, UINT32_MAX);
+    return add_shifted(t, seg, 0, UINT32_MAX, NULL);
 }
 
 int hark_transcript_append(hark_transcript *dst, const hark_transcript *src, int64_t offset,
@@ -135,8 +147,24 @@ int hark_transcript_append(hark_transcript *dst, const hark_transcript *src, int
     int rc;
     HARK_ASSERT_ARG(dst && src && dst != src);
     for (i = 0; i < src->n; i++)
-        if ((rc = add_shifted(dst, &src->segs[i], offset, chunk)) < 0)
+        if ((rc = add_shifted(dst, &src->segs[i], offset, chunk, src->src[i])) < 0)
             return rc;
+    return 0;
+}
+
+const char *hark_transcript_segment_engine(const hark_transcript *t, size_t i)
+{
+    if (!t || i >= t->n)
+        return NULL;
+    return t->src[i] ? t->src[i] : hark_transcript_meta(t, "engine");
+}
+
+int hark_transcript_set_segment_engine(hark_transcript *t, size_t i, const char *engine)
+{
+    HARK_ASSERT_ARG(t && i < t->n);
+    t->src[i] = NULL;
+    if (engine && !(t->src[i] = hark_arena_strdup(&t->arena, engine)))
+        return hark_error_set(HARK_ENOMEM, "out of memory");
     return 0;
 }
 
