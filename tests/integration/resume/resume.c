@@ -78,8 +78,8 @@ TEST(kill_9_at_random_points_then_a_rerun_gives_the_same_transcript)
                 hark_store *p = NULL;
                 hark_recording_list *l = NULL;
                 int stored = 0;
-                if (hark_store_open(&p, NULL) == 0 &&
-                    hark_store_recording_list(p, NULL, &l) == 0 && l->n)
+                if (hark_store_open(&p, NULL) == 0 && hark_store_recording_list(p, NULL, &l) == 0 &&
+                    l->n)
                     stored = l->items[0].n_segments > 0 && l->items[0].status != HARK_STATUS_DONE;
                 hark_recording_list_free(l);
                 hark_store_free(p);
