@@ -97,6 +97,7 @@ struct live_session {
     uint32_t utts_done; /* finals delivered by the stream */
     int ended;          /* the client sent end */
     int finished;       /* the stream's last callback came */
+    int finish_pending; /* finished, waiting for the last fsync before `end` */
     int dead;           /* closed: freed once refs drop to 0 */
     unsigned refs;
     double detached_ms; /* when the client went away, 0 = attached or never */
@@ -381,6 +382,8 @@ static void fsync_done(void *arg)
     }
     if (!x->dead && x->last_seq > x->durable_seq && !x->fsync_failed)
         schedule_fsync(x);
+    else if (!x->dead && x->finish_pending)
+        finish_session(x); /* every frame is acknowledged: now `end` */
     hark__free(j);
     sess_unref(x);
 }
@@ -666,6 +669,12 @@ static void finish_session(live_session *x)
     hark_recording *rec = NULL;
     char key[64];
     ws_conn *c = x->client;
+    if ((x->fsync_busy || x->last_seq > x->durable_seq) && !x->fsync_failed) {
+        x->finish_pending = 1; /* the last ack goes out before `end` */
+        schedule_fsync(x);
+        return;
+    }
+    x->finish_pending = 0;
     if (hark_store_recording_get(s->store, x->recording, &rec) == 0) {
         rec->status = HARK_STATUS_DONE;
         rec->duration_ms = hark_live_samples(x->live) / (HARK_SAMPLE_RATE / 1000);

