@@ -264,6 +264,7 @@ static int run_one(const test_entry *t, int nofork)
     }
     if (pid == 0) {
         char cmd[600];
+        setpgid(0, 0); /* its own process group: whatever it starts is stopped with it */
         current = t->name;
         signal(SIGALRM, on_alarm);
         alarm(timeout_s);
@@ -283,6 +284,8 @@ static int run_one(const test_entry *t, int nofork)
     }
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
+    /* a test that failed half-way leaves no server or child process behind */
+    kill(-pid, SIGKILL);
     if (WIFEXITED(st))
         return WEXITSTATUS(st);
     fprintf(stderr, "  FAIL %s: killed by signal %d\n", t->name, WTERMSIG(st));
