@@ -68,7 +68,8 @@ static const setting settings[] = {
       "a request body must bring 64 KiB within each such period" },
     { "idle_timeout", "HARK_IDLE_TIMEOUT", K_MS, OFF(idle_timeout_ms), "5m",
       "close a keep-alive connection idle this long" },
-    { "rate", "HARK_RATE", K_COUNT, OFF(rate), "100", "requests per second per API key" },
+    { "rate", "HARK_RATE", K_COUNT, OFF(rate), "100",
+      "requests per second per API key (0 = no limit)" },
     { "burst", "HARK_BURST", K_COUNT, OFF(burst), "200", "request burst per API key" },
     { "lease", "HARK_LEASE", K_MS, OFF(lease_ms), "30s",
       "job lease (a crashed runner's jobs are taken over after it)" },
@@ -417,8 +418,8 @@ int hark__server_config_load(hark_server_config *c, int argc, char **argv, int *
         if ((rc = set_value(c, (size_t)found, v, SRC_FLAG, err, n, flag)) < 0)
             goto out;
     }
-    if (c->rate == 0 || c->burst == 0) {
-        snprintf(err, n, "rate and burst must be at least 1");
+    if (c->rate != 0 && c->burst == 0) {
+        snprintf(err, n, "burst must be at least 1 (rate 0 turns the limit off)");
         rc = HARK_EINVAL;
     } else if (c->max_attempts == 0) {
         snprintf(err, n, "max_attempts must be at least 1");

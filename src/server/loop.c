@@ -977,12 +977,13 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
 
     s->mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, ahc, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
+        NULL, ahc, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, /* first: it logs the others */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)(cfg->idle_timeout_ms / 1000 ? cfg->idle_timeout_ms / 1000 : 1),
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_LISTEN_BACKLOG_SIZE,
         (unsigned)4096, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_NOTIFY_CONNECTION,
-        notify_conn, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s, MHD_OPTION_END);
+        notify_conn, s, MHD_OPTION_END);
     if (!s->mhd) {
         srv_log(s, 0, "cannot listen on %s: %s", cfg->listen, strerror(errno ? errno : EADDRINUSE));
         goto out;

@@ -126,7 +126,10 @@ static void metrics(srv_req *q)
     for (r = 0; r <= srv_n_routes && r < 64; r++)
         for (k = 1; k <= 5; k++)
             if (s->m.by_route[r][k])
-                hark_buf_printf(&b, "hark_http_requests_total{route=\"%s\",code=\"%zuxx\"} %llu\n",
+                hark_buf_printf(&b,
+                                "hark_http_requests_total{method=\"%s\",route=\"%s\","
+                                "code=\"%zuxx\"} %llu\n",
+                                r ? srv_routes[r - 1].method : "",
                                 r ? srv_routes[r - 1].name : "unmatched", k,
                                 (unsigned long long)s->m.by_route[r][k]);
     hark_buf_puts(&b, "# HELP hark_http_request_duration_ms Time to answer, ms.\n"
@@ -139,17 +142,21 @@ static void metrics(srv_req *q)
             continue;
         for (i = 0; i < 12; i++) {
             snprintf(line, sizeof(line),
-                     "hark_http_request_duration_ms_bucket{route=\"%s\",le=\"%g\"} %llu\n",
-                     srv_routes[r - 1].name, bounds[i],
+                     "hark_http_request_duration_ms_bucket{method=\"%s\",route=\"%s\","
+                     "le=\"%g\"} %llu\n",
+                     srv_routes[r - 1].method, srv_routes[r - 1].name, bounds[i],
                      (unsigned long long)s->m.latency_bucket[r][i]);
             hark_buf_puts(&b, line);
         }
-        hark_buf_printf(&b, "hark_http_request_duration_ms_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
-                        srv_routes[r - 1].name, (unsigned long long)n);
-        hark_buf_printf(&b, "hark_http_request_duration_ms_sum{route=\"%s\"} %.3f\n",
-                        srv_routes[r - 1].name, s->m.latency_sum[r]);
-        hark_buf_printf(&b, "hark_http_request_duration_ms_count{route=\"%s\"} %llu\n",
-                        srv_routes[r - 1].name, (unsigned long long)n);
+        hark_buf_printf(&b,
+                        "hark_http_request_duration_ms_bucket{method=\"%s\",route=\"%s\","
+                        "le=\"+Inf\"} %llu\n",
+                        srv_routes[r - 1].method, srv_routes[r - 1].name, (unsigned long long)n);
+        hark_buf_printf(&b, "hark_http_request_duration_ms_sum{method=\"%s\",route=\"%s\"} %.3f\n",
+                        srv_routes[r - 1].method, srv_routes[r - 1].name, s->m.latency_sum[r]);
+        hark_buf_printf(&b,
+                        "hark_http_request_duration_ms_count{method=\"%s\",route=\"%s\"} %llu\n",
+                        srv_routes[r - 1].method, srv_routes[r - 1].name, (unsigned long long)n);
     }
     hark_buf_printf(
         &b,

@@ -564,7 +564,8 @@ TEST(metrics_are_prometheus_text)
     r = http(&s, "GET", "/metrics", NULL, NULL, 0);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(reply_header(&r, "Content-Type"), "text/plain; version=0.0.4");
-    ASSERT_CONTAINS(r.body, "hark_http_requests_total{route=\"/health\",code=\"2xx\"} 1\n");
+    ASSERT_CONTAINS(r.body,
+                    "hark_http_requests_total{method=\"GET\",route=\"/health\",code=\"2xx\"} 1\n");
     ASSERT_CONTAINS(r.body, "hark_jobs{state=\"queued\",priority=\"interactive\"} 0\n");
     ASSERT_CONTAINS(r.body, "hark_model_loaded 0\n");
     ASSERT_CONTAINS(r.body, "process_resident_memory_bytes ");
@@ -584,4 +585,32 @@ TEST(the_readme_documents_every_setting)
                "README.md's settings table differs from `hark serve --settings-table`:\n%s", table);
     free(table);
     free(readme);
+}
+
+/* Prometheus rejects two series with the same labels: every series is unique. */
+TEST(metrics_series_are_unique)
+{
+    server s;
+    reply r;
+    char *line, *save = NULL, *seen[2000];
+    size_t n = 0, i;
+    server_start(&s, "--vad off --engine test");
+    r = http(&s, "GET", "/v1/recordings", NULL, NULL, 0);
+    reply_free(&r);
+    r = http(&s, "POST", "/v1/recordings", NULL, "x", 1);
+    reply_free(&r);
+    r = http(&s, "GET", "/metrics", NULL, NULL, 0);
+    for (line = strtok_r(r.body, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *sp = strrchr(line, ' ');
+        if (line[0] == '#' || !sp)
+            continue;
+        *sp = '\0';
+        for (i = 0; i < n; i++)
+            ASSERT_MSG(strcmp(seen[i], line) != 0, "duplicate series: %s", line);
+        if (n < 2000)
+            seen[n++] = line;
+    }
+    ASSERT(n > 20);
+    reply_free(&r);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }
