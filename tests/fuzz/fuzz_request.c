@@ -1,7 +1,9 @@
 /*
  * fuzz_request.c: the whole request path of `hark serve` — HTTP framing
  * (libmicrohttpd), routing, authentication, query arguments, JSON bodies,
- * multipart uploads, ranges — fed raw bytes over TCP. One real server
+ * multipart uploads, ranges, and after a WebSocket upgrade the live
+ * protocol's frames and config messages (src/server/live.c, both
+ * endpoints) — fed raw bytes over TCP. One real server
  * (engine "test", its own temporary database) is started on the first input
  * and reused; each input is sent on a fresh connection, the write side is
  * closed, and the answer is read to the end. The server must stay up and keep
