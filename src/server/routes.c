@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "server.h"
+#include "../asr/asr.h"
 
 void srv_openai_transcribe(srv_req *q);
 void srv_openai_translate(srv_req *q);
@@ -219,6 +220,11 @@ static void metrics(srv_req *q)
         hark_buf_printf(&b, "hark_chunk_duration_ms_sum %.3f\nhark_chunk_duration_ms_count %llu\n",
                         ss.hist_sum_ms, (unsigned long long)cum);
     }
+    hark_buf_printf(&b,
+                    "# TYPE hark_engine_states_created_total counter\n"
+                    "hark_engine_states_created_total %u\n"
+                    "# TYPE hark_model_loads_total counter\nhark_model_loads_total %u\n",
+                    hark__engine_states_made(s->engine), hark__engine_load_count(s->engine));
     hark_buf_printf(&b,
                     "# TYPE hark_model_loaded gauge\nhark_model_loaded %d\n"
                     "# TYPE hark_mode gauge\nhark_mode{mode=\"%s\"} 1\n"
