@@ -1270,9 +1270,12 @@ void srv_live_shutdown(srv *s)
     (void)s;
 }
 
-void srv_live_free(srv *s)
+/* The upgraded sockets belong to MHD: they are closed (MHD_upgrade_action) before
+ * MHD_stop_daemon, which frees their handles. */
+void srv_live_drop_clients(srv *s)
 {
     ws_conn *c;
+    (void)s;
     while ((c = conns) != NULL) {
         if (c->sess) {
             c->sess->client = NULL;
@@ -1280,6 +1283,11 @@ void srv_live_free(srv *s)
         }
         ws_free(c);
     }
+}
+
+void srv_live_free(srv *s)
+{
+    srv_live_drop_clients(s);
     while (sessions) {
         live_session *x = sessions;
         x->dead = 1;

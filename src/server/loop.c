@@ -1086,6 +1086,7 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
 out:
+    srv_live_drop_clients(s); /* their MHD handles die with the daemon */
     if (s->mhd)
         MHD_stop_daemon(s->mhd);
     if (s->offload_started) {

@@ -230,6 +230,7 @@ int srv_live_init(srv *s); /* returns the idle timer's fd */
 void srv_live_arm_idle(srv *s);
 void srv_live_idle(srv *s);
 void srv_live_shutdown(srv *s);
+void srv_live_drop_clients(srv *s); /* before MHD_stop_daemon */
 void srv_live_free(srv *s);
 /* ---- the web UI (static.c) ------------------------------------------------------------------
  */
