@@ -5,7 +5,7 @@
 // It signs in (a wrong key first), uploads a corpus WAV and waits for its transcript,
 // searches and opens a hit, plays and seeks, exports every format (compared byte for byte
 // with the API's), checks the admin view (mode with a reason, audit log, queue and
-// workers), the Record placeholder, a virtual list of 150 recordings with cursor paging,
+// workers), the Record view (idle; recording is record.test.mjs), a virtual list of 150 recordings with cursor paging,
 // deletes, a key revoked while the page is open, and a server without keys (no sign-in;
 // the audio element streams from the API with Range requests). Along the way: the page's transfer
 // size (must stay < 150 KB), its headers (CSP, ETag/304, gzip), no CSP violations and no
@@ -296,10 +296,10 @@ try {
   await page.click('form button[type=submit]');
   await page.waitForFunction(() => document.querySelector('#mode-now').textContent === 'full');
 
-  // -- record (placeholder until live sessions)
+  // -- record (the view itself, with a fake microphone: record.test.mjs)
   await page.click('nav a[data-nav=record]');
-  await page.waitForSelector('#rec-soon');
-  await shot('record');
+  await page.waitForSelector('#rec-start');
+  await shot('record-idle');
 
   // -- a phone-sized screen
   await page.setViewport({ width: 390, height: 800, isMobile: true });
