@@ -1270,6 +1270,12 @@ void srv_live_shutdown(srv *s)
     (void)s;
 }
 
+int srv_live_has_clients(srv *s)
+{
+    (void)s;
+    return conns != NULL;
+}
+
 /* The upgraded sockets belong to MHD: they are closed (MHD_upgrade_action) before
  * MHD_stop_daemon, which frees their handles. */
 void srv_live_drop_clients(srv *s)

@@ -1074,10 +1074,16 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
             int tms = 50;
             if (MHD_get_timeout(s->mhd, &to) == MHD_YES && to < 50)
                 tms = (int)to;
-            if (epoll_wait(s->epfd, evs, 16, tms) > 0)
-                handle_messages(s);
+            int i, n = epoll_wait(s->epfd, evs, 16, tms);
+            for (i = 0; i < n; i++) {
+                int tag = *(int *)evs[i].data.ptr;
+                if (tag == TAG_EVENT)
+                    handle_messages(s);
+                else if (tag == TAG_WS) /* the close frames (1001) of live clients */
+                    srv_ws_io(evs[i].data.ptr, evs[i].events);
+            }
             MHD_run(s->mhd);
-            if (!s->waiters && !s->streams)
+            if (!s->waiters && !s->streams && !srv_live_has_clients(s))
                 break;
         }
     }

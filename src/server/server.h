@@ -231,6 +231,7 @@ void srv_live_arm_idle(srv *s);
 void srv_live_idle(srv *s);
 void srv_live_shutdown(srv *s);
 void srv_live_drop_clients(srv *s); /* before MHD_stop_daemon */
+int srv_live_has_clients(srv *s);   /* WebSocket connections are open */
 void srv_live_free(srv *s);
 /* ---- the web UI (static.c) ------------------------------------------------------------------
  */
