@@ -396,12 +396,17 @@ static void *job_main(void *arg)
         }
         pthread_mutex_lock(&r->mu);
         if (rc == 0) {
-            if (r->stopping) { /* claimed while stopping: hand it straight back */
+            if (r->stopping || r->paused) {
+                /* claimed while stopping, or while a pause was being set (the claim began
+                 * before it): hand it straight back, the attempt not counted */
+                int stopping = r->stopping;
                 pthread_mutex_unlock(&r->mu);
                 hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
                 hark_job_free(job);
                 pthread_mutex_lock(&r->mu);
-                break;
+                if (stopping)
+                    break;
+                continue;
             }
             s->job = job->id;
             s->current = job;
