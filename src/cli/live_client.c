@@ -484,8 +484,8 @@ static void on_text(client *c, const uint8_t *msg, size_t len)
             }
         }
     } else if (strcmp(type, "slow_down") == 0) {
-        notice(c, "the server is behind by %lld ms of audio",
-               (long long)json_integer_value(json_object_get(j, "backlog_ms")));
+        notice(c, "the server is behind by %lld utterance(s)",
+               (long long)json_integer_value(json_object_get(j, "backlog_utterances")));
     } else if (strcmp(type, "error") == 0) {
         const char *code = json_string_value(json_object_get(j, "code"));
         const char *m = json_string_value(json_object_get(j, "message"));
