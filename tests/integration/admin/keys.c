@@ -11,34 +11,7 @@
 #include <string.h>
 
 #include "harness.h"
-
-static const char *db(void)
-{
-    static char path[4096];
-    if (!path[0])
-        snprintf(path, sizeof(path), "%s", harness_path("admin.db"));
-    return path;
-}
-
-/* Run `hark ARGS --db DB`; stdout returned, stderr kept in err.txt. */
-static char *hark(int *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static char *hark(int *st, const char *fmt, ...)
-{
-    char args[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    return harness_sh_output(st, "%s %s --db '%s' 2>'%s'", harness_hark_bin(), args, db(),
-                             harness_path("err.txt"));
-}
-
-static char *err(void)
-{
-    char *s = harness_read_file(harness_path("err.txt"), NULL);
-    ASSERT(s);
-    return s;
-}
+#include "admin_util.h"
 
 /* Create a key; returns the token (stdout without its newline). */
 static char *create(const char *args)
@@ -52,13 +25,6 @@ static char *create(const char *args)
     o[n - 1] = '\0';
     ASSERT_EQ(strncmp(o, "hark_", 5), 0);
     return o;
-}
-
-static hark_store *open_db(void)
-{
-    hark_store *s = NULL;
-    ASSERT_OK(hark_store_open(&s, db()));
-    return s;
 }
 
 /* The key the library finds for `token`; NULL when none. */
