@@ -4,7 +4,9 @@
  * such as "-bs 5" (each option lists its spellings), or, as with getopt, a
  * one-letter option with its value attached ("-j1", "-t2"; an exact
  * spelling such as "-tr" wins over "-t" + "r"). Unknown options and bad
- * numbers are usage errors with a message naming the command.
+ * numbers are usage errors with a message naming the command. Commands with
+ * actions ("hark keys create") pick theirs with cli_action_pick, which
+ * rejects options and arguments the action does not take.
  */
 #include <errno.h>
 #include <math.h>
@@ -138,6 +140,43 @@ int cli_double(const char *cmd, const char *what, const char *s, double lo, doub
     }
     *out = v;
     return 0;
+}
+
+const cli_action *cli_action_pick(const cli_actions *c, unsigned seen, const char *const *words,
+                                  int n_words, const char *dflt)
+{
+    const char *name = n_words > 0 ? words[0] : dflt;
+    const cli_action *act = NULL;
+    unsigned extra;
+    size_t k;
+
+    for (k = 0; name && k < c->n_actions && !act; k++)
+        if (strcmp(c->actions[k].name, name) == 0)
+            act = &c->actions[k];
+    if (!act) {
+        if (name && *name) {
+            fprintf(stderr, "hark %s: unknown action '", c->cmd);
+            cli_put_safe(stderr, name, 0, NULL);
+            fputs("'\n", stderr);
+        }
+        fputs(c->usage, stderr);
+        return NULL;
+    }
+    extra = seen & ~act->takes;
+    for (k = 0; k < c->n_opts && extra; k++)
+        if (extra & (1u << c->opts[k].id)) {
+            const char *bar = strchr(c->opts[k].names, '|');
+            fprintf(stderr, "hark %s %s: %s does not apply here (see hark %s --help)\n", c->cmd,
+                    act->name, bar ? bar + 1 : c->opts[k].names, c->cmd);
+            return NULL;
+        }
+    if (n_words > 1 + act->max_args) {
+        fprintf(stderr, "hark %s %s: unexpected argument '", c->cmd, act->name);
+        cli_put_safe(stderr, words[1 + act->max_args], 0, NULL);
+        fprintf(stderr, "' (see hark %s --help)\n", c->cmd);
+        return NULL;
+    }
+    return act;
 }
 
 int cli_exit_code(int rc)

@@ -48,6 +48,35 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, size_
               cli_opt_fn on_opt, cli_arg_fn on_arg, void *ctx);
 void cli_print_options(FILE *f, const cli_opt *opts, size_t n_opts);
 
+/* ---- actions ("hark keys create") ------------------------------------------------ */
+
+/* One action of a command that has several ("hark keys create|list|revoke"). */
+typedef struct cli_action {
+    const char *name;
+    int id;         /* for the caller's dispatch */
+    unsigned takes; /* bit (1 << option id) per option of the command's table it takes */
+    int max_args;   /* arguments it takes after its name */
+} cli_action;
+
+/* A command's actions, its own options (for naming one given to the wrong
+ * action) and its usage text (printed after an unknown action). */
+typedef struct cli_actions {
+    const char *cmd; /* "keys" */
+    const cli_action *actions;
+    size_t n_actions;
+    const cli_opt *opts;
+    size_t n_opts;
+    const char *usage;
+} cli_actions;
+
+/* The action words[0] names (`dflt` when there are no words; NULL = an action
+ * must be named), after checking that the options given (`seen`, bit 1 << id)
+ * and the arguments after the name suit it. Returns NULL after printing a
+ * usage error: an unknown action, an option the action does not take, or an
+ * argument too many. */
+const cli_action *cli_action_pick(const cli_actions *c, unsigned seen, const char *const *words,
+                                  int n_words, const char *dflt);
+
 /* Strict number parsing; print a usage error naming `what` on failure. */
 int cli_long(const char *cmd, const char *what, const char *s, long lo, long hi, long *out);
 int cli_double(const char *cmd, const char *what, const char *s, double lo, double hi, double *out);

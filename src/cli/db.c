@@ -22,11 +22,19 @@ static const cli_opt opts[] = {
       "$XDG_DATA_HOME/hark/hark.db)" },
 };
 
+static const char usage[] = "usage: hark db migrate [--db URI]\n";
+
+static const cli_action actions[] = { { "migrate", 0, 0, 0 } };
+
+static const cli_actions db_actions = {
+    CMD, actions, 1, opts, sizeof(opts) / sizeof(opts[0]), usage
+};
+
 typedef struct args {
     int help;
     const char *db;
-    const char *action;
-    int extra;
+    const char *words[2];
+    int n_words;
 } args;
 
 static int on_opt(void *ctx, int id, const char *v)
@@ -42,10 +50,11 @@ static int on_opt(void *ctx, int id, const char *v)
 static int on_arg(void *ctx, const char *arg)
 {
     args *a = ctx;
-    if (!a->action)
-        a->action = arg;
-    else
-        a->extra = 1;
+    if (a->n_words == 2) {
+        fprintf(stderr, "hark " CMD ": too many arguments (see hark " CMD " --help)\n");
+        return EXIT_USAGE;
+    }
+    a->words[a->n_words++] = arg;
     return 0;
 }
 
@@ -61,17 +70,15 @@ int cmd_db(int argc, char **argv)
                         &a)) != 0)
         return rc;
     if (a.help) {
-        printf("usage: hark db migrate [--db URI]\n\n"
-               "Bring the store's schema up to date (create it in an empty database).\n"
+        fputs(usage, stdout);
+        printf("\nBring the store's schema up to date (create it in an empty database).\n"
                "Idempotent. PostgreSQL stores shared by many hark processes are never\n"
                "migrated implicitly: run this once after upgrading hark.\n\noptions:\n");
         cli_print_options(stdout, opts, sizeof(opts) / sizeof(opts[0]));
         return EXIT_OK;
     }
-    if (!a.action || strcmp(a.action, "migrate") != 0 || a.extra) {
-        fprintf(stderr, "hark " CMD ": usage: hark db migrate [--db URI]\n");
+    if (!cli_action_pick(&db_actions, 0, a.words, a.n_words, NULL))
         return EXIT_USAGE;
-    }
     uri = a.db;
     if (!uri) {
         if ((rc = hark_store_default_path(&path)) < 0) {

@@ -82,6 +82,20 @@ static int on_opt(void *ctx, int id, const char *v)
     return EXIT_USAGE;
 }
 
+enum { A_LIST, A_SHOW, A_RETRY, A_CANCEL, A_COUNTS };
+
+static const cli_action actions[] = {
+    { "list", A_LIST, 1u << O_STATE | 1u << O_LIMIT | 1u << O_AFTER | 1u << O_JSON, 0 },
+    { "show", A_SHOW, 1u << O_JSON, 1 },
+    { "retry", A_RETRY, 0, 1 },
+    { "cancel", A_CANCEL, 0, 1 },
+    { "counts", A_COUNTS, 1u << O_JSON, 0 },
+};
+
+static const cli_actions jobs_actions = {
+    "jobs", actions, HARK_ARRAY_SIZE(actions), opts, HARK_ARRAY_SIZE(opts), usage
+};
+
 static int on_arg(void *ctx, const char *arg)
 {
     jobs_args *a = ctx;
@@ -90,21 +104,6 @@ static int on_arg(void *ctx, const char *arg)
         return EXIT_USAGE;
     }
     a->words[a->n_words++] = arg;
-    return 0;
-}
-
-/* Options given that `sub` does not take: a usage error naming the first one. */
-static int only(const jobs_args *a, const char *sub, unsigned allowed)
-{
-    size_t k;
-    unsigned extra = a->seen & ~(allowed | 1u << O_HELP);
-    for (k = 0; k < HARK_ARRAY_SIZE(opts) && extra; k++)
-        if (extra & (1u << opts[k].id)) {
-            const char *bar = strchr(opts[k].names, '|');
-            fprintf(stderr, "hark jobs %s: %s does not apply here (see hark jobs --help)\n", sub,
-                    bar ? bar + 1 : opts[k].names);
-            return EXIT_USAGE;
-        }
     return 0;
 }
 
@@ -392,9 +391,9 @@ int cmd_jobs(int argc, char **argv)
     cli_opt all[HARK_ARRAY_SIZE(opts) + 1];
     jobs_args a;
     cli_store st;
-    const char *sub;
+    const cli_action *act;
     size_t n = 0, k;
-    int rc, first = 1; /* words[first] is the first argument of the action */
+    int rc;
 
     memset(&a, 0, sizeof(a));
     for (k = 0; k < HARK_ARRAY_SIZE(opts); k++)
@@ -412,40 +411,23 @@ int cmd_jobs(int argc, char **argv)
         cli_print_options(stdout, cli_store_opts, 1);
         return 0;
     }
-    sub = a.n_words ? a.words[0] : "list";
-    if (strcmp(sub, "list") == 0)
-        rc = only(&a, "list", 1u << O_STATE | 1u << O_LIMIT | 1u << O_AFTER | 1u << O_JSON);
-    else if (strcmp(sub, "show") == 0)
-        rc = only(&a, "show", 1u << O_JSON), first = 2;
-    else if (strcmp(sub, "retry") == 0 || strcmp(sub, "cancel") == 0)
-        rc = only(&a, sub, 0), first = 2;
-    else if (strcmp(sub, "counts") == 0)
-        rc = only(&a, "counts", 1u << O_JSON);
-    else {
-        fputs("hark jobs: unknown action '", stderr);
-        cli_put_safe(stderr, sub, 0, NULL);
-        fputs("'\n", stderr);
-        fputs(usage, stderr);
+    if (!(act = cli_action_pick(&jobs_actions, a.seen, a.words, a.n_words, "list")))
         return EXIT_USAGE;
-    }
-    if (rc != 0)
-        return rc;
-    if (a.n_words > first) {
-        fputs("hark jobs: unexpected argument '", stderr);
-        cli_put_safe(stderr, a.words[first], 0, NULL);
-        fprintf(stderr, "' (see hark jobs --help)\n");
-        return EXIT_USAGE;
-    }
     if ((rc = cli_store_open("jobs", &a.db, &st, 1, 0, 0)) != 0)
         return rc;
-    if (strcmp(sub, "list") == 0)
+    switch (act->id) {
+    case A_LIST:
         rc = jobs_list(&a, st.store);
-    else if (strcmp(sub, "show") == 0)
+        break;
+    case A_SHOW:
         rc = jobs_show(&a, st.store);
-    else if (strcmp(sub, "counts") == 0)
+        break;
+    case A_COUNTS:
         rc = jobs_counts(&a, st.store);
-    else
-        rc = jobs_change(&a, st.store, strcmp(sub, "retry") == 0);
+        break;
+    default:
+        rc = jobs_change(&a, st.store, act->id == A_RETRY);
+    }
     cli_store_close(&st);
     return rc;
 }

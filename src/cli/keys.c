@@ -64,6 +64,19 @@ static const char usage[] = "usage: hark keys create [--name NAME] [--user USER]
                             "       hark keys revoke ID|PREFIX\n"
                             "       hark keys audit [--limit N] [--before ID] [--json]\n";
 
+enum { A_CREATE, A_LIST, A_REVOKE, A_AUDIT };
+
+static const cli_action actions[] = {
+    { "create", A_CREATE, 1u << O_NAME | 1u << O_USER | 1u << O_ADMIN, 0 },
+    { "list", A_LIST, 1u << O_USER | 1u << O_JSON, 0 },
+    { "revoke", A_REVOKE, 0, 1 },
+    { "audit", A_AUDIT, 1u << O_JSON | 1u << O_LIMIT | 1u << O_BEFORE, 0 },
+};
+
+static const cli_actions keys_actions = {
+    "keys", actions, HARK_ARRAY_SIZE(actions), opts, HARK_ARRAY_SIZE(opts), usage
+};
+
 static int on_opt(void *ctx, int id, const char *v)
 {
     keys_args *a = ctx;
@@ -102,21 +115,6 @@ static int on_arg(void *ctx, const char *arg)
         return EXIT_USAGE;
     }
     a->words[a->n_words++] = arg;
-    return 0;
-}
-
-/* Options given that `sub` does not take: a usage error naming the first one. */
-static int only(const keys_args *a, const char *sub, unsigned allowed)
-{
-    size_t k;
-    unsigned extra = a->seen & ~(allowed | 1u << O_HELP);
-    for (k = 0; k < HARK_ARRAY_SIZE(opts) && extra; k++)
-        if (extra & (1u << opts[k].id)) {
-            const char *bar = strchr(opts[k].names, '|');
-            fprintf(stderr, "hark keys %s: %s does not apply here (see hark keys --help)\n", sub,
-                    bar ? bar + 1 : opts[k].names);
-            return EXIT_USAGE;
-        }
     return 0;
 }
 
@@ -483,7 +481,7 @@ int cmd_keys(int argc, char **argv)
     cli_opt all[HARK_ARRAY_SIZE(opts) + 1];
     keys_args a;
     cli_store st;
-    const char *sub;
+    const cli_action *act;
     size_t n = 0, k;
     int rc;
 
@@ -503,42 +501,23 @@ int cmd_keys(int argc, char **argv)
         cli_print_options(stdout, cli_store_opts, 1); /* --db; no cache here */
         return 0;
     }
-    sub = a.n_words ? a.words[0] : "";
-    if (strcmp(sub, "create") == 0)
-        rc = only(&a, "create", 1u << O_NAME | 1u << O_USER | 1u << O_ADMIN);
-    else if (strcmp(sub, "list") == 0)
-        rc = only(&a, "list", 1u << O_USER | 1u << O_JSON);
-    else if (strcmp(sub, "revoke") == 0)
-        rc = only(&a, "revoke", 0);
-    else if (strcmp(sub, "audit") == 0)
-        rc = only(&a, "audit", 1u << O_JSON | 1u << O_LIMIT | 1u << O_BEFORE);
-    else {
-        if (*sub) {
-            fputs("hark keys: unknown action '", stderr);
-            cli_put_safe(stderr, sub, 0, NULL);
-            fputs("'\n", stderr);
-        }
-        fputs(usage, stderr);
+    if (!(act = cli_action_pick(&keys_actions, a.seen, a.words, a.n_words, NULL)))
         return EXIT_USAGE;
-    }
-    if (rc != 0)
-        return rc;
-    if (strcmp(sub, "revoke") != 0 && a.n_words > 1) {
-        fprintf(stderr, "hark keys %s: unexpected argument '", sub);
-        cli_put_safe(stderr, a.words[1], 0, NULL);
-        fputs("'\n", stderr);
-        return EXIT_USAGE;
-    }
     if ((rc = cli_store_open("keys", &a.db, &st, 1, 0, 0)) != 0)
         return rc;
-    if (strcmp(sub, "create") == 0)
+    switch (act->id) {
+    case A_CREATE:
         rc = keys_create(&a, st.store);
-    else if (strcmp(sub, "list") == 0)
+        break;
+    case A_LIST:
         rc = keys_list(&a, st.store);
-    else if (strcmp(sub, "revoke") == 0)
+        break;
+    case A_REVOKE:
         rc = keys_revoke(&a, st.store);
-    else
+        break;
+    default:
         rc = keys_audit(&a, st.store);
+    }
     cli_store_close(&st);
     return rc;
 }
