@@ -1097,12 +1097,11 @@ static int parse_config(ws_conn *c, const srv_live_text *t)
         x = find(id);
         if (x && !c->who.admin && x->owner != c->who.user)
             x = NULL;
-        if (!x)
-            orphan_take(id); /* a client takes it over (when it is the owner: checked below) */
         if (!x && !(x = session_recover(s, id, &c->who, last_final, err, sizeof(err)))) {
             close_with(c, 1008, "unknown_session", err);
             return -1;
         }
+        orphan_take(id); /* a client took it over (if it was one) */
         if (x->client) { /* the old connection is replaced */
             ws_conn *old = x->client;
             old->sess = NULL;
