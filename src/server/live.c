@@ -1499,7 +1499,7 @@ void srv_live_arm_idle(srv *s)
     if (orphans) {
         orphan *o;
         for (o = orphans; o; o = o->next)
-            if (!first || o->since_ms < first)
+            if (first <= 0 || o->since_ms < first)
                 first = o->since_ms;
     }
     memset(&its, 0, sizeof(its));
