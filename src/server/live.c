@@ -23,13 +23,37 @@
  * Finals are stored by the stream's final callback (a worker thread: the
  * store is thread-safe) as segments numbered utterance * 1000 + i, then
  * handed to the loop as messages, which sends them if a client is attached.
- * A client that does not read (more than WS_OUT_MAX queued) is dropped; the
- * session goes on. Sessions without a client for live_idle are finished.
+ * Sessions without a client for live_idle are finished.
  *
- * Memory per session: the stream's bound (hark/live.h) plus the socket's
- * queue (WS_OUT_MAX); audio lives on disk.
+ * Untrusted input (text messages, frame headers, the record file read back)
+ * is parsed by the pure functions of live_parse.c, which the fuzz targets
+ * tests/fuzz/fuzz_live_*.c exercise.
+ *
+ * The end of a session: once every frame is durable and the last final is
+ * out, "live.<id>" is marked finished and a thread of its own archives the
+ * records as <data_dir>/live/<id>.flac (src/audio's FLAC writer: temporary
+ * file, fsync, rename, fsync of the folder), points the recording at it and
+ * marks it done, and only then removes the record file; `end` goes to the
+ * client after that. A kill -9 at any point leaves the record file (and
+ * maybe the complete FLAC): the next start removes the writer's temporary
+ * files and archives every finished session whose record file is there
+ * (scan_live_dir). A session that a crash interrupted and no client resumes
+ * within live_idle after the start is rebuilt from disk and finished.
+ *
+ * Memory per session, whatever its length and the client's behaviour: the
+ * stream's bound (hark/live.h); the socket's send queue, WS_OUT_MAX (a
+ * client that does not read is reset once more is queued, the session goes
+ * on); one message being received, at most SRV_LIVE_MAX_FRAME + 8 bytes
+ * (wslay refuses longer ones, 1009); one record being written, the
+ * resampled frame (at most SRV_LIVE_REC_MAX samples); Vosk: the finals
+ * that came since the client's last message (each answer takes them all)
+ * and one partial. Audio lives on disk; archiving streams it (one record
+ * and the encoder's frame in memory). The test hook
+ * HARK_TEST_LIVE_ARCHIVE_STALL holds an archive at one step (archive_stall)
+ * for the crash tests.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -51,12 +75,11 @@
 #include <wslay/wslay.h>
 
 #include "server.h"
+#include "live_parse.h"
 #include "../audio/audio.h"
 
-#define WS_MAX_FRAME (1u << 20) /* PCM bytes per binary frame */
-#define WS_OUT_MAX   (1u << 20) /* bytes queued to a client before it is dropped */
-#define SEG_PER_UTT  1000       /* segment seq = utterance * 1000 + i */
-#define REC_HDR      12         /* record header: u64 seq, u32 samples */
+#define WS_OUT_MAX  (1u << 20) /* bytes queued to a client before it is dropped */
+#define SEG_PER_UTT 1000       /* segment seq = utterance * 1000 + i */
 
 enum { FMT_S16 = 0, FMT_F32 };
 
@@ -98,6 +121,7 @@ struct live_session {
     int ended;          /* the client sent end */
     int finished;       /* the stream's last callback came */
     int finish_pending; /* finished, waiting for the last fsync before `end` */
+    int archiving;      /* the audio is being archived; `end` follows */
     int dead;           /* closed: freed once refs drop to 0 */
     unsigned refs;
     double detached_ms; /* when the client went away, 0 = attached or never */
@@ -111,15 +135,39 @@ struct live_session {
 /* Messages from the stream's callbacks (worker threads) to the loop. */
 typedef struct live_msg {
     char id[33];
-    int kind; /* 0 partial, 1 final, 2 last */
+    int kind; /* 0 partial, 1 final, 2 last, 3 an archive is over (job) */
     uint32_t utt;
     char *json;      /* hark protocol message */
     char *vosk_json; /* Vosk message (finals and partials) */
+    void *job;       /* kind 3: its archive_job, owned by the `archives` list */
 } live_msg;
 
 /* ---- the registry --------------------------------------------------------------------------- */
 
 static live_session *sessions; /* loop thread only */
+
+/* Sessions a crash interrupted, found at start (scan_live_dir): a client may resume one; one
+ * nobody resumes within live_idle is rebuilt from disk and finished as if its client had gone
+ * (srv_live_idle). */
+typedef struct orphan {
+    char id[33];
+    double since_ms;
+    struct orphan *next;
+} orphan;
+static orphan *orphans;
+
+/* Forget orphan `id` (a client resumed it, or it is being finished); whether it was one. */
+static int orphan_take(const char *id)
+{
+    orphan **p, *o;
+    for (p = &orphans; (o = *p) != NULL; p = &o->next)
+        if (!strcmp(o->id, id)) {
+            *p = o->next;
+            hark__free(o);
+            return 1;
+        }
+    return 0;
+}
 static ws_conn *conns;
 static int idle_fd = -1;
 
@@ -162,9 +210,15 @@ static void send_text(ws_conn *c, const char *text)
     m.msg_length = strlen(text);
     wslay_event_queue_msg(c->ctx, &m);
     if (wslay_event_get_queued_msg_length(c->ctx) > WS_OUT_MAX) {
+        /* the session goes on; the client may resume. Reset rather than close: the socket's
+         * buffers go at once instead of waiting for a peer that does not read, and nothing
+         * more from this client is taken (closing) */
+        struct linger lg = { 1, 0 };
         srv_log(c->s, 1, "live session %s: the client is not reading; dropping the connection",
                 c->sess ? c->sess->id : "-");
-        shutdown(c->fd, SHUT_RDWR); /* the session goes on; the client may resume */
+        c->closing = 1;
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        shutdown(c->fd, SHUT_RDWR);
     }
     ws_update(c);
 }
@@ -301,12 +355,15 @@ static void on_final(uint32_t utt, const hark_transcript *t, size_t first, size_
 /* ---- messages on the loop -------------------------------------------------------------------- */
 
 static void finish_session(live_session *x);
+static void archive_done(void *arg);
 
 void srv_live_message(srv *s, void *msg)
 {
     live_msg *m = msg;
-    live_session *x = find(m->id);
+    live_session *x = m->kind == 3 ? NULL : find(m->id);
     (void)s;
+    if (m->kind == 3)
+        archive_done(m->job);
     if (x) {
         ws_conn *c = x->client;
         if (m->kind == 0) {
@@ -422,18 +479,21 @@ static int make_swr(live_session *x)
 static int take_audio(live_session *x, uint64_t seq, const float *pcm, size_t n, int write_file)
 {
     if (write_file && x->fd >= 0) {
-        size_t i, len = REC_HDR + n * 2;
+        size_t i, len = SRV_LIVE_REC_HDR + n * 2;
         uint8_t *rec = hark__malloc(len);
         ssize_t w;
-        uint32_t nn = (uint32_t)n;
-        if (!rec)
+        if (!rec || n > SRV_LIVE_REC_MAX) {
+            hark__free(rec);
             return -1;
-        memcpy(rec, &seq, 8);
-        memcpy(rec + 8, &nn, 4);
+        }
+        for (i = 0; i < 8; i++) /* little-endian, as live_parse.c reads it */
+            rec[i] = (uint8_t)(seq >> (8 * i));
+        for (i = 0; i < 4; i++)
+            rec[8 + i] = (uint8_t)(n >> (8 * i));
         for (i = 0; i < n; i++) {
-            float v = pcm[i] * 32768.0f;
-            int16_t s16 = (int16_t)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : (int)lrintf(v));
-            memcpy(rec + REC_HDR + 2 * i, &s16, 2);
+            uint16_t v = (uint16_t)hark__pcm_to_s16(pcm[i]);
+            rec[SRV_LIVE_REC_HDR + 2 * i] = (uint8_t)v;
+            rec[SRV_LIVE_REC_HDR + 2 * i + 1] = (uint8_t)(v >> 8);
         }
         w = write(x->fd, rec, len);
         hark__free(rec);
@@ -441,6 +501,64 @@ static int take_audio(live_session *x, uint64_t seq, const float *pcm, size_t n,
             return -1;
     }
     return hark_live_feed(x->live, pcm, n);
+}
+
+/*
+ * Read the records of a session's audio file (open on `fd`) from the start, handing each one's
+ * samples (16 kHz mono float) to fn. Stops at the end or at a torn or damaged record. Returns
+ * the bytes of the whole records read, or -1 when fn failed, memory ran out or reading failed
+ * (errno). *last_seq: the seq of the last record read (0: none).
+ */
+typedef int (*record_fn)(void *arg, uint64_t seq, const float *pcm, size_t n);
+
+static int64_t read_records(int fd, record_fn fn, void *arg, uint64_t *last_seq)
+{
+    uint8_t hdr[SRV_LIVE_REC_HDR];
+    uint8_t *raw = NULL;
+    float *pcm = NULL;
+    size_t cap = 0;
+    int64_t good = 0;
+    *last_seq = 0;
+    for (;;) {
+        uint64_t seq;
+        uint32_t ns, i;
+        ssize_t r = pread(fd, hdr, SRV_LIVE_REC_HDR, good);
+        if (r < 0) {
+            good = -1;
+            break;
+        }
+        if (r != SRV_LIVE_REC_HDR || !srv_live_record_header(hdr, *last_seq, &seq, &ns))
+            break;
+        if (ns > cap) {
+            hark__free(raw);
+            hark__free(pcm);
+            cap = ns;
+            raw = hark__malloc(cap * 2);
+            pcm = hark__malloc(cap * sizeof(float));
+            if (!raw || !pcm) {
+                good = -1;
+                break;
+            }
+        }
+        r = pread(fd, raw, (size_t)ns * 2, good + SRV_LIVE_REC_HDR);
+        if (r < 0) {
+            good = -1;
+            break;
+        }
+        if (r != (ssize_t)ns * 2)
+            break;
+        for (i = 0; i < ns; i++)
+            pcm[i] = (float)(int16_t)(uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8) / 32768.0f;
+        if (fn(arg, seq, pcm, ns) < 0) {
+            good = -1;
+            break;
+        }
+        *last_seq = seq;
+        good += SRV_LIVE_REC_HDR + (int64_t)ns * 2;
+    }
+    hark__free(raw);
+    hark__free(pcm);
+    return good;
 }
 
 /* ---- sessions
@@ -560,6 +678,11 @@ out_err:
     return -1;
 }
 
+static int refeed(void *arg, uint64_t seq, const float *pcm, size_t n)
+{
+    return take_audio(arg, seq, pcm, n, 0);
+}
+
 /* A session this process does not know (it crashed, or restarted): rebuild it from the store
  * and its audio file. -1 with err when it does not exist (or is not the caller's). */
 static live_session *session_recover(srv *s, const char *id, const srv_principal *who,
@@ -570,13 +693,9 @@ static live_session *session_recover(srv *s, const char *id, const srv_principal
     live_session *x = NULL;
     char key[64];
     int64_t owner, done_utts = 0, good = 0;
-    uint8_t hdr[REC_HDR];
-    float *pcm = NULL;
-    int16_t *s16 = NULL;
-    size_t cap = 0;
 
     snprintf(key, sizeof(key), "live.%s", id);
-    if (strlen(id) != 32 || hark_store_setting_get(s->store, key, &meta) < 0 || !meta.ptr ||
+    if (!srv_live_id_valid(id) || hark_store_setting_get(s->store, key, &meta) < 0 || !meta.ptr ||
         !(o = json_loads(meta.ptr, 0, NULL))) {
         snprintf(err, n, "no live session %.40s", id);
         goto fail;
@@ -607,32 +726,10 @@ static live_session *session_recover(srv *s, const char *id, const srv_principal
         goto fail;
     }
     /* read the records back; a torn last one (a crash mid-write) is cut off */
-    for (;;) {
-        uint64_t seq;
-        uint32_t ns, i;
-        if (pread(x->fd, hdr, REC_HDR, good) != REC_HDR)
-            break;
-        memcpy(&seq, hdr, 8);
-        memcpy(&ns, hdr + 8, 4);
-        if (ns > WS_MAX_FRAME || seq != x->last_seq + 1)
-            break;
-        if (ns > cap) {
-            cap = ns;
-            hark__free(pcm);
-            hark__free(s16);
-            pcm = hark__malloc(cap * sizeof(float));
-            s16 = hark__malloc(cap * sizeof(int16_t));
-            if (!pcm || !s16)
-                goto fail;
-        }
-        if (pread(x->fd, s16, ns * 2, good + REC_HDR) != (ssize_t)(ns * 2))
-            break;
-        for (i = 0; i < ns; i++)
-            pcm[i] = (float)s16[i] / 32768.0f;
-        if (take_audio(x, seq, pcm, ns, 0) < 0)
-            goto fail;
-        x->last_seq = seq;
-        good += REC_HDR + (int64_t)ns * 2;
+    if ((good = read_records(x->fd, refeed, x, &x->last_seq)) < 0) {
+        snprintf(err, n, "cannot read live session %.40s back: %s", id,
+                 errno ? strerror(errno) : hark_error_last());
+        goto fail;
     }
     if (ftruncate(x->fd, good) != 0 || fdatasync(x->fd) != 0) {
         snprintf(err, n, "cannot repair live session %.40s: %s", id, strerror(errno));
@@ -643,8 +740,6 @@ static live_session *session_recover(srv *s, const char *id, const srv_principal
     x->sent_final = last_final;
     srv_log(s, 2, "live session %s recovered from disk: %llu frames, %lld utterances stored", id,
             (unsigned long long)x->last_seq, (long long)done_utts);
-    hark__free(pcm);
-    hark__free(s16);
     json_decref(o);
     hark_buf_dispose(&meta);
     hark_buf_dispose(&done);
@@ -652,8 +747,6 @@ static live_session *session_recover(srv *s, const char *id, const srv_principal
 fail:
     if (!err[0])
         snprintf(err, n, "%s", hark_error_last());
-    hark__free(pcm);
-    hark__free(s16);
     json_decref(o);
     hark_buf_dispose(&meta);
     hark_buf_dispose(&done);
@@ -662,62 +755,303 @@ fail:
     return NULL;
 }
 
-/* Everything is final: mark the recording done, say so, close. */
+/* ---- archiving ------------------------------------------------------------------------------
+ *
+ * A finished session's audio file becomes <data_dir>/live/<id>.flac (src/audio's writer: temp
+ * file, fsync, rename, fsync of the folder), the recording is marked done and pointed at it,
+ * and only then is the audio file removed. The store setting "live.<id>" says "finished" before
+ * any of it starts, so whatever a crash interrupts, the audio file is still there and the next
+ * start (srv_live_init) runs the whole archive again: it is idempotent.
+ */
+
+typedef struct archive_job {
+    srv *s;
+    char id[33];
+    int64_t recording;
+    uint64_t samples;  /* the session's, for the duration when archiving fails (0: unknown) */
+    uint64_t archived; /* samples in the FLAC */
+    int64_t pcm_bytes, flac_bytes;
+    double ms;
+    int rc; /* 0 archived, 1 the recording is gone, -1 failed (err) */
+    char err[512];
+    pthread_t thread;
+    struct archive_job *next, **pprev;
+} archive_job;
+
+static archive_job *archives; /* running (loop thread) */
+static const char *stall_at;  /* test hook HARK_TEST_LIVE_ARCHIVE_STALL: see archive_stall */
+
+/* Tests of crash safety stop the archive at one step, say so in the log and wait for kill -9:
+ * "encode" (FLAC half written to its temporary file), "renamed" (FLAC in place, recording not
+ * updated), "updated" (recording updated, audio file not removed yet). */
+static void archive_stall(srv *s, const char *step, const char *id)
+{
+    if (!stall_at || strcmp(stall_at, step))
+        return;
+    srv_log(s, 1, "live session %s: archive stalled at %s (HARK_TEST_LIVE_ARCHIVE_STALL)", id,
+            step);
+    for (;;)
+        sleep(60);
+}
+
+static void fsync_dir_of(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    int fd;
+    if (!slash || (size_t)(slash - path) >= sizeof(dir))
+        return;
+    memcpy(dir, path, (size_t)(slash - path));
+    dir[slash - path] = '\0';
+    if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+typedef struct archive_feed_ctx {
+    hark_flac_writer *w;
+    srv *s;
+    const char *id;
+    uint64_t records;
+} archive_feed_ctx;
+
+static int archive_feed(void *arg, uint64_t seq, const float *pcm, size_t n)
+{
+    archive_feed_ctx *a = arg;
+    (void)seq;
+    if (++a->records == 2)
+        archive_stall(a->s, "encode", a->id);
+    return hark__flac_writer_write(a->w, pcm, n);
+}
+
+/* archive_thread: see above. */
+static void archive_work(void *arg)
+{
+    archive_job *j = arg;
+    srv *s = j->s;
+    char pcm[4200], flac[4200];
+    archive_feed_ctx a;
+    hark_recording *rec = NULL;
+    struct stat st;
+    uint64_t last;
+    int fd = -1, rc;
+    double t0 = hark__now_ms();
+
+    memset(&a, 0, sizeof(a));
+    snprintf(pcm, sizeof(pcm), "%.4000s/live/%s.pcm", s->data_dir, j->id);
+    snprintf(flac, sizeof(flac), "%.4000s/live/%s.flac", s->data_dir, j->id);
+    if ((rc = hark_store_recording_get(s->store, j->recording, &rec)) == HARK_ENOTFOUND) {
+        unlink(pcm); /* deleted meanwhile: nobody's audio */
+        j->rc = 1;
+        goto out;
+    }
+    if (rc < 0) {
+        snprintf(j->err, sizeof(j->err), "%s", hark_error_last());
+        j->rc = -1;
+        goto out;
+    }
+    j->rc = -1;
+    if ((fd = open(pcm, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+        snprintf(j->err, sizeof(j->err), "cannot open %.300s: %s", pcm, strerror(errno));
+    } else if (hark__flac_writer_open(&a.w, flac) < 0) {
+        snprintf(j->err, sizeof(j->err), "%s", hark_error_last());
+    } else {
+        j->pcm_bytes = st.st_size;
+        a.s = s;
+        a.id = j->id;
+        errno = 0;
+        if (read_records(fd, archive_feed, &a, &last) < 0) {
+            snprintf(j->err, sizeof(j->err), "cannot archive %.300s: %s", pcm,
+                     errno ? strerror(errno) : hark_error_last());
+            hark__flac_writer_discard(a.w);
+        } else {
+            j->archived = hark__flac_writer_samples(a.w);
+            if (hark__flac_writer_close(a.w) < 0)
+                snprintf(j->err, sizeof(j->err), "%s", hark_error_last());
+            else
+                j->rc = 0;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    if (j->rc == 0) {
+        archive_stall(s, "renamed", j->id);
+        if (stat(flac, &st) == 0)
+            j->flac_bytes = st.st_size;
+        hark__free((char *)rec->audio_path);
+        rec->audio_path = hark__strdup(flac);
+        if (!rec->audio_path) {
+            snprintf(j->err, sizeof(j->err), "out of memory");
+            j->rc = -1;
+        }
+    }
+    rec->status = HARK_STATUS_DONE;
+    rec->duration_ms =
+        (int64_t)((j->rc == 0 ? j->archived : j->samples) / (HARK_SAMPLE_RATE / 1000));
+    if (hark_store_recording_update(s->store, rec) < 0) {
+        snprintf(j->err, sizeof(j->err), "%s", hark_error_last());
+        j->rc = -1;
+    }
+    if (j->rc == 0) { /* the FLAC is the recording's audio now: the records can go */
+        archive_stall(s, "updated", j->id);
+        unlink(pcm);
+        fsync_dir_of(pcm);
+    }
+out:
+    hark_recording_free(rec);
+    j->ms = hark__now_ms() - t0;
+}
+
+static void finish_reply(live_session *x);
+
+/* Its own thread: an archive takes seconds for a long session (10.7 s for 20 minutes of audio
+ * on a loaded 2-core AMD EPYC), which must not hold back the offload thread's fsyncs (every
+ * other session's acks) and uploads. */
+static void *archive_thread(void *arg)
+{
+    archive_job *j = arg;
+    live_msg *m;
+    archive_work(j);
+    while (!(m = hark__calloc(1, sizeof(*m))))
+        usleep(100000); /* the loop must hear of it: joining the thread depends on it */
+    memcpy(m->id, j->id, sizeof(m->id));
+    m->kind = 3;
+    m->job = j;
+    srv_post_live(j->s, m);
+    return NULL;
+}
+
+static void archive_done(void *arg)
+{
+    archive_job *j = arg;
+    srv *s = j->s;
+    live_session *x;
+    pthread_join(j->thread, NULL); /* it has posted its message: it ends now */
+    *j->pprev = j->next;
+    if (j->next)
+        j->next->pprev = j->pprev;
+    if (j->rc == 0)
+        srv_log(s, 2,
+                "live session %s: audio archived as FLAC: %.1f s, %lld bytes (records: %lld "
+                "bytes) in %.0f ms",
+                j->id, (double)j->archived / HARK_SAMPLE_RATE, (long long)j->flac_bytes,
+                (long long)j->pcm_bytes, j->ms);
+    else if (j->rc < 0)
+        srv_log(s, 0,
+                "live session %s: cannot archive its audio (kept as records; the next start "
+                "tries again): %s",
+                j->id, j->err);
+    for (x = sessions; x; x = x->next)
+        if (!x->dead && x->archiving && !strcmp(x->id, j->id))
+            break;
+    if (x)
+        finish_reply(x);
+    hark__free(j);
+}
+
+/* Start archiving session `id` (recording `recording`); 0, or -1 (no memory, no thread). */
+static int archive_start(srv *s, const char *id, int64_t recording, uint64_t samples)
+{
+    archive_job *j = hark__calloc(1, sizeof(*j));
+    if (!j)
+        return -1;
+    j->s = s;
+    snprintf(j->id, sizeof(j->id), "%s", id);
+    j->recording = recording;
+    j->samples = samples;
+    if (pthread_create(&j->thread, NULL, archive_thread, j) != 0) {
+        hark__free(j);
+        return -1;
+    }
+    j->next = archives;
+    j->pprev = &archives;
+    if (archives)
+        archives->pprev = &j->next;
+    archives = j;
+    return 0;
+}
+
+static void meta_put(live_session *x, int finished)
+{
+    char key[64], meta[256];
+    snprintf(key, sizeof(key), "live.%s", x->id);
+    snprintf(meta, sizeof(meta),
+             "{\"recording\":%lld,\"owner\":%lld,\"rate\":%d,\"channels\":%d,\"format\":%d%s}",
+             (long long)x->recording, (long long)x->owner, x->rate, x->channels, x->fmt,
+             finished ? ",\"finished\":1" : "");
+    if (hark_store_setting_set(x->s->store, key, meta) < 0)
+        srv_log(x->s, 0, "live session %s: %s", x->id, hark_error_last());
+}
+
+/* Everything is final: archive the audio (the recording is marked done then), then
+ * finish_reply says so and closes. */
 static void finish_session(live_session *x)
 {
-    srv *s = x->s;
-    hark_recording *rec = NULL;
-    char key[64];
-    ws_conn *c = x->client;
+    if (x->archiving)
+        return;
     if ((x->fsync_busy || x->last_seq > x->durable_seq) && !x->fsync_failed) {
         x->finish_pending = 1; /* the last ack goes out before `end` */
         schedule_fsync(x);
         return;
     }
     x->finish_pending = 0;
-    if (hark_store_recording_get(s->store, x->recording, &rec) == 0) {
-        rec->status = HARK_STATUS_DONE;
-        rec->duration_ms = hark_live_samples(x->live) / (HARK_SAMPLE_RATE / 1000);
-        if (hark_store_recording_update(s->store, rec) < 0)
-            srv_log(s, 0, "live session %s: %s", x->id, hark_error_last());
+    meta_put(x, 1); /* from here on, a restart archives it */
+    if (x->fd >= 0)
+        close(x->fd);
+    x->fd = -1;
+    x->archiving = 1;
+    if (archive_start(x->s, x->id, x->recording,
+                      x->live ? (uint64_t)hark_live_samples(x->live) : 0) < 0) {
+        srv_log(x->s, 0,
+                "live session %s: cannot start archiving: its audio is archived at the "
+                "next start",
+                x->id);
+        finish_reply(x);
     }
-    hark_recording_free(rec);
-    snprintf(key, sizeof(key), "live.%s", x->id);
-    {
-        char meta[256];
-        snprintf(meta, sizeof(meta),
-                 "{\"recording\":%lld,\"owner\":%lld,\"rate\":%d,\"channels\":%d,\"format\":%d,"
-                 "\"finished\":1}",
-                 (long long)x->recording, (long long)x->owner, x->rate, x->channels, x->fmt);
-        hark_store_setting_set(s->store, key, meta);
+}
+
+/* Vosk: the finals not answered yet as one result ({"result": [...], "text": "..."}), or NULL
+ * when there are none and `always` is 0. */
+static json_t *vosk_take_results(live_session *x, int always)
+{
+    hark_buf text = HARK_BUF_INIT;
+    char *line = x->vosk_results.ptr, *nl;
+    json_t *res, *o;
+    if (!always && !x->vosk_results.len)
+        return NULL;
+    res = json_array();
+    while (line && (nl = strchr(line, '\n')) != NULL) {
+        *nl = '\0';
+        if ((o = json_loads(line, 0, NULL)) != NULL) {
+            const char *t = json_string_value(json_object_get(o, "text"));
+            json_array_extend(res, json_object_get(o, "result"));
+            if (t && *t)
+                hark_buf_printf(&text, "%s%s", text.len ? " " : "", t);
+            json_decref(o);
+        }
+        line = nl + 1;
     }
+    hark_buf_clear(&x->vosk_results);
+    o = json_pack("{s:o,s:s}", "result", res, "text", text.ptr ? text.ptr : "");
+    hark_buf_dispose(&text);
+    return o;
+}
+
+/* The session is over (its audio archived, or left for the next start): tell the client,
+ * close. */
+static void finish_reply(live_session *x)
+{
+    srv *s = x->s;
+    ws_conn *c = x->client;
     srv_log(s, 2, "live session %s finished: recording %lld, %u utterances", x->id,
             (long long)x->recording, x->utts_done);
     if (c) {
-        if (x->vosk) {
-            /* Vosk answers eof with the final result of what is left */
-            hark_buf text = HARK_BUF_INIT;
-            char *line = x->vosk_results.ptr, *nl;
-            json_t *res = json_array();
-            while (line && (nl = strchr(line, '\n')) != NULL) {
-                json_t *o;
-                *nl = '\0';
-                if ((o = json_loads(line, 0, NULL)) != NULL) {
-                    const char *t = json_string_value(json_object_get(o, "text"));
-                    json_array_extend(res, json_object_get(o, "result"));
-                    if (t && *t)
-                        hark_buf_printf(&text, "%s%s", text.len ? " " : "", t);
-                    json_decref(o);
-                }
-                line = nl + 1;
-            }
-            hark_buf_clear(&x->vosk_results);
-            send_json(c, json_pack("{s:o,s:s}", "result", res, "text", text.ptr ? text.ptr : ""));
-            hark_buf_dispose(&text);
-        } else {
+        if (x->vosk) /* Vosk answers eof with the final result of what is left */
+            send_json(c, vosk_take_results(x, 1));
+        else
             send_json(c, json_pack("{s:s,s:i,s:I}", "type", "end", "utterances", (int)x->utts_done,
                                    "recording", (json_int_t)x->recording));
-        }
         close_with(c, 1000, NULL, "done");
     }
     session_close(x);
@@ -726,45 +1060,26 @@ static void finish_session(live_session *x)
 /* ---- frames from the client
  * ------------------------------------------------------------------------ */
 
-static int parse_config(ws_conn *c, json_t *o)
+static int parse_config(ws_conn *c, const srv_live_text *t)
 {
     srv *s = c->s;
-    json_t *v, *resume;
     live_session *x;
     char err[512] = "";
-    const char *fmt = NULL, *title = NULL, *language = NULL;
-    int rate = 16000, channels = 1;
-    (void)language;
 
-    if (c->vosk) { /* {"config": {"sample_rate": 16000}} */
-        json_t *cfg = json_object_get(o, "config");
-        if ((v = json_object_get(cfg, "sample_rate")) && json_is_number(v))
-            rate = (int)json_number_value(v);
-    } else {
-        if ((v = json_object_get(o, "key")) && json_is_string(v) && c->need_key) {
-            uint8_t d[32];
-            hark_api_key *k = NULL;
-            const char *tok = json_string_value(v);
-            if (hark_key_digest(tok, strlen(tok), d) < 0 ||
-                hark_store_key_lookup(s->store, d, &k) < 0 || k->revoked_ms) {
-                hark_api_key_free(k);
-                close_with(c, 1008, "unauthorized",
-                           "the API key is not valid (unknown or revoked)");
-                return -1;
-            }
-            c->who.key = k->id;
-            c->who.user = k->user;
-            c->who.admin = k->admin;
-            c->need_key = 0;
+    if (!c->vosk && t->has_key && c->need_key) {
+        uint8_t d[32];
+        hark_api_key *k = NULL;
+        if (t->has_key < 0 || hark_key_digest(t->key, strlen(t->key), d) < 0 ||
+            hark_store_key_lookup(s->store, d, &k) < 0 || k->revoked_ms) {
             hark_api_key_free(k);
+            close_with(c, 1008, "unauthorized", "the API key is not valid (unknown or revoked)");
+            return -1;
         }
-        if ((v = json_object_get(o, "sample_rate")) && json_is_integer(v))
-            rate = (int)json_integer_value(v);
-        if ((v = json_object_get(o, "channels")) && json_is_integer(v))
-            channels = (int)json_integer_value(v);
-        fmt = json_string_value(json_object_get(o, "format"));
-        title = json_string_value(json_object_get(o, "title"));
-        language = json_string_value(json_object_get(o, "language"));
+        c->who.key = k->id;
+        c->who.user = k->user;
+        c->who.admin = k->admin;
+        c->need_key = 0;
+        hark_api_key_free(k);
     }
     if (c->need_key) {
         close_with(c, 1008, "unauthorized",
@@ -772,21 +1087,13 @@ static int parse_config(ws_conn *c, json_t *o)
                    "the config message");
         return -1;
     }
-    if (rate < 8000 || rate > 192000 || channels < 1 || channels > 2 ||
-        (fmt && strcmp(fmt, "s16le") && strcmp(fmt, "f32le"))) {
-        close_with(c, 1003, "bad_config",
-                   "sample_rate must be 8000 to 192000, channels 1 or 2, format s16le or f32le");
+    if (t->close) {
+        close_with(c, t->close, t->code, t->msg);
         return -1;
     }
-    resume = json_object_get(o, "resume");
-    if (resume && !c->vosk) {
-        const char *id = json_string_value(json_object_get(resume, "session"));
-        json_t *lf = json_object_get(resume, "last_final");
-        int64_t last_final = json_is_integer(lf) ? json_integer_value(lf) : -1;
-        if (!id) {
-            close_with(c, 1007, "bad_config", "resume needs \"session\"");
-            return -1;
-        }
+    if (t->resume && !c->vosk) {
+        const char *id = t->session;
+        int64_t last_final = t->last_final;
         x = find(id);
         if (x && !c->who.admin && x->owner != c->who.user)
             x = NULL;
@@ -794,6 +1101,7 @@ static int parse_config(ws_conn *c, json_t *o)
             close_with(c, 1008, "unknown_session", err);
             return -1;
         }
+        orphan_take(id); /* a client took it over (if it was one) */
         if (x->client) { /* the old connection is replaced */
             ws_conn *old = x->client;
             old->sess = NULL;
@@ -821,10 +1129,10 @@ static int parse_config(ws_conn *c, json_t *o)
             return -1;
         }
     }
-    x->rate = rate;
-    x->channels = channels;
-    x->fmt = fmt && !strcmp(fmt, "f32le") ? FMT_F32 : FMT_S16;
-    if (session_create(x, title, err, sizeof(err)) < 0) {
+    x->rate = t->rate;
+    x->channels = t->channels;
+    x->fmt = t->f32 ? FMT_F32 : FMT_S16;
+    if (session_create(x, t->title, err, sizeof(err)) < 0) {
         srv_log(s, 0, "live session: %s", err);
         session_close(x);
         close_with(c, 1011, "internal", err);
@@ -833,7 +1141,7 @@ static int parse_config(ws_conn *c, json_t *o)
     x->client = c;
     c->sess = x;
     srv_log(s, 2, "live session %s started: recording %lld, %d Hz, %d channel(s)%s", x->id,
-            (long long)x->recording, rate, channels, c->vosk ? ", Vosk protocol" : "");
+            (long long)x->recording, x->rate, x->channels, c->vosk ? ", Vosk protocol" : "");
     if (!c->vosk)
         send_json(c, json_pack("{s:s,s:s,s:I,s:i,s:b}", "type", "ready", "session", x->id,
                                "recording", (json_int_t)x->recording, "ack", 0, "resumed", 0));
@@ -843,9 +1151,8 @@ static int parse_config(ws_conn *c, json_t *o)
 static void on_audio(ws_conn *c, const uint8_t *data, size_t len)
 {
     live_session *x = c->sess;
-    uint64_t seq;
-    const uint8_t *pcm;
-    size_t bytes, frames, bps;
+    srv_live_frame f;
+    size_t cap;
     float *out = NULL;
     int got;
 
@@ -853,76 +1160,62 @@ static void on_audio(ws_conn *c, const uint8_t *data, size_t len)
         close_with(c, 1003, "no_config", "send the config message before audio");
         return;
     }
-    if (c->vosk) {
-        seq = x->last_seq + 1;
-        pcm = data;
-        bytes = len;
-    } else {
-        if (len < 8) {
-            close_with(c, 1007, "bad_frame",
-                       "an audio frame starts with an 8-byte sequence number");
-            return;
-        }
-        memcpy(&seq, data, 8);
-        pcm = data + 8;
-        bytes = len - 8;
-        if (seq <= x->last_seq) { /* a resend of a frame we have: acknowledge, ignore */
-            if (seq <= x->durable_seq)
-                send_json(c,
-                          json_pack("{s:s,s:I}", "type", "ack", "seq", (json_int_t)x->durable_seq));
-            return;
-        }
-        if (seq != x->last_seq + 1) {
-            char msg[128];
-            snprintf(msg, sizeof(msg), "frame %llu after %llu: sequence numbers must grow by one",
-                     (unsigned long long)seq, (unsigned long long)x->last_seq);
-            close_with(c, 1007, "bad_sequence", msg);
-            return;
-        }
+    switch (srv_live_parse_frame(data, len, c->vosk, x->last_seq,
+                                 (size_t)x->channels * (x->fmt == FMT_F32 ? 4 : 2), &f)) {
+    case SRV_FRAME_OK:
+        break;
+    case SRV_FRAME_RESEND: /* a resend of a frame we have: acknowledge, ignore */
+        if (f.seq <= x->durable_seq)
+            send_json(c, json_pack("{s:s,s:I}", "type", "ack", "seq", (json_int_t)x->durable_seq));
+        return;
+    case SRV_FRAME_SHORT:
+        close_with(c, 1007, "bad_frame", "an audio frame starts with an 8-byte sequence number");
+        return;
+    case SRV_FRAME_GAP: {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "frame %llu after %llu: sequence numbers must grow by one",
+                 (unsigned long long)f.seq, (unsigned long long)x->last_seq);
+        close_with(c, 1007, "bad_sequence", msg);
+        return;
+    }
+    case SRV_FRAME_BIG:
+        close_with(c, 1009, "too_big", "an audio frame holds at most 1 MiB of PCM");
+        return;
+    case SRV_FRAME_PARTIAL:
+        close_with(c, 1007, "bad_frame", "a frame must hold whole samples of every channel");
+        return;
     }
     if (x->ended) {
         close_with(c, 1007, "after_end", "audio after the end message");
         return;
     }
-    bps = (size_t)x->channels * (x->fmt == FMT_F32 ? 4 : 2);
-    if (bytes % bps) {
-        close_with(c, 1007, "bad_frame", "a frame must hold whole samples of every channel");
-        return;
-    }
-    frames = bytes / bps;
-    out = hark__malloc((frames * HARK_SAMPLE_RATE / (size_t)x->rate + 64) * sizeof(float));
+    cap = srv_live_out_max(f.frames, x->rate);
+    out = hark__malloc(cap * sizeof(float));
     if (!out) {
         close_with(c, 1011, "internal", "out of memory");
         return;
     }
     {
         uint8_t *o8 = (uint8_t *)out;
-        const uint8_t *in8 = pcm;
-        got = swr_convert(x->swr, &o8, (int)(frames * HARK_SAMPLE_RATE / (size_t)x->rate + 64),
-                          &in8, (int)frames);
+        const uint8_t *in8 = f.pcm;
+        got = swr_convert(x->swr, &o8, (int)cap, &in8, (int)f.frames);
     }
-    if (got < 0 || take_audio(x, seq, out, (size_t)got, 1) < 0) {
+    if (got < 0 || take_audio(x, f.seq, out, (size_t)got, 1) < 0) {
         hark__free(out);
         srv_log(c->s, 0, "live session %s: cannot take audio: %s", x->id, strerror(errno));
         close_with(c, 1011, "storage", "the server cannot store audio");
         return;
     }
     hark__free(out);
-    x->last_seq = seq;
+    x->last_seq = f.seq;
     schedule_fsync(x);
-    if (c->vosk) { /* Vosk answers every message */
-        char *nl = x->vosk_results.ptr ? strchr(x->vosk_results.ptr, '\n') : NULL;
-        if (nl) {
-            size_t n = (size_t)(nl - x->vosk_results.ptr);
-            char *line = hark__strndup(x->vosk_results.ptr, n);
-            memmove(x->vosk_results.ptr, nl + 1, x->vosk_results.len - n);
-            x->vosk_results.len -= n + 1;
-            if (line)
-                send_text(c, line);
-            hark__free(line);
-        } else {
+    if (c->vosk) { /* Vosk answers every message: with every final since the last answer, merged
+                    * into one result (so what waits is bounded by what came in between) */
+        json_t *res = vosk_take_results(x, 0);
+        if (res)
+            send_json(c, res);
+        else
             send_text(c, x->vosk_partial ? x->vosk_partial : "{\"partial\":\"\"}");
-        }
     } else if (hark_live_backlog(x->live) > 2 && hark__now_ms() - x->slow_sent_ms > 1000) {
         x->slow_sent_ms = hark__now_ms();
         send_json(c, json_pack("{s:s,s:i}", "type", "slow_down", "backlog_utterances",
@@ -932,25 +1225,16 @@ static void on_audio(ws_conn *c, const uint8_t *data, size_t len)
 
 static void on_text(ws_conn *c, const uint8_t *data, size_t len)
 {
-    json_error_t e;
-    json_t *o = json_loadb((const char *)data, len, 0, &e);
-    const char *type;
-    if (!o || !json_is_object(o)) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "invalid JSON message: %s", o ? "not an object" : e.text);
-        json_decref(o);
-        close_with(c, 1007, "invalid_json", msg);
+    srv_live_text *t = hark__malloc(sizeof(*t));
+    if (!t) {
+        close_with(c, 1011, "internal", "out of memory");
         return;
     }
-    type = json_string_value(json_object_get(o, "type"));
-    if (c->vosk && json_object_get(o, "eof")) {
-        type = "end";
-    } else if (c->vosk && json_object_get(o, "config")) {
-        type = "config";
-    }
-    if (!c->sess && (!type || !strcmp(type, "config"))) {
-        parse_config(c, o);
-    } else if (type && !strcmp(type, "end") && c->sess) {
+    if (srv_live_parse_text(data, len, c->vosk, t) != 0) {
+        close_with(c, t->close, t->code, t->msg);
+    } else if (!c->sess && t->kind == SRV_LIVE_CONFIG) {
+        parse_config(c, t);
+    } else if (t->kind == SRV_LIVE_END && c->sess) {
         live_session *x = c->sess;
         if (!x->ended) {
             x->ended = 1;
@@ -962,7 +1246,7 @@ static void on_text(ws_conn *c, const uint8_t *data, size_t len)
     } else {
         close_with(c, 1007, "unknown_message", "unknown message type");
     }
-    json_decref(o);
+    hark__free(t);
 }
 
 /* ---- wslay glue
@@ -1118,7 +1402,7 @@ static void upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, cons
     if (extra_len)
         memcpy(c->extra, extra, extra_len);
     c->extra_len = extra_len;
-    wslay_event_config_set_max_recv_msg_length(c->ctx, WS_MAX_FRAME + 8);
+    wslay_event_config_set_max_recv_msg_length(c->ctx, SRV_LIVE_MAX_FRAME + 8);
     fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
     c->next = conns;
     c->pprev = &conns;
@@ -1212,6 +1496,12 @@ void srv_live_arm_idle(srv *s)
     for (x = sessions; x; x = x->next)
         if (!x->dead && !x->client && x->detached_ms && (!first || x->detached_ms < first))
             first = x->detached_ms;
+    if (orphans) {
+        orphan *o;
+        for (o = orphans; o; o = o->next)
+            if (first <= 0 || o->since_ms < first)
+                first = o->since_ms;
+    }
     memset(&its, 0, sizeof(its));
     if (first) {
         double d = first + (double)s->cfg.live_idle_ms - hark__now_ms();
@@ -1243,13 +1533,95 @@ void srv_live_idle(srv *s)
             }
         }
     }
+    for (;;) { /* orphans nobody resumed: rebuild from disk, finish as above */
+        orphan *o;
+        srv_principal admin;
+        char err[512] = "", id[33];
+        for (o = orphans; o; o = o->next)
+            if (now - o->since_ms >= (double)s->cfg.live_idle_ms)
+                break;
+        if (!o)
+            break;
+        memcpy(id, o->id, sizeof(id));
+        orphan_take(id);
+        memset(&admin, 0, sizeof(admin));
+        admin.admin = 1;
+        srv_log(s, 2,
+                "live session %s: interrupted by a restart, not resumed for %llu ms: "
+                "finishing it",
+                id, (unsigned long long)s->cfg.live_idle_ms);
+        /* last_final: every stored utterance (they are not transcribed again) */
+        x = session_recover(s, id, &admin, UINT32_MAX, err, sizeof(err));
+        if (!x) {
+            srv_log(s, 0, "live session %s: %s", id, err);
+            continue;
+        }
+        x->ended = 1;
+        if (hark_live_end(x->live) < 0) {
+            srv_log(s, 0, "live session %s: %s", id, hark_error_last());
+            finish_session(x);
+        }
+    }
     srv_live_arm_idle(s);
+}
+
+/* What a crash left in <data_dir>/live: temporary FLAC files go (their archive runs again),
+ * finished sessions whose audio file is still there are archived again. */
+static void scan_live_dir(srv *s)
+{
+    char path[4200];
+    DIR *d;
+    struct dirent *e;
+    snprintf(path, sizeof(path), "%.4000s/live", s->data_dir);
+    if (!(d = opendir(path)))
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        size_t n = strlen(name);
+        char id[33], key[48];
+        hark_buf meta = HARK_BUF_INIT;
+        json_t *o;
+        if (name[0] == '.' && strstr(name, ".flac.")) { /* the FLAC writer's temporary file */
+            unlinkat(dirfd(d), name, 0);
+            continue;
+        }
+        if (n != 36 || strcmp(name + 32, ".pcm"))
+            continue;
+        memcpy(id, name, 32);
+        id[32] = '\0';
+        snprintf(key, sizeof(key), "live.%s", id);
+        if (!srv_live_id_valid(id) || hark_store_setting_get(s->store, key, &meta) < 0 ||
+            !meta.ptr || !(o = json_loads(meta.ptr, 0, NULL))) {
+            hark_buf_dispose(&meta);
+            continue;
+        }
+        if (json_integer_value(json_object_get(o, "finished"))) {
+            srv_log(s, 2, "live session %s: finished but not archived (a crash): archiving it", id);
+            archive_start(s, id, json_integer_value(json_object_get(o, "recording")), 0);
+        } else {
+            orphan *x = hark__calloc(1, sizeof(*x));
+            if (x) {
+                memcpy(x->id, id, sizeof(x->id));
+                x->since_ms = hark__now_ms();
+                x->next = orphans;
+                orphans = x;
+            }
+        }
+        json_decref(o);
+        hark_buf_dispose(&meta);
+    }
+    closedir(d);
 }
 
 int srv_live_init(srv *s)
 {
-    (void)s;
+    const char *stall = getenv("HARK_TEST_LIVE_ARCHIVE_STALL");
+    stall_at = stall && *stall ? stall : NULL;
     idle_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (idle_fd >= 0) {
+        scan_live_dir(s);
+        srv_live_arm_idle(s); /* for the orphans it found */
+    }
     return idle_fd;
 }
 
@@ -1299,6 +1671,14 @@ void srv_live_free(srv *s)
         x->dead = 1;
         x->refs = 1;
         sess_unref(x);
+    }
+    while (orphans)
+        orphan_take(orphans->id);
+    while (archives) { /* still running, or their message was not handled: wait for them */
+        archive_job *j = archives;
+        pthread_join(j->thread, NULL);
+        archives = j->next;
+        hark__free(j);
     }
     if (idle_fd >= 0)
         close(idle_fd);

@@ -5,11 +5,13 @@
  * nothing lost or doubled, bad input gets its close code, the Vosk endpoint
  * answers every message, keys apply.
  */
+#define _DEFAULT_SOURCE
 #include <jansson.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -234,5 +236,268 @@ TEST(live_sessions_need_a_key_once_keys_exist)
                      auth + strlen("Authorization: Bearer ")));
     ASSERT(json_is_true(json_object_get(o, "ended")));
     json_decref(o);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
+/* ---- the session's audio, archived as FLAC ------------------------------------------------- */
+
+static double ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Files in the server's live folder whose name ends with `suffix` (".pcm", ".flac") or, for
+ * suffix ".tmp", the FLAC writer's hidden temporary files. */
+static int live_files(const char *suffix)
+{
+    char *o;
+    int st, n;
+    if (!strcmp(suffix, ".tmp"))
+        o = harness_sh_output(&st, "ls -A '%s' 2>/dev/null | grep -c '^\\..*\\.flac\\.' || true",
+                              harness_path("audio/live"));
+    else
+        o = harness_sh_output(&st,
+                              "ls -A '%s' 2>/dev/null | grep -c '^[0-9a-f]\\{32\\}%s$' || true",
+                              harness_path("audio/live"), suffix);
+    n = atoi(o);
+    free(o);
+    return n;
+}
+
+/* Wait (up to `ms`) until the server's log says `what`. */
+static void wait_log(const server *s, const char *what, unsigned ms)
+{
+    double until = ms_now() + ms;
+    for (;;) {
+        char *log = server_log(s);
+        int found = log && strstr(log, what);
+        if (found) {
+            free(log);
+            return;
+        }
+        if (ms_now() > until)
+            ASSERT_MSG(0, "the server's log never said \"%s\": %s", what, log ? log : "");
+        free(log);
+        usleep(20000);
+    }
+}
+
+/* The recording's audio (GET /v1/recordings/{id}/audio) decodes to exactly the first
+ * `frames` frames of 100 ms of `wav` (every frame when frames = 0), and Range requests work. */
+static void check_audio(const server *s, long long rec, const char *wav, long long frames)
+{
+    char path[128], *file;
+    float *want = NULL, *got = NULL;
+    size_t nw = 0, ng = 0;
+    reply r, p;
+    const char *range[] = { "Range: bytes=100-1099", NULL }, *tail[] = { "Range: bytes=-7", NULL };
+    snprintf(path, sizeof(path), "/v1/recordings/%lld/audio", rec);
+    r = http(s, "GET", path, NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_STREQ(reply_header(&r, "Content-Type"), "audio/flac");
+    ASSERT(r.len > 1100);
+    file = strdup(harness_path("archived.flac"));
+    ASSERT_EQ(harness_write_file(file, r.body, r.len), 0);
+    ASSERT_OK(hark_audio_load(&got, &ng, file));
+    ASSERT_OK(hark_audio_load(&want, &nw, wav));
+    if (frames && (size_t)frames * 1600 < nw)
+        nw = (size_t)frames * 1600;
+    ASSERT_EQ(ng, nw);
+    ASSERT_MSG(memcmp(got, want, nw * sizeof(float)) == 0,
+               "the archived audio differs from what was sent");
+    p = http(s, "GET", path, range, NULL, 0);
+    ASSERT_EQ(p.status, 206);
+    ASSERT_EQ(p.len, 1000);
+    ASSERT(memcmp(p.body, r.body + 100, 1000) == 0);
+    reply_free(&p);
+    p = http(s, "GET", path, tail, NULL, 0);
+    ASSERT_EQ(p.status, 206);
+    ASSERT_EQ(p.len, 7);
+    ASSERT(memcmp(p.body, r.body + r.len - 7, 7) == 0);
+    reply_free(&p);
+    reply_free(&r);
+    hark_free(got);
+    hark_free(want);
+    free(file);
+}
+
+static json_t *get_recording(const server *s, long long rec)
+{
+    char path[64];
+    reply r;
+    json_t *o;
+    snprintf(path, sizeof(path), "/v1/recordings/%lld", rec);
+    r = http(s, "GET", path, NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    o = json_loads(r.body, 0, NULL);
+    ASSERT(o != NULL);
+    reply_free(&r);
+    return o;
+}
+
+TEST(an_ended_session_is_archived_as_flac_and_served_with_range)
+{
+    server s;
+    json_t *o, *rec;
+    long long id;
+    const char *wav = speech();
+    need_client();
+    server_start(&s, "--engine test");
+    o = client(argsf("ws://127.0.0.1:%u/v1/live '%s'", s.port, wav));
+    ASSERT(json_is_true(json_object_get(o, "ended")));
+    id = json_integer_value(json_object_get(o, "recording"));
+    ASSERT(id > 0);
+    /* `end` comes once the audio is archived: the records are gone, the FLAC is in place */
+    ASSERT_EQ(live_files(".pcm"), 0);
+    ASSERT_EQ(live_files(".flac"), 1);
+    ASSERT_EQ(live_files(".tmp"), 0);
+    check_audio(&s, id, wav, 0);
+    rec = get_recording(&s, id);
+    ASSERT_STREQ(jstr(rec, "status"), "done");
+    {
+        float *pcm = NULL;
+        size_t n = 0;
+        ASSERT_OK(hark_audio_load(&pcm, &n, wav));
+        ASSERT_EQ(json_integer_value(json_object_get(rec, "duration_ms")), (long long)n / 16);
+        hark_free(pcm);
+    }
+    json_decref(rec);
+    json_decref(o);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
+TEST(a_session_without_a_client_is_archived_after_the_idle_time)
+{
+    server s;
+    json_t *o;
+    long long id, ack;
+    double until;
+    const char *wav = speech();
+    need_client();
+    server_start(&s, "--engine test --live-idle 1s");
+    o = client(argsf("ws://127.0.0.1:%u/v1/live '%s' --stop-after 30 --state '%s'", s.port, wav,
+                     harness_path("state.json")));
+    ack = json_integer_value(json_object_get(o, "stopped")); /* every frame sent got there */
+    ASSERT_EQ(ack, 30);
+    json_decref(o);
+    wait_log(&s, "audio archived as FLAC", 30000);
+    until = ms_now() + 10000;
+    while (live_files(".pcm") && ms_now() < until)
+        usleep(20000);
+    ASSERT_EQ(live_files(".pcm"), 0);
+    /* the recording: the one the session made (the only one) */
+    o = get_recording(&s, 1);
+    ASSERT_STREQ(jstr(o, "status"), "done");
+    id = json_integer_value(json_object_get(o, "id"));
+    json_decref(o);
+    check_audio(&s, id, wav, ack);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
+/* A session the server's crash interrupted, which no client resumes: the next start rebuilds
+ * it from disk after the idle time, finishes it and archives it. */
+TEST(a_crashed_session_nobody_resumes_is_finished_and_archived_after_the_restart)
+{
+    server s;
+    json_t *o;
+    long long id;
+    double until;
+    const char *wav = speech();
+    need_client();
+    harness_timeout(300);
+    server_start(&s, "--engine test");
+    o = client(argsf("ws://127.0.0.1:%u/v1/live '%s' --stop-after 30 --state '%s'", s.port, wav,
+                     harness_path("state.json")));
+    ASSERT_EQ(json_integer_value(json_object_get(o, "stopped")), 30);
+    json_decref(o);
+    ASSERT_EQ(server_stop(&s, SIGKILL, 10000), 128 + SIGKILL);
+    ASSERT_EQ(live_files(".pcm"), 1);
+    server_start(&s, "--engine test --live-idle 1s");
+    wait_log(&s, "interrupted by a restart", 30000);
+    wait_log(&s, "audio archived as FLAC", 30000);
+    until = ms_now() + 10000;
+    while (live_files(".pcm") && ms_now() < until)
+        usleep(20000);
+    ASSERT_EQ(live_files(".pcm"), 0);
+    o = get_recording(&s, 1);
+    ASSERT_STREQ(jstr(o, "status"), "done");
+    ASSERT(json_integer_value(json_object_get(o, "segments")) > 0);
+    id = json_integer_value(json_object_get(o, "id"));
+    json_decref(o);
+    check_audio(&s, id, wav, 30);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
+/* kill -9 at each step of the archive (HARK_TEST_LIVE_ARCHIVE_STALL holds it there): the
+ * records or the complete FLAC are always there, and the next start finishes the job. */
+TEST(kill_9_during_the_archive_then_the_restart_finishes_it)
+{
+    static const char *steps[] = { "encode", "renamed", "updated" };
+    const char *wav = speech();
+    size_t i;
+    need_client();
+    harness_timeout(300);
+    for (i = 0; i < 3; i++) {
+        server s;
+        json_t *o;
+        long long id;
+        char db[32];
+        double until;
+        snprintf(db, sizeof(db), "kill%zu.db", i);
+        harness_sh("rm -rf '%s' '%s'", harness_path("audio"), harness_path("server.log"));
+        setenv("HARK_TEST_LIVE_ARCHIVE_STALL", steps[i], 1);
+        server_start_at(&s, db, "--engine test");
+        unsetenv("HARK_TEST_LIVE_ARCHIVE_STALL");
+        o = client(argsf("ws://127.0.0.1:%u/v1/live '%s' --end-timeout 0.5", s.port, wav));
+        id = json_integer_value(json_object_get(o, "recording"));
+        ASSERT(id > 0);
+        ASSERT(!json_is_true(json_object_get(o, "ended"))); /* held before `end` */
+        json_decref(o);
+        wait_log(&s, "archive stalled at", 30000);
+        ASSERT_EQ(server_stop(&s, SIGKILL, 10000), 128 + SIGKILL);
+        /* what the crash left: always the records; the FLAC only complete, under its name */
+        ASSERT_EQ(live_files(".pcm"), 1);
+        ASSERT_EQ(live_files(".flac"), i == 0 ? 0 : 1);
+        ASSERT_EQ(live_files(".tmp"), i == 0 ? 1 : 0);
+        server_start_at(&s, db, "--engine test");
+        wait_log(&s, "audio archived as FLAC", 30000);
+        until = ms_now() + 10000;
+        while (live_files(".pcm") && ms_now() < until)
+            usleep(20000);
+        ASSERT_EQ(live_files(".pcm"), 0);
+        ASSERT_EQ(live_files(".tmp"), 0);
+        ASSERT_EQ(live_files(".flac"), 1);
+        o = get_recording(&s, id);
+        ASSERT_STREQ(jstr(o, "status"), "done");
+        json_decref(o);
+        check_audio(&s, id, wav, 0);
+        ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+    }
+}
+
+/* A client that sends and never reads: what waits for it is bounded (WS_OUT_MAX in
+ * src/server/live.c), then it is dropped; the server stays up. */
+TEST(a_client_that_never_reads_is_dropped_at_the_send_queue_bound)
+{
+    server s;
+    json_t *o;
+    reply r;
+    need_client();
+    harness_timeout(300);
+    server_start(&s, "--engine test");
+    o = client(argsf("--never-read ws://127.0.0.1:%u/v1/live/vosk", s.port));
+    ASSERT_MSG(json_is_true(json_object_get(o, "closed")),
+               "the server never dropped a client that does not read (sent %lld frames)",
+               (long long)json_integer_value(json_object_get(o, "sent")));
+    fprintf(stderr, "  dropped after %lld frames, %.1f s\n",
+            (long long)json_integer_value(json_object_get(o, "sent")),
+            json_real_value(json_object_get(o, "seconds")));
+    json_decref(o);
+    wait_log(&s, "the client is not reading; dropping the connection", 10000);
+    r = http(&s, "GET", "/health", NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    reply_free(&r);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }

@@ -4,6 +4,9 @@
   live_client.py URL WAV [--speed X] [--frame-ms N] [--stop-after N --state FILE]
                  [--resume-state FILE] [--drop-after N] [--key K]
   live_client.py --vosk URL WAV
+  live_client.py --never-read URL (Vosk endpoint: tiny frames, never reads the answers)
+
+After `end`, waits --end-timeout seconds (default 120) for the server's `end`.
 
 Prints one JSON object: the session, the finals by utterance, the joined text,
 counts of partials, acks, duplicate finals and slow_down messages.
@@ -15,18 +18,22 @@ import websockets
 
 def args():
     a = {"bad": None, "cfg_key": None, "speed": 0.0, "frame_ms": 100, "stop_after": 0, "state": None, "resume_state": None,
-         "drop_after": 0, "key": None, "vosk": False}
+         "drop_after": 0, "key": None, "vosk": False, "never_read": False, "end_timeout": 120.0}
     pos = []
     it = iter(sys.argv[1:])
     for x in it:
         if x == "--vosk":
             a["vosk"] = True
+        elif x == "--never-read":
+            a["never_read"] = True
         elif x.startswith("--"):
             a[x[2:].replace("-", "_")] = next(it)
         else:
             pos.append(x)
+    if a["never_read"]:
+        pos.append("-")
     a["url"], a["wav"] = pos
-    for k in ("speed",):
+    for k in ("speed", "end_timeout"):
         a[k] = float(a[k])
     for k in ("frame_ms", "stop_after", "drop_after"):
         a[k] = int(a[k])
@@ -50,6 +57,7 @@ def frames(path, frame_ms):
 class Session:
     def __init__(self):
         self.id = None
+        self.recording = None
         self.finals = {}
         self.dups = 0
         self.partials = 0
@@ -70,6 +78,7 @@ async def reader(ws, s):
         t = o.get("type")
         if t == "ready":
             s.id = o["session"]
+            s.recording = o["recording"]
             s.ack = o["ack"]
         elif t == "ack":
             s.ack = max(s.ack, o["seq"])
@@ -137,12 +146,12 @@ async def run(a):
                 continue
             await ws.send(json.dumps({"type": "end"}))
             try:
-                await asyncio.wait_for(r, 120)
-            except websockets.ConnectionClosed:
+                await asyncio.wait_for(r, a["end_timeout"])
+            except (websockets.ConnectionClosed, asyncio.TimeoutError):
                 pass
             break
     text = " ".join(s.finals[k] for k in sorted(s.finals) if s.finals[k])
-    print(json.dumps({"session": s.id, "utterances": len(s.finals), "text": text,
+    print(json.dumps({"session": s.id, "recording": s.recording, "utterances": len(s.finals), "text": text,
                       "partials": s.partials, "ack": s.ack, "frames": len(fr), "dups": s.dups,
                       "slow": s.slow, "ended": s.ended, "errors": s.errors,
                       "order": sorted(s.finals) == list(range(len(s.finals)))}))
@@ -221,5 +230,51 @@ async def vosk(a):
     print(json.dumps({"replies": replies, "frames": len(fr), "text": " ".join(finals)}))
 
 
+def never_read(a):
+    """A client that sends and never reads: a raw socket with a small receive buffer, one-sample
+    frames to the Vosk endpoint (each one answered), until the server drops the connection."""
+    import base64, os, socket, urllib.parse
+    u = urllib.parse.urlparse(a["url"])
+    sk = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sk.connect((u.hostname, u.port))
+    sk.settimeout(30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sk.sendall(("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                % (u.path, u.hostname, u.port, key)).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sk.recv(1)
+    assert b" 101 " in head.split(b"\r\n")[0], head
+
+    def frame(op, payload):  # masked with a zero key: the payload goes as it is
+        return bytes([0x80 | op, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+
+    sent, closed, t0 = 0, False, time.monotonic()
+    try:
+        sk.sendall(frame(1, b'{"config": {"sample_rate": 16000}}'))
+        batch = frame(2, b"\0\0") * 256
+        while sent < 2000000 and time.monotonic() - t0 < 120:
+            sk.sendall(batch)
+            sent += 256
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    except socket.timeout:  # stuck: has the server gone? (reading is allowed now)
+        sk.settimeout(5)
+        try:
+            while sk.recv(65536):
+                pass
+            closed = True
+        except ConnectionResetError:
+            closed = True
+        except socket.timeout:
+            pass
+    print(json.dumps({"sent": sent, "closed": closed, "seconds": round(time.monotonic() - t0, 1)}))
+
+
 a = args()
-asyncio.run(vosk(a) if a["vosk"] else bad(a) if a["bad"] else run(a))
+if a["never_read"]:
+    never_read(a)
+else:
+    asyncio.run(vosk(a) if a["vosk"] else bad(a) if a["bad"] else run(a))
