@@ -80,6 +80,7 @@
 
 #define WS_OUT_MAX  (1u << 20) /* bytes queued to a client before it is dropped */
 #define SEG_PER_UTT 1000       /* segment seq = utterance * 1000 + i */
+#define FINALS_KEPT 64         /* finals kept for a client that resumes (per session) */
 
 enum { FMT_S16 = 0, FMT_F32 };
 
@@ -127,6 +128,12 @@ struct live_session {
     double detached_ms; /* when the client went away, 0 = attached or never */
     double slow_sent_ms;
     int vosk;
+    /* the last FINALS_KEPT finals (slot utt % FINALS_KEPT), for a client that resumes: those
+     * sent on a connection that dropped, and those made while no client was there */
+    struct {
+        int64_t utt; /* valid when json is set */
+        char *json;
+    } kept[FINALS_KEPT];
     hark_buf vosk_results; /* Vosk: finals not yet answered, each a JSON line */
     char *vosk_partial;
     live_session *next, **pprev;
@@ -182,6 +189,7 @@ static live_session *find(const char *id)
 
 static void sess_unref(live_session *x)
 {
+    size_t i;
     if (--x->refs)
         return;
     *x->pprev = x->next;
@@ -191,6 +199,8 @@ static void sess_unref(live_session *x)
     if (x->fd >= 0)
         close(x->fd);
     swr_free(&x->swr);
+    for (i = 0; i < FINALS_KEPT; i++)
+        hark__free(x->kept[i].json);
     hark_buf_dispose(&x->vosk_results);
     hark__free(x->vosk_partial);
     hark__free(x);
@@ -357,6 +367,48 @@ static void on_final(uint32_t utt, const hark_transcript *t, size_t first, size_
 static void finish_session(live_session *x);
 static void archive_done(void *arg);
 
+/* Keep a copy of utterance `utt`'s final for a client that resumes behind it. */
+static void keep_final(live_session *x, uint32_t utt, const char *json)
+{
+    size_t k = utt % FINALS_KEPT;
+    char *copy = hark__strdup(json);
+    if (!copy)
+        return; /* the client reads it from the store if it resumes behind it */
+    hark__free(x->kept[k].json);
+    x->kept[k].json = copy;
+    x->kept[k].utt = utt;
+}
+
+/* A client resumed after `last_final`: send the finals it missed (they are all in the loop's
+ * hands: utts_done counts the finals delivered here), the kept ones as they were, the older
+ * ones as one `missed` message naming the range to read from the store. */
+static const char *kept_final(const live_session *x, int64_t utt)
+{
+    size_t k = (size_t)(utt % FINALS_KEPT);
+    return x->kept[k].json && x->kept[k].utt == utt ? x->kept[k].json : NULL;
+}
+
+static void resend_finals(live_session *x, ws_conn *c, int64_t last_final)
+{
+    int64_t u, gap_from = -1, done = (int64_t)x->utts_done;
+    for (u = last_final + 1; u < done; u++) {
+        const char *json = kept_final(x, u);
+        if (json) {
+            send_text(c, json);
+            continue;
+        }
+        if (gap_from < 0)
+            gap_from = u;
+        if (u + 1 == done || kept_final(x, u + 1)) {
+            send_json(c, json_pack("{s:s,s:I,s:I,s:I}", "type", "missed", "from_utterance",
+                                   (json_int_t)gap_from, "to_utterance", (json_int_t)u, "recording",
+                                   (json_int_t)x->recording));
+            gap_from = -1;
+        }
+    }
+    x->sent_final = HARK_MAX(done - 1, last_final);
+}
+
 void srv_live_message(srv *s, void *msg)
 {
     live_msg *m = msg;
@@ -381,9 +433,12 @@ void srv_live_message(srv *s, void *msg)
                     hark_buf_printf(&x->vosk_results, "%s\n", m->vosk_json);
                 hark__free(x->vosk_partial);
                 x->vosk_partial = NULL;
-            } else if (c && m->json && (int64_t)m->utt > x->sent_final) {
-                send_text(c, m->json);
-                x->sent_final = m->utt;
+            } else if (m->json) {
+                keep_final(x, m->utt, m->json);
+                if (c && (int64_t)m->utt > x->sent_final) {
+                    send_text(c, m->json);
+                    x->sent_final = m->utt;
+                }
             }
         } else {
             x->finished = 1;
@@ -1094,12 +1149,16 @@ static int parse_config(ws_conn *c, const srv_live_text *t)
     if (t->resume && !c->vosk) {
         const char *id = t->session;
         int64_t last_final = t->last_final;
+        int recovered = 0;
         x = find(id);
         if (x && !c->who.admin && x->owner != c->who.user)
             x = NULL;
-        if (!x && !(x = session_recover(s, id, &c->who, last_final, err, sizeof(err)))) {
-            close_with(c, 1008, "unknown_session", err);
-            return -1;
+        if (!x) {
+            if (!(x = session_recover(s, id, &c->who, last_final, err, sizeof(err)))) {
+                close_with(c, 1008, "unknown_session", err);
+                return -1;
+            }
+            recovered = 1;
         }
         orphan_take(id); /* a client took it over (if it was one) */
         if (x->client) { /* the old connection is replaced */
@@ -1115,10 +1174,10 @@ static int parse_config(ws_conn *c, const srv_live_text *t)
         send_json(c, json_pack("{s:s,s:s,s:I,s:I,s:b}", "type", "ready", "session", x->id,
                                "recording", (json_int_t)x->recording, "ack",
                                (json_int_t)x->durable_seq, "resumed", 1));
-        /* finals the client has not seen: those still in memory were sent as they came;
-         * re-send is handled by re-transcription (recovered sessions) or by the store */
-        if (last_final < x->sent_final)
+        if (recovered) /* its finals after last_final are being transcribed again */
             x->sent_final = last_final;
+        else
+            resend_finals(x, c, last_final);
         return 0;
     }
     {

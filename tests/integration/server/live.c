@@ -127,6 +127,31 @@ TEST(a_dropped_connection_resumes_with_nothing_lost_or_doubled)
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }
 
+/* Finals made while no client is connected, and those sent on the connection that dropped,
+ * come with the resume (the server keeps the last ones of a session). */
+TEST(finals_made_while_the_client_is_away_come_with_the_resume)
+{
+    server s;
+    json_t *ref, *o;
+    /* 22.8 s, four utterances: the first ones end before the drop, their finals are made
+     * while the client is away (the engine takes 300 ms per utterance) */
+    const char *wav = harness_shared_file("corpus/en/3080-5032-0009.wav");
+    need_client();
+    server_start(&s, "--engine test --model delay=300");
+    ref = client(argsf("ws://127.0.0.1:%u/v1/live '%s'", s.port, wav));
+    o = client(
+        argsf("ws://127.0.0.1:%u/v1/live '%s' --drop-after 180 --away-ms 4000", s.port, wav));
+    ASSERT(json_integer_value(json_object_get(ref, "utterances")) >= 3);
+    ASSERT_STREQ(jstr(o, "text"), jstr(ref, "text"));
+    ASSERT(json_is_true(json_object_get(o, "order")));
+    ASSERT_EQ(json_integer_value(json_object_get(o, "dups")), 0);
+    ASSERT_EQ(json_array_size(json_object_get(o, "missed")), 0);
+    ASSERT(json_is_true(json_object_get(o, "ended")));
+    json_decref(o);
+    json_decref(ref);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
 TEST(kill_9_mid_session_then_resume_loses_nothing_acknowledged)
 {
     server s;

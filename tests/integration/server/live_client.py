@@ -2,7 +2,7 @@
 """A test client for hark's live protocol (docs/live.md) and its Vosk endpoint.
 
   live_client.py URL WAV [--speed X] [--frame-ms N] [--stop-after N --state FILE]
-                 [--resume-state FILE] [--drop-after N] [--key K]
+                 [--resume-state FILE] [--drop-after N [--away-ms MS]] [--key K]
   live_client.py --vosk URL WAV
   live_client.py --never-read URL (Vosk endpoint: tiny frames, never reads the answers)
 
@@ -18,7 +18,7 @@ import websockets
 
 def args():
     a = {"bad": None, "cfg_key": None, "speed": 0.0, "frame_ms": 100, "stop_after": 0, "state": None, "resume_state": None,
-         "drop_after": 0, "key": None, "vosk": False, "never_read": False, "end_timeout": 120.0}
+         "drop_after": 0, "away_ms": 200, "key": None, "vosk": False, "never_read": False, "end_timeout": 120.0}
     pos = []
     it = iter(sys.argv[1:])
     for x in it:
@@ -35,7 +35,7 @@ def args():
     a["url"], a["wav"] = pos
     for k in ("speed", "end_timeout"):
         a[k] = float(a[k])
-    for k in ("frame_ms", "stop_after", "drop_after"):
+    for k in ("frame_ms", "stop_after", "drop_after", "away_ms"):
         a[k] = int(a[k])
     return a
 
@@ -65,6 +65,7 @@ class Session:
         self.slow = 0
         self.ended = False
         self.errors = []
+        self.missed = []
 
     def last_final(self):
         return max(self.finals) if self.finals else -1
@@ -89,6 +90,8 @@ async def reader(ws, s):
             if u in s.finals:
                 s.dups += 1
             s.finals[u] = o["text"]
+        elif t == "missed":
+            s.missed.append([o["from_utterance"], o["to_utterance"]])
         elif t == "slow_down":
             s.slow += 1
         elif t == "end":
@@ -142,7 +145,7 @@ async def run(a):
             if dropped:
                 r.cancel()
                 resume = {"session": s.id, "last_final": s.last_final()}
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(a["away_ms"] / 1000)
                 continue
             await ws.send(json.dumps({"type": "end"}))
             try:
@@ -153,7 +156,7 @@ async def run(a):
     text = " ".join(s.finals[k] for k in sorted(s.finals) if s.finals[k])
     print(json.dumps({"session": s.id, "recording": s.recording, "utterances": len(s.finals), "text": text,
                       "partials": s.partials, "ack": s.ack, "frames": len(fr), "dups": s.dups,
-                      "slow": s.slow, "ended": s.ended, "errors": s.errors,
+                      "slow": s.slow, "missed": s.missed, "ended": s.ended, "errors": s.errors,
                       "order": sorted(s.finals) == list(range(len(s.finals)))}))
 
 
