@@ -1,0 +1,177 @@
+/*
+ * idle.c: a `hark serve` and a `hark worker` on one PostgreSQL, both idle,
+ * send no statements at all: workers sleep on LISTEN/NOTIFY, leases are
+ * renewed only while jobs run, and nothing polls.
+ *
+ * Counting: the harness's server is switched to log_statement = all with the
+ * application name in every log line (ALTER SYSTEM + pg_reload_conf, reset
+ * at the end), and each process connects with an application_name of its
+ * own, so only its statements are counted (other schemas' tests, psql and
+ * this test's own connection are not). The same count taken while a job is
+ * submitted and transcribed proves the counting sees their statements.
+ */
+#define _DEFAULT_SOURCE
+#include <libpq-fe.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pg_test.h"
+
+#define IDLE_MS 30000
+/* The bound: no statement at all while idle (see the file comment). */
+#define IDLE_MAX_STATEMENTS 0
+
+static void admin_exec(const char *sql)
+{
+    PGconn *db = PQconnectdb(getenv("HARK_TEST_PG_DSN"));
+    PGresult *r;
+    ASSERT_MSG(PQstatus(db) == CONNECTION_OK, "connect: %s", PQerrorMessage(db));
+    r = PQexec(db, sql);
+    ASSERT_MSG(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+               "%s: %s", sql, PQerrorMessage(db));
+    PQclear(r);
+    PQfinish(db);
+}
+
+static void statement_logging(int on)
+{
+    if (on) {
+        admin_exec("ALTER SYSTEM SET log_statement = 'all'");
+        admin_exec("ALTER SYSTEM SET log_line_prefix = '%m [%p] app=%a '");
+    } else {
+        admin_exec("ALTER SYSTEM RESET log_statement");
+        admin_exec("ALTER SYSTEM RESET log_line_prefix");
+    }
+    admin_exec("SELECT pg_reload_conf()");
+}
+
+/* Bytes in the server's log now. */
+static long log_size(const char *log)
+{
+    FILE *f = fopen(log, "rb");
+    long n;
+    ASSERT_MSG(f != NULL, "cannot read the server log %s", log);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* Statements logged after byte `from` by connections whose application name starts with
+ * `app`; the first few are copied to stdout. */
+static long statements_since(const char *log, long from, const char *app)
+{
+    FILE *f = fopen(log, "rb");
+    char line[4096], tag[128];
+    long n = 0;
+    ASSERT(f != NULL);
+    snprintf(tag, sizeof(tag), " app=%s", app);
+    fseek(f, from, SEEK_SET);
+    while (fgets(line, sizeof(line), f)) {
+        if (!strstr(line, tag))
+            continue;
+        if (!strstr(line, "LOG:  statement: ") && !strstr(line, "LOG:  execute "))
+            continue;
+        if (n++ < 5)
+            printf("  %s", line);
+    }
+    fclose(f);
+    return n;
+}
+
+/* `uri` with its own application_name. */
+static const char *with_app(const char *uri, const char *app)
+{
+    static char bufs[2][1600];
+    static int next;
+    char *b = bufs[next++ & 1];
+    snprintf(b, sizeof(bufs[0]), "%s&application_name=%s", uri, app);
+    return b;
+}
+
+/* Start `hark serve` on the store; returns its pid once it listens. */
+static pid_t start_serve(const char *uri, const char *out)
+{
+    char cmd[8192];
+    pid_t pid;
+    int64_t until;
+
+    snprintf(cmd, sizeof(cmd),
+             "XDG_CONFIG_HOME='%s' exec '%s' serve --listen 127.0.0.1:0 --db '%s' --cache-db '%s' "
+             "--data-dir '%s' --engine test --vad off >'%s' 2>&1",
+             harness_tmpdir(), harness_hark_bin(), uri, uri, harness_path("data"), out);
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    until = pt_now_ms() + 20000;
+    while (pt_now_ms() < until) {
+        char *o = harness_read_file(out, NULL);
+        int st;
+        int up = o && strstr(o, "listening on http://127.0.0.1:") != NULL;
+        free(o);
+        if (up)
+            return pid;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            o = harness_read_file(out, NULL);
+            harness_fail(__FILE__, __LINE__, "hark serve exited (status %d): %s", st, o ? o : "");
+        }
+        pt_sleep_ms(20);
+    }
+    kill(pid, SIGKILL);
+    harness_fail(__FILE__, __LINE__, "hark serve did not start listening within 20 s");
+    return -1;
+}
+
+TEST(pg_idle_serve_and_worker_send_no_statements)
+{
+    const char *dir = harness_pg_dir();
+    const char *uri = harness_pg_uri();
+    const char *wlog = harness_path("worker.log"), *sout = harness_path("serve.out");
+    const char *wav = harness_path("x.wav");
+    char log[600];
+    hark_store *s = NULL;
+    pid_t serve, worker;
+    long from, idle, busy;
+    int64_t id;
+
+    harness_timeout(180);
+    if (!dir)
+        SKIP("the PostgreSQL server is not the harness's own: its log cannot be read");
+    snprintf(log, sizeof(log), "%s/log", dir);
+    statement_logging(1);
+    serve = start_serve(with_app(uri, "hark_idle_serve"), sout);
+    worker = pt_worker(with_app(uri, "hark_idle_worker"), wlog, "-e", "test", "--no-vad",
+                       "--workers", "2", NULL);
+    pt_wait_for_text(wlog, "running jobs of", 20000);
+    pt_sleep_ms(2000); /* start-up: migrations, LISTEN, the first claims */
+
+    from = log_size(log);
+    pt_sleep_ms(IDLE_MS);
+    printf("statements while idle for %d s:\n", IDLE_MS / 1000);
+    idle = statements_since(log, from, "hark_idle_");
+    printf("  %ld in all\n", idle);
+
+    /* the same count sees their statements as soon as there is work */
+    pt_wav(wav, 440.0, 3.0);
+    ASSERT_OK(hark_store_open(&s, uri));
+    from = log_size(log);
+    id = pt_submit(s, wav, "wake");
+    pt_wait_done(s, &id, 1, 20000);
+    pt_sleep_ms(300);
+    busy = statements_since(log, from, "hark_idle_");
+    printf("statements for one job: %ld\n", busy);
+    hark_store_free(s);
+
+    ASSERT_EQ(pt_stop(worker, SIGTERM), 0);
+    ASSERT_EQ(pt_stop(serve, SIGTERM), 0);
+    statement_logging(0);
+    ASSERT_MSG(idle <= IDLE_MAX_STATEMENTS, "%ld statements while serve and worker were idle",
+               idle);
+    ASSERT_LT(0, busy);
+}
