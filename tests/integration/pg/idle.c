@@ -11,7 +11,6 @@
  * submitted and transcribed proves the counting sees their statements.
  */
 #define _DEFAULT_SOURCE
-#include <libpq-fe.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,74 +20,6 @@
 #define IDLE_MS 30000
 /* The bound: no statement at all while idle (see the file comment). */
 #define IDLE_MAX_STATEMENTS 0
-
-static void admin_exec(const char *sql)
-{
-    PGconn *db = PQconnectdb(getenv("HARK_TEST_PG_DSN"));
-    PGresult *r;
-    ASSERT_MSG(PQstatus(db) == CONNECTION_OK, "connect: %s", PQerrorMessage(db));
-    r = PQexec(db, sql);
-    ASSERT_MSG(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
-               "%s: %s", sql, PQerrorMessage(db));
-    PQclear(r);
-    PQfinish(db);
-}
-
-static void statement_logging(int on)
-{
-    if (on) {
-        admin_exec("ALTER SYSTEM SET log_statement = 'all'");
-        admin_exec("ALTER SYSTEM SET log_line_prefix = '%m [%p] app=%a '");
-    } else {
-        admin_exec("ALTER SYSTEM RESET log_statement");
-        admin_exec("ALTER SYSTEM RESET log_line_prefix");
-    }
-    admin_exec("SELECT pg_reload_conf()");
-}
-
-/* Bytes in the server's log now. */
-static long log_size(const char *log)
-{
-    FILE *f = fopen(log, "rb");
-    long n;
-    ASSERT_MSG(f != NULL, "cannot read the server log %s", log);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fclose(f);
-    return n;
-}
-
-/* Statements logged after byte `from` by connections whose application name starts with
- * `app`; the first few are copied to stdout. */
-static long statements_since(const char *log, long from, const char *app)
-{
-    FILE *f = fopen(log, "rb");
-    char line[4096], tag[128];
-    long n = 0;
-    ASSERT(f != NULL);
-    snprintf(tag, sizeof(tag), " app=%s", app);
-    fseek(f, from, SEEK_SET);
-    while (fgets(line, sizeof(line), f)) {
-        if (!strstr(line, tag))
-            continue;
-        if (!strstr(line, "LOG:  statement: ") && !strstr(line, "LOG:  execute "))
-            continue;
-        if (n++ < 5)
-            printf("  %s", line);
-    }
-    fclose(f);
-    return n;
-}
-
-/* `uri` with its own application_name. */
-static const char *with_app(const char *uri, const char *app)
-{
-    static char bufs[2][1600];
-    static int next;
-    char *b = bufs[next++ & 1];
-    snprintf(b, sizeof(bufs[0]), "%s&application_name=%s", uri, app);
-    return b;
-}
 
 /* Start `hark serve` on the store; returns its pid once it listens. */
 static pid_t start_serve(const char *uri, const char *out)
@@ -130,47 +61,42 @@ static pid_t start_serve(const char *uri, const char *out)
 
 TEST(pg_idle_serve_and_worker_send_no_statements)
 {
-    const char *dir = harness_pg_dir();
     const char *uri = harness_pg_uri();
     const char *wlog = harness_path("worker.log"), *sout = harness_path("serve.out");
     const char *wav = harness_path("x.wav");
-    char log[600];
     hark_store *s = NULL;
     pid_t serve, worker;
     long from, idle, busy;
     int64_t id;
 
     harness_timeout(180);
-    if (!dir)
-        SKIP("the PostgreSQL server is not the harness's own: its log cannot be read");
-    snprintf(log, sizeof(log), "%s/log", dir);
-    statement_logging(1);
-    serve = start_serve(with_app(uri, "hark_idle_serve"), sout);
-    worker = pt_worker(with_app(uri, "hark_idle_worker"), wlog, "-e", "test", "--no-vad",
+    pt_statement_logging(1);
+    serve = start_serve(pt_with_app(uri, "hark_idle_serve"), sout);
+    worker = pt_worker(pt_with_app(uri, "hark_idle_worker"), wlog, "-e", "test", "--no-vad",
                        "--workers", "2", NULL);
     pt_wait_for_text(wlog, "running jobs of", 20000);
     pt_sleep_ms(2000); /* start-up: migrations, LISTEN, the first claims */
 
-    from = log_size(log);
+    from = pt_log_size();
     pt_sleep_ms(IDLE_MS);
     printf("statements while idle for %d s:\n", IDLE_MS / 1000);
-    idle = statements_since(log, from, "hark_idle_");
+    idle = pt_statements_since(from, "hark_idle_");
     printf("  %ld in all\n", idle);
 
     /* the same count sees their statements as soon as there is work */
     pt_wav(wav, 440.0, 3.0);
     ASSERT_OK(hark_store_open(&s, uri));
-    from = log_size(log);
+    from = pt_log_size();
     id = pt_submit(s, wav, "wake");
     pt_wait_done(s, &id, 1, 20000);
     pt_sleep_ms(300);
-    busy = statements_since(log, from, "hark_idle_");
+    busy = pt_statements_since(from, "hark_idle_");
     printf("statements for one job: %ld\n", busy);
     hark_store_free(s);
 
     ASSERT_EQ(pt_stop(worker, SIGTERM), 0);
     ASSERT_EQ(pt_stop(serve, SIGTERM), 0);
-    statement_logging(0);
+    pt_statement_logging(0);
     ASSERT_MSG(idle <= IDLE_MAX_STATEMENTS, "%ld statements while serve and worker were idle",
                idle);
     ASSERT_LT(0, busy);
