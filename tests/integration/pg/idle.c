@@ -24,22 +24,17 @@
 /* Start `hark serve` on the store; returns its pid once it listens. */
 static pid_t start_serve(const char *uri, const char *out)
 {
-    char cmd[8192];
+    const char *argv[] = {
+        "hark",     "serve",      "--listen", "127.0.0.1:0", "--db",
+        uri,        "--cache-db", uri,        "--data-dir",  harness_path("data"),
+        "--engine", "test",       "--vad",    "off",         NULL
+    };
     pid_t pid;
     int64_t until;
 
-    snprintf(cmd, sizeof(cmd),
-             "XDG_CONFIG_HOME='%s' exec '%s' serve --listen 127.0.0.1:0 --db '%s' --cache-db '%s' "
-             "--data-dir '%s' --engine test --vad off >'%s' 2>&1",
-             harness_tmpdir(), harness_hark_bin(), uri, uri, harness_path("data"), out);
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
+    setenv("XDG_CONFIG_HOME", harness_tmpdir(), 1); /* no settings file of the machine's */
+    unlink(out);
+    pid = pt_hark(out, argv);
     until = pt_now_ms() + 20000;
     while (pt_now_ms() < until) {
         char *o = harness_read_file(out, NULL);

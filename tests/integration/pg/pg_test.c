@@ -57,22 +57,9 @@ void pt_wav(const char *path, double hz, double seconds)
     ASSERT(fclose(f) == 0);
 }
 
-pid_t pt_worker(const char *uri, const char *log_path, ...)
+pid_t pt_hark(const char *log_path, const char *const *argv)
 {
-    const char *argv[32];
-    int n = 0;
-    va_list ap;
     pid_t pid;
-
-    argv[n++] = "hark";
-    argv[n++] = "worker";
-    argv[n++] = "--db";
-    argv[n++] = uri;
-    va_start(ap, log_path);
-    for (const char *a; n < 31 && (a = va_arg(ap, const char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
     fflush(stdout);
     fflush(stderr);
     pid = fork();
@@ -88,6 +75,24 @@ pid_t pt_worker(const char *uri, const char *log_path, ...)
         _exit(127);
     }
     return pid;
+}
+
+pid_t pt_worker(const char *uri, const char *log_path, ...)
+{
+    const char *argv[32];
+    int n = 0;
+    va_list ap;
+
+    argv[n++] = "hark";
+    argv[n++] = "worker";
+    argv[n++] = "--db";
+    argv[n++] = uri;
+    va_start(ap, log_path);
+    for (const char *a; n < 31 && (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return pt_hark(log_path, argv);
 }
 
 void pt_wait_for_text(const char *path, const char *needle, int timeout_ms)

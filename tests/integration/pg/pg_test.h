@@ -13,6 +13,9 @@
 
 /* Write a 16 kHz mono 16-bit WAV of a sine at `hz` lasting `seconds`. */
 void pt_wav(const char *path, double hz, double seconds);
+/* Start hark with argv (argv[0] "hark", NULL-terminated), stdout and stderr appended to log_path.
+ */
+pid_t pt_hark(const char *log_path, const char *const *argv);
 /* Start `hark worker --db uri ...args` (NULL-terminated) with stdout/stderr to log_path. */
 pid_t pt_worker(const char *uri, const char *log_path, ...);
 /* Wait until `path` contains `needle` (up to timeout_ms); fails the test otherwise. */
