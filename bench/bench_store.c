@@ -3,7 +3,13 @@
  * segments (10,000 recordings x 100 segments), through the public API only.
  *
  *   bench_store [--recordings N] [--segments N] [--queries N] [--owners N] [--jobs N]
- *               [--db PATH] [--keep]
+ *               [--db PATH|URI] [--keep] [--core]
+ *
+ * --db postgresql://... runs the same load, queries and list pages on
+ * PostgreSQL (the database must be empty; bench/bench_pg.sh starts a private
+ * server and runs SQLite and PostgreSQL one after the other in one run).
+ * --core stops after the insert, search, list and size figures and prints
+ * them on one "result:" line as well.
  *
  * Text: English-like, ~15 words per segment (12..18), one segment per 5 s
  * (the density of real speech), words drawn with a Zipf distribution
@@ -414,11 +420,16 @@ static void run_readers(hark_store *s, query *q, int nq, int n_readers, double s
         pthread_join(wt, NULL);
 }
 
-/* Remove the database file and its -wal and -shm companions (unless `keep`). */
+static int is_uri(const char *db)
+{
+    return strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0;
+}
+
+/* Remove the database file and its -wal and -shm companions (unless `keep` or a server URI). */
 static void remove_db(const char *db, int keep)
 {
     char side[4200];
-    if (keep)
+    if (keep || is_uri(db))
         return;
     unlink(db);
     snprintf(side, sizeof(side), "%s-wal", db);
@@ -521,7 +532,7 @@ int main(int argc, char **argv)
 {
     int n_rec = 10000, per = 100, per_class = 200, n_owners = 100, n_jobs = 20000;
     const char *db = NULL;
-    int keep = 0, insert_only = 0, reuse = 0;
+    int keep = 0, insert_only = 0, reuse = 0, core_only = 0;
     char path[4096];
     hark_store *s = NULL;
     hark_store_stats st;
@@ -549,11 +560,13 @@ int main(int argc, char **argv)
             keep = 1;
         else if (!strcmp(argv[i], "--insert-only"))
             insert_only = 1;
+        else if (!strcmp(argv[i], "--core"))
+            core_only = 1;
         else if (!strcmp(argv[i], "--reuse"))
             reuse = keep = 1; /* skip the load: an archive left by --keep --db PATH */
         else {
             fprintf(stderr, "usage: bench_store [--recordings N] [--segments N] [--queries N] "
-                            "[--owners N] [--jobs N] [--db PATH] [--keep]\n");
+                            "[--owners N] [--jobs N] [--db PATH|URI] [--keep] [--core]\n");
             return 2;
         }
     }
@@ -563,7 +576,7 @@ int main(int argc, char **argv)
                  (int)getpid());
         db = path;
     }
-    if (!reuse) {
+    if (!reuse && !is_uri(db)) {
         char side[4200];
         unlink(db);
         snprintf(side, sizeof(side), "%s-wal", db);
@@ -772,6 +785,20 @@ int main(int argc, char **argv)
                hours, (unsigned long long)st.segments, SEG_MS / 1000);
     }
 
+    if (core_only) {
+        printf("result: backend=%s segments=%llu insert_seg_s=%.0f insert_seg_cpu_s=%.0f "
+               "search_p50_ms=%.3f search_p95_ms=%.3f search_rec_p95_ms=%.3f "
+               "search_owner_p95_ms=%.3f list_p95_ms=%.3f list_owner_p95_ms=%.3f "
+               "db_bytes=%llu\n",
+               is_uri(db) ? "postgresql" : "sqlite", (unsigned long long)st.segments,
+               (double)n_rec * per / (put_ms / 1e3), (double)n_rec * per / (put_cpu_ms / 1e3),
+               pct(&mix, 50), pct(&mix, 95), pct(&mix_rec, 95),
+               n_owners > 0 ? pct(&mix_own, 95) : 0.0, pct(&list_lat, 95),
+               n_owners > 0 ? pct(&list_own, 95) : 0.0, (unsigned long long)st.db_bytes);
+        n_jobs = 0;
+        goto done;
+    }
+
     /* ---- readers vs writer ---- */
     {
         lat alone, busy, alone_cpu, busy_cpu;
@@ -852,6 +879,7 @@ int main(int argc, char **argv)
     if (n_jobs > 0)
         bench_queue(db, n_jobs);
 
+done:
     hark_store_free(s);
     remove_db(db, keep);
     free(queries);

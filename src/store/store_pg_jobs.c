@@ -4,14 +4,14 @@
  * backend is store_pg.c).
  *
  * DESIGN
- * - The state machine is the SQLite backend's (store_sqlite.c), transition
- *   for transition: the same claim order, lease checks, backoff handling,
- *   dead-on-expiry rule and chunk counters, so both backends pass one
- *   conformance suite. What differs is the locking: a transition reads its
- *   job with SELECT ... FOR UPDATE and writes it back in the same
- *   transaction; a claim walks the partial index jobs_due in claim order
- *   with FOR UPDATE SKIP LOCKED, so concurrent claimers (threads, processes,
- *   machines) each take a different job without waiting for each other.
+ * - The state machine is not here: jobstate.c decides every transition
+ *   (lease checks, attempts, backoff, dead letters, cancel and its
+ *   acknowledgement, retry) for both backends. This file only locks, loads
+ *   and stores: a transition reads its job with SELECT ... FOR UPDATE, runs
+ *   hark__job_apply and writes the row back in the same transaction; a claim
+ *   walks the partial index jobs_due in claim order with FOR UPDATE SKIP
+ *   LOCKED, so concurrent claimers (threads, processes, machines) each take
+ *   a different job without waiting for each other.
  * - Submitting takes a transaction-scoped advisory lock on (owner,
  *   content hash) before looking for an existing recording of the same
  *   audio, so concurrent submits of one audio by one owner make one
@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jobstate.h"
 #include "store_pg.h"
 
 #define LOCKED_RETRY_MS 50
@@ -77,37 +78,11 @@ static int emit_job(const pgs *s, const PGresult *r, int row, hark_store_job_fn 
     return emit(&j, payload);
 }
 
-/* The mutable part of a job row, as job_load() read it and job_store() writes it. */
-typedef struct jrow {
-    int64_t id;
-    hark_job_state state;
-    unsigned attempts, max_attempts;
-    char *error;       /* owned */
-    char *lease_owner; /* owned; kept on a running job that was canceled, for the runner's ack */
-    int64_t lease_expires_ms, not_before_ms, created_ms, finished_ms;
-    uint32_t chunks_failed;
-} jrow;
-
-static void jrow_dispose(jrow *r)
-{
-    hark__free(r->error);
-    hark__free(r->lease_owner);
-    memset(r, 0, sizeof(*r));
-}
-
-static int set_str(char **dst, const char *src)
-{
-    char *copy = NULL;
-    if (src && !(copy = hark__strdup(src)))
-        return hark_error_set(HARK_ENOMEM, "out of memory");
-    hark__free(*dst);
-    *dst = copy;
-    return 0;
-}
-
 /* In a transaction on c: read and lock job `id`; HARK_ENOTFOUND. */
-static int job_load(pgs *s, pgconn *c, int64_t id, jrow *r, const char *what)
+static int job_load(void *ctx, void *cv, int64_t id, hark__jrow *r, const char *what)
 {
+    pgs *s = ctx;
+    pgconn *c = cv;
     pgp p = { 0 };
     PGresult *res;
     int rc;
@@ -131,31 +106,18 @@ static int job_load(pgs *s, pgconn *c, int64_t id, jrow *r, const char *what)
     r->created_ms = pg_i64(res, 0, 13);
     r->finished_ms = pg_i64(res, 0, 16);
     r->chunks_failed = (uint32_t)pg_i64(res, 0, 19);
-    if (rc == 0 && ((rc = set_str(&r->error, pg_str(res, 0, 9))) < 0 ||
-                    (rc = set_str(&r->lease_owner, pg_str(res, 0, 10))) < 0))
-        jrow_dispose(r);
+    if (rc == 0 && ((rc = hark__jrow_set_str(&r->error, pg_str(res, 0, 9))) < 0 ||
+                    (rc = hark__jrow_set_str(&r->lease_owner, pg_str(res, 0, 10))) < 0))
+        hark__jrow_dispose(r);
     PQclear(res);
     return rc;
 }
 
-/* When a job in this state becomes claimable (due_ms), or -1 for NULL (never). */
-static int64_t jrow_due(const jrow *r)
-{
-    switch (r->state) {
-    case HARK_JOB_QUEUED:
-        return r->not_before_ms > 0 ? r->not_before_ms : r->created_ms;
-    case HARK_JOB_RUNNING:
-        return r->lease_expires_ms;
-    default:
-        return -1;
-    }
-}
-
 /* Write back a job_load()ed row changed by a transition (not a claim). */
-static int job_store(pgs *s, pgconn *c, const jrow *r, int64_t now, const char *what)
+static int job_store(pgs *s, pgconn *c, const hark__jrow *r, int64_t now, const char *what)
 {
     pgp p = { 0 };
-    int64_t due = jrow_due(r);
+    int64_t due = hark__jrow_due(r);
     hark__pgp_int(&p, r->id);
     hark__pgp_text(&p, hark_job_state_name(r->state));
     hark__pgp_int(&p, r->attempts);
@@ -170,19 +132,6 @@ static int job_store(pgs *s, pgconn *c, const jrow *r, int64_t now, const char *
     hark__pgp_int(&p, r->finished_ms);
     hark__pgp_int(&p, now);
     return hark__pg_exec(s, c, PG_JOB_SET, &p, NULL, what);
-}
-
-/* Move a loaded row to a final state (done, dead, canceled) at `now`. */
-static void jrow_finish(jrow *r, hark_job_state state, int64_t now, int keep_lease)
-{
-    r->state = state;
-    r->finished_ms = now;
-    r->not_before_ms = 0;
-    if (!keep_lease) {
-        hark__free(r->lease_owner);
-        r->lease_owner = NULL;
-        r->lease_expires_ms = 0;
-    }
 }
 
 /* Run a statement bound with $1 = id only. */
@@ -213,6 +162,37 @@ static int query_id(pgs *s, pgconn *c, int id_stmt, int64_t arg, int64_t *out, c
 static int notify(pgs *s, pgconn *c, const char *what)
 {
     return hark__pg_exec(s, c, PG_NOTIFY, NULL, NULL, what);
+}
+
+/* Store a row changed by hark__job_apply (not a claim) and carry out the side effects it asked for.
+ */
+static int job_write(void *ctx, void *cv, const hark__jrow *r, unsigned fx, int64_t now,
+                     const char *what)
+{
+    pgs *s = ctx;
+    pgconn *c = cv;
+    pgp p = { 0 };
+    int rc;
+
+    if ((rc = job_store(s, c, r, now, what)) < 0)
+        return rc;
+    if ((fx & HARK__JOB_FX_DROP_RESULTS) &&
+        (rc = exec_for_id(s, c, PG_CHUNKS_DROP_RESULTS, r->id, what)) < 0)
+        return rc;
+    if (fx & HARK__JOB_FX_RESET_FAILED) {
+        if ((rc = exec_for_id(s, c, PG_CHUNKS_RESET_FAILED, r->id, what)) < 0)
+            return rc;
+        hark__pgp_int(&p, r->id);
+        hark__pgp_int(&p, 0);
+        hark__pgp_int(&p, -(int64_t)r->chunks_failed);
+        hark__pgp_int(&p, 0);
+        hark__pgp_int(&p, now);
+        if ((rc = hark__pg_exec(s, c, PG_JOB_CHUNK_COUNTS, &p, NULL, what)) < 0)
+            return rc;
+    }
+    if (fx & HARK__JOB_FX_NOTIFY)
+        rc = notify(s, c, what);
+    return rc;
 }
 
 /* ---- jobs: operations ------------------------------------------------------------------------ */
@@ -357,85 +337,82 @@ out:
 }
 
 /*
- * Claim: in one transaction, take the first claimable job in claim order
- * that no other claimer holds (SKIP LOCKED); a job at the head whose
- * attempts are used up (its runners kept dying) is made dead and the next
- * one looked at.
+ * Claims run in hark__job_claim_tx (jobstate.c): in one transaction, the
+ * first claimable job in claim order that no other claimer holds (SKIP
+ * LOCKED) is picked.
  */
+static int job_pick(void *ctx, void *cv, hark_priority max_priority, int64_t now, hark__jrow *r,
+                    const char *what)
+{
+    pgp p = { 0 };
+    PGresult *res;
+    int rc;
+
+    hark__pgp_int(&p, (int64_t)max_priority);
+    hark__pgp_int(&p, now);
+    if (!(res = hark__pg_run(ctx, cv, PG_JOB_PICK, &p, &rc, what)))
+        return rc;
+    if ((rc = PQntuples(res) > 0)) {
+        r->id = pg_i64(res, 0, 0);
+        r->state = pg_str(res, 0, 1) && strcmp(pg_str(res, 0, 1), "running") == 0 ? HARK_JOB_RUNNING
+                                                                                  : HARK_JOB_QUEUED;
+        r->attempts = (unsigned)pg_i64(res, 0, 2);
+        r->max_attempts = (unsigned)pg_i64(res, 0, 3);
+    }
+    PQclear(res);
+    return rc;
+}
+
+static int job_claim_write(void *ctx, void *cv, const hark__jrow *r, int64_t now,
+                           hark_store_job_fn emit, void *payload, const char *what)
+{
+    pgp p = { 0 };
+    PGresult *res;
+    int rc;
+
+    hark__pgp_int(&p, r->id);
+    hark__pgp_text(&p, r->lease_owner);
+    hark__pgp_int(&p, r->lease_expires_ms);
+    hark__pgp_int(&p, now);
+    if (!(res = hark__pg_run(ctx, cv, PG_JOB_CLAIM, &p, &rc, what)))
+        return rc;
+    rc = emit_job(ctx, res, 0, emit, payload);
+    PQclear(res);
+    return rc;
+}
+
+static int job_next_due(void *ctx, void *cv, hark_priority max_priority, int64_t now,
+                        int64_t *next_ms, const char *what)
+{
+    int64_t t = 0;
+    int rc = query_id(ctx, cv, PG_JOB_NEXT, (int64_t)max_priority, &t, what);
+    if (rc == 1)
+        *next_ms = t > now ? t : now + LOCKED_RETRY_MS; /* a row another claimer holds */
+    return rc < 0 ? rc : 0;
+}
+
+static int job_begin(void *ctx, void **cv, const char *what)
+{
+    pgconn *c = NULL;
+    int rc = hark__pg_begin(ctx, &c, 1, 0, what);
+    *cv = c;
+    return rc;
+}
+
+static int job_commit(void *ctx, void *cv, int rc, const char *what)
+{
+    return hark__pg_end(ctx, cv, rc, what);
+}
+
+static const hark__job_tx job_tx = { job_begin, job_commit,      job_load,    job_write,
+                                     job_pick,  job_claim_write, job_next_due };
+
 int hark__pg_job_claim(void *ctx, const char *lease_owner, int64_t lease_ms,
                        hark_priority max_priority, int64_t now, hark_store_job_fn emit,
                        void *payload, int64_t *next_ms)
 {
-    static const char what[] = "claim job";
-    pgs *s = ctx;
-    pgconn *c;
-    PGresult *r = NULL;
-    int rc, claimed = 0;
-
-    *next_ms = 0;
-    if ((rc = hark__pg_begin(s, &c, 1, 0, what)) < 0)
-        return rc;
-    while (!claimed) {
-        pgp p = { 0 };
-        int64_t id;
-        unsigned attempts, max_attempts;
-        int running;
-        hark__pgp_int(&p, (int64_t)max_priority);
-        hark__pgp_int(&p, now);
-        if (!(r = hark__pg_run(s, c, PG_JOB_PICK, &p, &rc, what)))
-            goto out;
-        if (PQntuples(r) == 0)
-            break;
-        id = pg_i64(r, 0, 0);
-        running = pg_str(r, 0, 1) && strcmp(pg_str(r, 0, 1), "running") == 0;
-        attempts = (unsigned)pg_i64(r, 0, 2);
-        max_attempts = (unsigned)pg_i64(r, 0, 3);
-        PQclear(r);
-        r = NULL;
-        if (attempts >= max_attempts) {
-            jrow jr;
-            char msg[96];
-            if ((rc = job_load(s, c, id, &jr, what)) < 0)
-                goto out;
-            if (running)
-                snprintf(msg, sizeof(msg), "lost its runner %u times", attempts);
-            else
-                snprintf(msg, sizeof(msg), "no attempts left (%u of %u used)", attempts,
-                         max_attempts);
-            jrow_finish(&jr, HARK_JOB_DEAD, now, 0);
-            if ((rc = set_str(&jr.error, msg)) == 0)
-                rc = job_store(s, c, &jr, now, what);
-            jrow_dispose(&jr);
-            if (rc < 0)
-                goto out;
-            continue;
-        }
-        memset(&p, 0, sizeof(p));
-        hark__pgp_int(&p, id);
-        hark__pgp_text(&p, lease_owner);
-        hark__pgp_int(&p, now + lease_ms);
-        hark__pgp_int(&p, now);
-        if (!(r = hark__pg_run(s, c, PG_JOB_CLAIM, &p, &rc, what)))
-            goto out;
-        if ((rc = emit_job(s, r, 0, emit, payload)) != 0)
-            goto out;
-        claimed = 1;
-    }
-    if (!claimed) {
-        int64_t t = 0;
-        if ((rc = query_id(s, c, PG_JOB_NEXT, (int64_t)max_priority, &t, what)) < 0)
-            goto out;
-        if (rc == 1)
-            *next_ms = t > now ? t : now + LOCKED_RETRY_MS; /* a row another claimer holds */
-        rc = 0;
-    }
-out:
-    PQclear(r);
-    /* jobs made dead on the way are committed even when nothing was claimed */
-    rc = hark__pg_end(s, c, rc, what);
-    if (rc == 0 && !claimed)
-        rc = HARK_ENOTFOUND;
-    return rc;
+    return hark__job_claim_tx(&job_tx, ctx, lease_owner, lease_ms, max_priority, now, emit, payload,
+                              next_ms);
 }
 
 int hark__pg_job_heartbeat(void *ctx, const char *lease_owner, int64_t lease_ms, int64_t now,
@@ -461,146 +438,18 @@ int hark__pg_job_heartbeat(void *ctx, const char *lease_owner, int64_t lease_ms,
 int hark__pg_job_end(void *ctx, int64_t id, const char *lease_owner, hark_job_state state,
                      int release, int64_t not_before_ms, const char *error, int64_t now)
 {
-    static const char what[] = "end job";
-    pgs *s = ctx;
-    pgconn *c;
-    jrow r;
-    int rc;
-
-    memset(&r, 0, sizeof(r));
-    if ((rc = hark__pg_begin(s, &c, 1, 0, what)) < 0)
-        return rc;
-    if ((rc = job_load(s, c, id, &r, what)) < 0)
-        goto out;
-    if (state == HARK_JOB_CANCELED && r.state == HARK_JOB_CANCELED && r.lease_owner &&
-        strcmp(r.lease_owner, lease_owner) == 0) {
-        /* the runner acknowledges a cancel made while it ran */
-        jrow_finish(&r, HARK_JOB_CANCELED, r.finished_ms, 0);
-        rc = job_store(s, c, &r, now, what);
-        goto out;
-    }
-    if (r.state != HARK_JOB_RUNNING) {
-        rc = hark_error_set(HARK_EBUSY, "store: job %lld is %s, no longer running under %s",
-                            (long long)id, hark_job_state_name(r.state), lease_owner);
-        goto out;
-    }
-    if (!r.lease_owner || strcmp(r.lease_owner, lease_owner) != 0) {
-        rc = hark_error_set(HARK_EBUSY, "store: job %lld is held by %s, not %s", (long long)id,
-                            r.lease_owner ? r.lease_owner : "nobody", lease_owner);
-        goto out;
-    }
-    if (r.lease_expires_ms <= now) {
-        rc = hark_error_set(HARK_EBUSY,
-                            "store: the lease of %s on job %lld expired %lld ms ago: another "
-                            "runner may claim it",
-                            lease_owner, (long long)id, (long long)(now - r.lease_expires_ms));
-        goto out;
-    }
-    switch (state) {
-    case HARK_JOB_DONE:
-        jrow_finish(&r, HARK_JOB_DONE, now, 0);
-        hark__free(r.error);
-        r.error = NULL;
-        if ((rc = exec_for_id(s, c, PG_CHUNKS_DROP_RESULTS, id, what)) < 0)
-            goto out;
-        break;
-    case HARK_JOB_QUEUED:
-        if (!release && error && (rc = set_str(&r.error, error)) < 0)
-            goto out;
-        if (release) {
-            r.attempts = r.attempts ? r.attempts - 1 : 0; /* the attempt is not counted */
-        } else if (r.attempts >= r.max_attempts) {
-            jrow_finish(&r, HARK_JOB_DEAD, now, 0);
-            break;
-        }
-        r.state = HARK_JOB_QUEUED;
-        r.not_before_ms = not_before_ms > 0 ? not_before_ms : 0;
-        hark__free(r.lease_owner);
-        r.lease_owner = NULL;
-        r.lease_expires_ms = 0;
-        if ((rc = notify(s, c, what)) < 0)
-            goto out;
-        break;
-    case HARK_JOB_DEAD:
-        if (error && (rc = set_str(&r.error, error)) < 0)
-            goto out;
-        jrow_finish(&r, HARK_JOB_DEAD, now, 0);
-        break;
-    default: /* HARK_JOB_CANCELED (the library checked the state) */
-        jrow_finish(&r, HARK_JOB_CANCELED, now, 0);
-        break;
-    }
-    rc = job_store(s, c, &r, now, what);
-out:
-    jrow_dispose(&r);
-    return hark__pg_end(s, c, rc, what);
+    return hark__job_end_tx(&job_tx, ctx, id, lease_owner, state, release, not_before_ms, error,
+                            now);
 }
 
 int hark__pg_job_cancel(void *ctx, int64_t id, int64_t now)
 {
-    static const char what[] = "cancel job";
-    pgs *s = ctx;
-    pgconn *c;
-    jrow r;
-    int rc;
-
-    memset(&r, 0, sizeof(r));
-    if ((rc = hark__pg_begin(s, &c, 1, 0, what)) < 0)
-        return rc;
-    if ((rc = job_load(s, c, id, &r, what)) < 0)
-        goto out;
-    if (r.state != HARK_JOB_QUEUED && r.state != HARK_JOB_RUNNING) {
-        rc = hark_error_set(HARK_EINVAL, "job %lld is already %s", (long long)id,
-                            hark_job_state_name(r.state));
-        goto out;
-    }
-    /* a running job keeps its lease owner, so that its runner can acknowledge */
-    jrow_finish(&r, HARK_JOB_CANCELED, now, r.state == HARK_JOB_RUNNING);
-    rc = job_store(s, c, &r, now, what);
-out:
-    jrow_dispose(&r);
-    return hark__pg_end(s, c, rc, what);
+    return hark__job_cancel_tx(&job_tx, ctx, id, now);
 }
 
 int hark__pg_job_retry(void *ctx, int64_t id, int64_t now)
 {
-    static const char what[] = "retry job";
-    pgs *s = ctx;
-    pgconn *c;
-    pgp p = { 0 };
-    jrow r;
-    int rc;
-
-    memset(&r, 0, sizeof(r));
-    if ((rc = hark__pg_begin(s, &c, 1, 0, what)) < 0)
-        return rc;
-    if ((rc = job_load(s, c, id, &r, what)) < 0)
-        goto out;
-    if (r.state != HARK_JOB_DEAD && r.state != HARK_JOB_CANCELED) {
-        rc = hark_error_set(HARK_EINVAL, "job %lld is %s: only dead or canceled jobs are retried",
-                            (long long)id, hark_job_state_name(r.state));
-        goto out;
-    }
-    r.state = HARK_JOB_QUEUED;
-    r.attempts = 0;
-    r.not_before_ms = 0;
-    r.finished_ms = 0;
-    hark__free(r.lease_owner);
-    r.lease_owner = NULL;
-    r.lease_expires_ms = 0;
-    if ((rc = job_store(s, c, &r, now, what)) < 0 ||
-        (rc = exec_for_id(s, c, PG_CHUNKS_RESET_FAILED, id, what)) < 0)
-        goto out;
-    hark__pgp_int(&p, id);
-    hark__pgp_int(&p, 0);
-    hark__pgp_int(&p, -(int64_t)r.chunks_failed);
-    hark__pgp_int(&p, 0);
-    hark__pgp_int(&p, now);
-    if ((rc = hark__pg_exec(s, c, PG_JOB_CHUNK_COUNTS, &p, NULL, what)) == 0)
-        rc = notify(s, c, what);
-out:
-    jrow_dispose(&r);
-    return hark__pg_end(s, c, rc, what);
+    return hark__job_retry_tx(&job_tx, ctx, id, now);
 }
 
 int hark__pg_job_counts(void *ctx, hark_job_counts *out)
@@ -653,10 +502,10 @@ int hark__pg_job_chunk_put(void *ctx, int64_t job, const hark_job_chunk *ch, int
         return rc;
     /* the job row is locked first: concurrent chunk writes of one job keep its counters exact */
     {
-        jrow jr;
+        hark__jrow jr;
         if ((rc = job_load(s, c, job, &jr, what)) < 0)
             goto out;
-        jrow_dispose(&jr);
+        hark__jrow_dispose(&jr);
     }
     hark__pgp_int(&p, job);
     hark__pgp_int(&p, ch->index);

@@ -33,6 +33,9 @@
  * - The cache table holds encoded values by 32-byte key; its last-use time
  *   is refreshed at most once an hour per entry (a read seldom writes).
  * - ":memory:" (tests) has a single connection; reads then use the writer.
+ * - Job queue: the rules of every transition live in jobstate.c, shared with
+ *   PostgreSQL; here a transition is one write transaction that loads the
+ *   row, calls hark__job_apply and stores the row (and its side effects).
  * - Privacy: a new database file is created with mode 0600 whatever the
  *   umask (hark__file_create_private, folders 0700); SQLite gives its -wal
  *   and -shm files the database file's mode.
@@ -52,6 +55,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "jobstate.h"
 #include "store.h"
 
 #define HARK_APP_ID    0x6861726b /* "hark" */
@@ -466,7 +470,7 @@ static const char *const sql_text[S_COUNT] = {
                     "due_ms = ?3, attempts = attempts + 1, not_before_ms = 0, "
                     "started_ms = CASE WHEN started_ms = 0 THEN ?4 ELSE started_ms END, "
                     "updated_ms = ?4 WHERE id = ?1",
-    /* every transition but a claim: the new values are computed by job_write() */
+    /* every transition but a claim: the new values are decided by hark__job_apply (jobstate.c) */
     [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = ?3, error = ?4, lease_owner = ?5, "
                   "lease_expires_ms = ?6, not_before_ms = ?7, due_ms = ?8, finished_ms = ?9, "
                   "updated_ms = ?10 WHERE id = ?1",
@@ -2572,37 +2576,11 @@ static int job_emit_id(const sq *s, conn *c, int64_t id, hark_store_job_fn emit,
     return rc;
 }
 
-/* The mutable part of a job row, as job_load() read it and job_store() writes it. */
-typedef struct jrow {
-    int64_t id;
-    hark_job_state state;
-    unsigned attempts, max_attempts;
-    char *error;       /* owned */
-    char *lease_owner; /* owned; kept on a running job that was canceled, for the runner's ack */
-    int64_t lease_expires_ms, not_before_ms, created_ms, finished_ms;
-    uint32_t chunks_failed;
-} jrow;
-
-static void jrow_dispose(jrow *r)
-{
-    hark__free(r->error);
-    hark__free(r->lease_owner);
-    memset(r, 0, sizeof(*r));
-}
-
-static int set_str(char **dst, const char *src)
-{
-    char *copy = NULL;
-    if (src && !(copy = hark__strdup(src)))
-        return hark_error_set(HARK_ENOMEM, "out of memory");
-    hark__free(*dst);
-    *dst = copy;
-    return 0;
-}
-
 /* In a transaction on c: read job `id`; HARK_ENOTFOUND. */
-static int job_load(const sq *s, conn *c, int64_t id, jrow *r, const char *what)
+static int job_load(void *ctx, void *cv, int64_t id, hark__jrow *r, const char *what)
 {
+    const sq *s = ctx;
+    conn *c = cv;
     int rc;
     sqlite3_stmt *st = stmt(s, c, S_JOB_GET, &rc);
 
@@ -2627,31 +2605,18 @@ static int job_load(const sq *s, conn *c, int64_t id, jrow *r, const char *what)
     r->created_ms = sqlite3_column_int64(st, 13);
     r->finished_ms = sqlite3_column_int64(st, 16);
     r->chunks_failed = (uint32_t)sqlite3_column_int64(st, 19);
-    if (rc == 0 && ((rc = set_str(&r->error, col_text(st, 9))) < 0 ||
-                    (rc = set_str(&r->lease_owner, col_text(st, 10))) < 0))
-        jrow_dispose(r);
+    if (rc == 0 && ((rc = hark__jrow_set_str(&r->error, col_text(st, 9))) < 0 ||
+                    (rc = hark__jrow_set_str(&r->lease_owner, col_text(st, 10))) < 0))
+        hark__jrow_dispose(r);
     done(st);
     return rc;
 }
 
-/* When a job in this state becomes claimable (due_ms), or -1 for NULL (never). */
-static int64_t jrow_due(const jrow *r)
-{
-    switch (r->state) {
-    case HARK_JOB_QUEUED:
-        return r->not_before_ms > 0 ? r->not_before_ms : r->created_ms;
-    case HARK_JOB_RUNNING:
-        return r->lease_expires_ms;
-    default:
-        return -1;
-    }
-}
-
 /* Write back a job_load()ed row changed by a transition (not a claim). */
-static int job_store(const sq *s, conn *c, const jrow *r, int64_t now, const char *what)
+static int job_store(const sq *s, conn *c, const hark__jrow *r, int64_t now, const char *what)
 {
     int rc;
-    int64_t due = jrow_due(r);
+    int64_t due = hark__jrow_due(r);
     sqlite3_stmt *st = stmt(s, c, S_JOB_SET, &rc);
     if (!st)
         return rc;
@@ -2669,19 +2634,6 @@ static int job_store(const sq *s, conn *c, const jrow *r, int64_t now, const cha
     sqlite3_bind_int64(st, 9, r->finished_ms);
     sqlite3_bind_int64(st, 10, now);
     return exec_st(s, c, st, what);
-}
-
-/* Move a loaded row to a final state (done, dead, canceled) at `now`. */
-static void jrow_finish(jrow *r, hark_job_state state, int64_t now, int keep_lease)
-{
-    r->state = state;
-    r->finished_ms = now;
-    r->not_before_ms = 0;
-    if (!keep_lease) {
-        hark__free(r->lease_owner);
-        r->lease_owner = NULL;
-        r->lease_expires_ms = 0;
-    }
 }
 
 /* Run a statement bound with ?1 = id (and nothing else). */
@@ -2709,6 +2661,38 @@ static int query_id(const sq *s, conn *c, int id_stmt, int64_t arg, int64_t *out
         else
             *out = sqlite3_column_int64(st, 0);
         done(st);
+    }
+    return rc;
+}
+
+/*
+ * Store a row changed by hark__job_apply (not a claim) and carry out the side
+ * effects it asked for. HARK__JOB_FX_NOTIFY needs nothing here: SQLite runners
+ * sleep until the next_ms of their last claim, or are woken in-process.
+ */
+static int job_write(void *ctx, void *cv, const hark__jrow *r, unsigned fx, int64_t now,
+                     const char *what)
+{
+    const sq *s = ctx;
+    conn *c = cv;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = job_store(s, c, r, now, what)) < 0)
+        return rc;
+    if ((fx & HARK__JOB_FX_DROP_RESULTS) &&
+        (rc = exec_for_id(s, c, S_CHUNKS_DROP_RESULTS, r->id, what)) < 0)
+        return rc;
+    if (fx & HARK__JOB_FX_RESET_FAILED) {
+        if ((rc = exec_for_id(s, c, S_CHUNKS_RESET_FAILED, r->id, what)) < 0 ||
+            !(st = stmt(s, c, S_JOB_CHUNK_COUNTS, &rc)))
+            return rc;
+        sqlite3_bind_int64(st, 1, r->id);
+        sqlite3_bind_int64(st, 2, 0);
+        sqlite3_bind_int64(st, 3, -(int64_t)r->chunks_failed);
+        sqlite3_bind_int64(st, 4, 0);
+        sqlite3_bind_int64(st, 5, now);
+        rc = exec_st(s, c, st, what);
     }
     return rc;
 }
@@ -2843,92 +2827,96 @@ out:
 }
 
 /*
- * Claim: one transaction under BEGIN IMMEDIATE, so claims are serialised
- * across threads (the write mutex) and processes (SQLite's write lock).
- * Each priority class is one probe of jobs_due; a job at the head whose
- * attempts are used up (its runners kept dying) is made dead and the next
- * one looked at.
+ * Claims run in hark__job_claim_tx (jobstate.c) as one transaction under
+ * BEGIN IMMEDIATE, so claims are serialised across threads (the write
+ * mutex) and processes (SQLite's write lock). Each priority class is one
+ * probe of jobs_due.
  */
+static int job_pick(void *ctx, void *cv, hark_priority max_priority, int64_t now, hark__jrow *r,
+                    const char *what)
+{
+    const sq *s = ctx;
+    conn *c = cv;
+    sqlite3_stmt *st;
+    int rc, p;
+
+    if (!(st = stmt(s, c, S_JOB_PICK, &rc)))
+        return rc;
+    for (p = 0; p <= (int)max_priority; p++) {
+        sqlite3_bind_int(st, 1, p);
+        sqlite3_bind_int64(st, 2, now);
+        if ((rc = step(s, c, st, what)) != 1) {
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        r->id = sqlite3_column_int64(st, 0);
+        r->state = col_text(st, 1) && strcmp(col_text(st, 1), "running") == 0 ? HARK_JOB_RUNNING
+                                                                              : HARK_JOB_QUEUED;
+        r->attempts = (unsigned)sqlite3_column_int(st, 2);
+        r->max_attempts = (unsigned)sqlite3_column_int(st, 3);
+        done(st);
+        return 1;
+    }
+    return 0;
+}
+
+static int job_claim_write(void *ctx, void *cv, const hark__jrow *r, int64_t now,
+                           hark_store_job_fn emit, void *payload, const char *what)
+{
+    const sq *s = ctx;
+    conn *c = cv;
+    int rc;
+    sqlite3_stmt *st = stmt(s, c, S_JOB_CLAIM, &rc);
+
+    if (!st)
+        return rc;
+    sqlite3_bind_int64(st, 1, r->id);
+    bind_text(st, 2, r->lease_owner);
+    sqlite3_bind_int64(st, 3, r->lease_expires_ms);
+    sqlite3_bind_int64(st, 4, now);
+    if ((rc = exec_st(s, c, st, what)) < 0)
+        return rc;
+    return job_emit_id(s, c, r->id, emit, payload, what);
+}
+
+static int job_next_due(void *ctx, void *cv, hark_priority max_priority, int64_t now,
+                        int64_t *next_ms, const char *what)
+{
+    int rc, p;
+    (void)now;
+    for (p = 0; p <= (int)max_priority; p++) {
+        int64_t t = 0;
+        if ((rc = query_id(ctx, cv, S_JOB_NEXT, p, &t, what)) < 0)
+            return rc;
+        if (rc == 1 && (*next_ms == 0 || t < *next_ms))
+            *next_ms = t;
+    }
+    return 0;
+}
+
+static int job_begin(void *ctx, void **cv, const char *what)
+{
+    conn *c = NULL;
+    int rc = wbegin(ctx, &c, what);
+    *cv = c;
+    return rc;
+}
+
+static int job_commit(void *ctx, void *cv, int rc, const char *what)
+{
+    return wend(ctx, cv, rc, what);
+}
+
+static const hark__job_tx job_tx = { job_begin, job_commit,      job_load,    job_write,
+                                     job_pick,  job_claim_write, job_next_due };
+
 static int sq_job_claim(void *ctx, const char *lease_owner, int64_t lease_ms,
                         hark_priority max_priority, int64_t now, hark_store_job_fn emit,
                         void *payload, int64_t *next_ms)
 {
-    static const char what[] = "claim job";
-    sq *s = ctx;
-    conn *c;
-    sqlite3_stmt *st;
-    int rc, p, claimed = 0;
-
-    *next_ms = 0;
-    if ((rc = wbegin(s, &c, what)) < 0)
-        return rc;
-    while (!claimed) {
-        int64_t id = 0;
-        unsigned attempts = 0, max_attempts = 0;
-        int running = 0;
-        if (!(st = stmt(s, c, S_JOB_PICK, &rc)))
-            goto out;
-        for (p = 0; p <= (int)max_priority && !id; p++) {
-            sqlite3_bind_int(st, 1, p);
-            sqlite3_bind_int64(st, 2, now);
-            if ((rc = step(s, c, st, what)) < 0)
-                goto out;
-            if (rc == 1) {
-                id = sqlite3_column_int64(st, 0);
-                running = col_text(st, 1) && strcmp(col_text(st, 1), "running") == 0;
-                attempts = (unsigned)sqlite3_column_int(st, 2);
-                max_attempts = (unsigned)sqlite3_column_int(st, 3);
-                done(st);
-            }
-        }
-        rc = 0;
-        if (!id)
-            break;
-        if (attempts >= max_attempts) {
-            jrow r;
-            char msg[96];
-            if ((rc = job_load(s, c, id, &r, what)) < 0)
-                goto out;
-            if (running)
-                snprintf(msg, sizeof(msg), "lost its runner %u times", attempts);
-            else
-                snprintf(msg, sizeof(msg), "no attempts left (%u of %u used)", attempts,
-                         max_attempts);
-            jrow_finish(&r, HARK_JOB_DEAD, now, 0);
-            if ((rc = set_str(&r.error, msg)) == 0)
-                rc = job_store(s, c, &r, now, what);
-            jrow_dispose(&r);
-            if (rc < 0)
-                goto out;
-            continue;
-        }
-        if (!(st = stmt(s, c, S_JOB_CLAIM, &rc)))
-            goto out;
-        sqlite3_bind_int64(st, 1, id);
-        bind_text(st, 2, lease_owner);
-        sqlite3_bind_int64(st, 3, now + lease_ms);
-        sqlite3_bind_int64(st, 4, now);
-        if ((rc = exec_st(s, c, st, what)) < 0 ||
-            (rc = job_emit_id(s, c, id, emit, payload, what)) != 0)
-            goto out;
-        claimed = 1;
-    }
-    if (!claimed) {
-        for (p = 0; p <= (int)max_priority; p++) {
-            int64_t t = 0;
-            if ((rc = query_id(s, c, S_JOB_NEXT, p, &t, what)) < 0)
-                goto out;
-            if (rc == 1 && (*next_ms == 0 || t < *next_ms))
-                *next_ms = t;
-        }
-        rc = 0;
-    }
-out:
-    /* jobs made dead on the way are committed even when nothing was claimed */
-    rc = wend(s, c, rc, what);
-    if (rc == 0 && !claimed)
-        rc = HARK_ENOTFOUND;
-    return rc;
+    return hark__job_claim_tx(&job_tx, ctx, lease_owner, lease_ms, max_priority, now, emit, payload,
+                              next_ms);
 }
 
 static int sq_job_heartbeat(void *ctx, const char *lease_owner, int64_t lease_ms, int64_t now,
@@ -2955,141 +2943,18 @@ static int sq_job_heartbeat(void *ctx, const char *lease_owner, int64_t lease_ms
 static int sq_job_end(void *ctx, int64_t id, const char *lease_owner, hark_job_state state,
                       int release, int64_t not_before_ms, const char *error, int64_t now)
 {
-    static const char what[] = "end job";
-    sq *s = ctx;
-    conn *c;
-    jrow r;
-    int rc;
-
-    if ((rc = wbegin(s, &c, what)) < 0)
-        return rc;
-    if ((rc = job_load(s, c, id, &r, what)) < 0)
-        goto out;
-    if (state == HARK_JOB_CANCELED && r.state == HARK_JOB_CANCELED && r.lease_owner &&
-        strcmp(r.lease_owner, lease_owner) == 0) {
-        /* the runner acknowledges a cancel made while it ran */
-        jrow_finish(&r, HARK_JOB_CANCELED, r.finished_ms, 0);
-        rc = job_store(s, c, &r, now, what);
-        goto out;
-    }
-    if (r.state != HARK_JOB_RUNNING) {
-        rc = hark_error_set(HARK_EBUSY, "store: job %lld is %s, no longer running under %s",
-                            (long long)id, hark_job_state_name(r.state), lease_owner);
-        goto out;
-    }
-    if (!r.lease_owner || strcmp(r.lease_owner, lease_owner) != 0) {
-        rc = hark_error_set(HARK_EBUSY, "store: job %lld is held by %s, not %s", (long long)id,
-                            r.lease_owner ? r.lease_owner : "nobody", lease_owner);
-        goto out;
-    }
-    if (r.lease_expires_ms <= now) {
-        rc = hark_error_set(HARK_EBUSY,
-                            "store: the lease of %s on job %lld expired %lld ms ago: another "
-                            "runner may claim it",
-                            lease_owner, (long long)id, (long long)(now - r.lease_expires_ms));
-        goto out;
-    }
-    switch (state) {
-    case HARK_JOB_DONE:
-        jrow_finish(&r, HARK_JOB_DONE, now, 0);
-        hark__free(r.error);
-        r.error = NULL;
-        if ((rc = exec_for_id(s, c, S_CHUNKS_DROP_RESULTS, id, what)) < 0)
-            goto out;
-        break;
-    case HARK_JOB_QUEUED:
-        if (!release && error && (rc = set_str(&r.error, error)) < 0)
-            goto out;
-        if (release) {
-            r.attempts = r.attempts ? r.attempts - 1 : 0; /* the attempt is not counted */
-        } else if (r.attempts >= r.max_attempts) {
-            jrow_finish(&r, HARK_JOB_DEAD, now, 0);
-            break;
-        }
-        r.state = HARK_JOB_QUEUED;
-        r.not_before_ms = not_before_ms > 0 ? not_before_ms : 0;
-        hark__free(r.lease_owner);
-        r.lease_owner = NULL;
-        r.lease_expires_ms = 0;
-        break;
-    case HARK_JOB_DEAD:
-        if (error && (rc = set_str(&r.error, error)) < 0)
-            goto out;
-        jrow_finish(&r, HARK_JOB_DEAD, now, 0);
-        break;
-    default: /* HARK_JOB_CANCELED (the library checked the state) */
-        jrow_finish(&r, HARK_JOB_CANCELED, now, 0);
-        break;
-    }
-    rc = job_store(s, c, &r, now, what);
-out:
-    jrow_dispose(&r);
-    return wend(s, c, rc, what);
+    return hark__job_end_tx(&job_tx, ctx, id, lease_owner, state, release, not_before_ms, error,
+                            now);
 }
 
 static int sq_job_cancel(void *ctx, int64_t id, int64_t now)
 {
-    static const char what[] = "cancel job";
-    sq *s = ctx;
-    conn *c;
-    jrow r;
-    int rc;
-
-    if ((rc = wbegin(s, &c, what)) < 0)
-        return rc;
-    if ((rc = job_load(s, c, id, &r, what)) < 0)
-        goto out;
-    if (r.state != HARK_JOB_QUEUED && r.state != HARK_JOB_RUNNING) {
-        rc = hark_error_set(HARK_EINVAL, "job %lld is already %s", (long long)id,
-                            hark_job_state_name(r.state));
-        goto out;
-    }
-    /* a running job keeps its lease owner, so that its runner can acknowledge */
-    jrow_finish(&r, HARK_JOB_CANCELED, now, r.state == HARK_JOB_RUNNING);
-    rc = job_store(s, c, &r, now, what);
-out:
-    jrow_dispose(&r);
-    return wend(s, c, rc, what);
+    return hark__job_cancel_tx(&job_tx, ctx, id, now);
 }
 
 static int sq_job_retry(void *ctx, int64_t id, int64_t now)
 {
-    static const char what[] = "retry job";
-    sq *s = ctx;
-    conn *c;
-    sqlite3_stmt *st;
-    jrow r;
-    int rc;
-
-    if ((rc = wbegin(s, &c, what)) < 0)
-        return rc;
-    if ((rc = job_load(s, c, id, &r, what)) < 0)
-        goto out;
-    if (r.state != HARK_JOB_DEAD && r.state != HARK_JOB_CANCELED) {
-        rc = hark_error_set(HARK_EINVAL, "job %lld is %s: only dead or canceled jobs are retried",
-                            (long long)id, hark_job_state_name(r.state));
-        goto out;
-    }
-    r.state = HARK_JOB_QUEUED;
-    r.attempts = 0;
-    r.not_before_ms = 0;
-    r.finished_ms = 0;
-    hark__free(r.lease_owner);
-    r.lease_owner = NULL;
-    r.lease_expires_ms = 0;
-    if ((rc = job_store(s, c, &r, now, what)) < 0 ||
-        (rc = exec_for_id(s, c, S_CHUNKS_RESET_FAILED, id, what)) < 0 ||
-        !(st = stmt(s, c, S_JOB_CHUNK_COUNTS, &rc)))
-        goto out;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, 0);
-    sqlite3_bind_int64(st, 3, -(int64_t)r.chunks_failed);
-    sqlite3_bind_int64(st, 4, 0);
-    sqlite3_bind_int64(st, 5, now);
-    rc = exec_st(s, c, st, what);
-out:
-    jrow_dispose(&r);
-    return wend(s, c, rc, what);
+    return hark__job_retry_tx(&job_tx, ctx, id, now);
 }
 
 static int sq_job_counts(void *ctx, hark_job_counts *out)

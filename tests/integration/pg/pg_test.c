@@ -4,6 +4,7 @@
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
@@ -56,22 +57,9 @@ void pt_wav(const char *path, double hz, double seconds)
     ASSERT(fclose(f) == 0);
 }
 
-pid_t pt_worker(const char *uri, const char *log_path, ...)
+pid_t pt_hark(const char *log_path, const char *const *argv)
 {
-    const char *argv[32];
-    int n = 0;
-    va_list ap;
     pid_t pid;
-
-    argv[n++] = "hark";
-    argv[n++] = "worker";
-    argv[n++] = "--db";
-    argv[n++] = uri;
-    va_start(ap, log_path);
-    for (const char *a; n < 31 && (a = va_arg(ap, const char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
     fflush(stdout);
     fflush(stderr);
     pid = fork();
@@ -87,6 +75,24 @@ pid_t pt_worker(const char *uri, const char *log_path, ...)
         _exit(127);
     }
     return pid;
+}
+
+pid_t pt_worker(const char *uri, const char *log_path, ...)
+{
+    const char *argv[32];
+    int n = 0;
+    va_list ap;
+
+    argv[n++] = "hark";
+    argv[n++] = "worker";
+    argv[n++] = "--db";
+    argv[n++] = uri;
+    va_start(ap, log_path);
+    for (const char *a; n < 31 && (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return pt_hark(log_path, argv);
 }
 
 void pt_wait_for_text(const char *path, const char *needle, int timeout_ms)
@@ -173,4 +179,82 @@ int64_t st_dummy_recording(hark_store *s)
     r.title = "dummy";
     ASSERT_OK(hark_store_recording_create(s, &r, &id));
     return id;
+}
+
+/* ---- counting statements -------------------------------------------------------------------- */
+
+static void admin_exec(const char *sql)
+{
+    PGconn *db = PQconnectdb(getenv("HARK_TEST_PG_DSN"));
+    PGresult *r;
+    ASSERT_MSG(PQstatus(db) == CONNECTION_OK, "connect: %s", PQerrorMessage(db));
+    r = PQexec(db, sql);
+    ASSERT_MSG(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+               "%s: %s", sql, PQerrorMessage(db));
+    PQclear(r);
+    PQfinish(db);
+}
+
+static const char *server_log(void)
+{
+    static char path[600];
+    const char *dir = harness_pg_dir();
+    if (!dir)
+        SKIP("the PostgreSQL server is not the harness's own: its log cannot be read");
+    snprintf(path, sizeof(path), "%s/log", dir);
+    return path;
+}
+
+void pt_statement_logging(int on)
+{
+    (void)server_log();
+    if (on) {
+        admin_exec("ALTER SYSTEM SET log_statement = 'all'");
+        admin_exec("ALTER SYSTEM SET log_line_prefix = '%m [%p] app=%a '");
+    } else {
+        admin_exec("ALTER SYSTEM RESET log_statement");
+        admin_exec("ALTER SYSTEM RESET log_line_prefix");
+    }
+    admin_exec("SELECT pg_reload_conf()");
+}
+
+const char *pt_with_app(const char *uri, const char *app)
+{
+    static char bufs[4][1600];
+    static int next;
+    char *b = bufs[next++ & 3];
+    snprintf(b, sizeof(bufs[0]), "%s&application_name=%s", uri, app);
+    return b;
+}
+
+long pt_log_size(void)
+{
+    const char *log = server_log();
+    FILE *f = fopen(log, "rb");
+    long n;
+    ASSERT_MSG(f != NULL, "cannot read the server log %s", log);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+long pt_statements_since(long from, const char *app)
+{
+    FILE *f = fopen(server_log(), "rb");
+    char line[4096], tag[128];
+    long n = 0;
+    ASSERT(f != NULL);
+    snprintf(tag, sizeof(tag), " app=%s", app);
+    fseek(f, from, SEEK_SET);
+    while (fgets(line, sizeof(line), f)) {
+        if (!strstr(line, tag))
+            continue;
+        if (!strstr(line, "LOG:  statement: ") && !strstr(line, "LOG:  execute "))
+            continue;
+        if (n++ < 5)
+            printf("  %s", line);
+    }
+    fclose(f);
+    return n;
 }

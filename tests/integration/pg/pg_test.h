@@ -13,6 +13,9 @@
 
 /* Write a 16 kHz mono 16-bit WAV of a sine at `hz` lasting `seconds`. */
 void pt_wav(const char *path, double hz, double seconds);
+/* Start hark with argv (argv[0] "hark", NULL-terminated), stdout and stderr appended to log_path.
+ */
+pid_t pt_hark(const char *log_path, const char *const *argv);
 /* Start `hark worker --db uri ...args` (NULL-terminated) with stdout/stderr to log_path. */
 pid_t pt_worker(const char *uri, const char *log_path, ...);
 /* Wait until `path` contains `needle` (up to timeout_ms); fails the test otherwise. */
@@ -28,6 +31,22 @@ size_t pt_count_lines(const char *path, pid_t pid);
 /* Create a recording titled "dummy"; returns its id. */
 int64_t st_dummy_recording(hark_store *s);
 int64_t pt_now_ms(void);
+
+/*
+ * Counting the statements of chosen processes: with logging on, the
+ * harness's server logs every statement with the connection's
+ * application_name (ALTER SYSTEM + pg_reload_conf; off resets both). A
+ * process is told its name by connecting to pt_with_app(uri, name). Skips
+ * the test when the server is not the harness's own (its log is elsewhere).
+ */
+void pt_statement_logging(int on);
+/* `uri` with application_name=app (a ring of 4 static buffers). */
+const char *pt_with_app(const char *uri, const char *app);
+/* Bytes in the server's log now. */
+long pt_log_size(void);
+/* Statements logged after byte `from` by connections whose application_name starts with
+ * `app`; the first few are printed. */
+long pt_statements_since(long from, const char *app);
 void pt_sleep_ms(int ms);
 
 #endif
