@@ -60,6 +60,15 @@ try {
     console.log(`lighthouse ${name}: performance ${s('performance')}, accessibility ${s('accessibility')}, best practices ${s('best-practices')}` +
       ` (FCP ${r.lhr.audits['first-contentful-paint'].displayValue}, LCP ${r.lhr.audits['largest-contentful-paint'].displayValue},` +
       ` TBT ${r.lhr.audits['total-blocking-time'].displayValue}, CLS ${r.lhr.audits['cumulative-layout-shift'].displayValue})`);
+    if (s('performance') < 95 || process.env.HARK_LH_DETAIL) {
+      // where the main thread's time went: the long tasks (what total blocking time counts)
+      const lt = (r.lhr.audits['long-tasks'].details || {}).items || [];
+      console.log(`  long tasks: ${lt.map((t) => `${Math.round(t.duration)} ms at ${Math.round(t.startTime)} (${String(t.url).replace(base, '').replace(/\/static\/[0-9a-f]+\//, '')})`).join('; ') || 'none'}`);
+      const mt = (r.lhr.audits['mainthread-work-breakdown'].details || {}).items || [];
+      console.log(`  main thread: ${mt.map((t) => `${t.groupLabel || t.group} ${Math.round(t.duration)} ms`).join(', ')}`);
+      const bt = (r.lhr.audits['bootup-time'].details || {}).items || [];
+      console.log(`  scripts: ${bt.slice(0, 5).map((t) => `${String(t.url).replace(base, '').replace(/\/static\/[0-9a-f]+\//, '')} ${Math.round(t.total)} ms`).join(', ')}`);
+    }
     for (const [k, min] of [['performance', 75], ['accessibility', 95], ['best-practices', 95]]) {
       if (s(k) >= min) { passed++; continue; }
       failed++;
