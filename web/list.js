@@ -38,9 +38,10 @@ export function forget(id) {
 }
 
 // Put a recording back where it belongs (newest first: created_ms, then id, descending),
-// unless it belongs after the loaded part (its page will bring it).
+// unless it belongs after the loaded part (its page will bring it) or the status filter
+// now hides it.
 function reinstate(r) {
-  if (state.items.some((x) => x.id === r.id)) return -1;
+  if (state.items.some((x) => x.id === r.id) || (state.filter && r.status !== state.filter)) return -1;
   const after = (x) => x.created_ms < r.created_ms || (x.created_ms === r.created_ms && x.id < r.id);
   let i = state.items.findIndex(after);
   if (i < 0) {
