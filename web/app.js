@@ -65,10 +65,16 @@ async function route() {
   document.title = `${main.dataset.title || 'hark'} · hark`;
 }
 
-// Is the key good (or is none needed)? Sets session.keyNeeded and session.admin.
+// Is the key good? Asks for the recordings and the admin API at once (an admin key may read
+// /v1/admin/mode); when the list is the view about to be shown, the recordings asked for
+// are its first page, handed to list.js (one round trip fewer before the first rows).
 async function probe(key) {
   const hdrs = key ? { Authorization: `Bearer ${key}` } : {};
-  const r = await fetch('/v1/recordings?limit=1', { headers: hdrs, cache: 'no-store' });
+  const listing = (parseHash() || { view: 'list' }).view === 'list';
+  const [r, a] = await Promise.all([
+    fetch(`/v1/recordings?limit=${listing ? list.PAGE : 1}`, { headers: hdrs, cache: 'no-store' }),
+    fetch('/v1/admin/mode', { headers: hdrs, cache: 'no-store' }),
+  ]);
   if (r.status === 401) {
     let msg = '';
     try { msg = (await r.json()).error.message; } catch { /* */ }
@@ -79,7 +85,9 @@ async function probe(key) {
     try { msg = (await r.json()).error.message; } catch { /* */ }
     return { ok: false, status: r.status, message: msg };
   }
-  const a = await fetch('/v1/admin/mode', { headers: hdrs, cache: 'no-store' });
+  if (listing) {
+    try { list.prime(await r.json()); } catch { /* the list loads it again */ }
+  }
   return { ok: true, admin: a.ok };
 }
 
@@ -182,7 +190,10 @@ window.addEventListener('hashchange', route);
 
 async function boot() {
   try {
-    // /health/ready needs no key and says whether keys are required (no 401 to find out)
+    // /health/ready needs no key and says whether keys are required (no 401 to find out);
+    // a saved key is tried at the same time
+    const early = session.key ? probe(session.key) : null;
+    if (early) early.catch(() => {});
     const ready = await fetch('/health/ready', { cache: 'no-store' }).then((r) => r.json());
     if (!ready.keys_required) {
       session.keyNeeded = false; // a local server without keys: everyone may do everything
@@ -192,7 +203,7 @@ async function boot() {
     }
     session.keyNeeded = true;
     if (session.key) {
-      const p = await probe(session.key);
+      const p = await early;
       if (p.ok) { enter(p.admin); return route(); }
       if (p.status === 401) {
         setKey('');

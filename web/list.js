@@ -1,22 +1,55 @@
 // list.js: the recordings, newest first, in a virtual list: only the rows in view (plus a
 // few either side) are in the DOM; pages of 100 are fetched with the API's cursor as the
-// view nears the end of what is loaded.
+// view nears the end of what is loaded (a page ahead, so a fast scroll seldom waits).
+// Delete hides the row at once and offers Undo (undo.js: the request goes out when the
+// undo window ends or the page is left).
 import * as api from './api.js';
-import { h, when, clock, confirmDialog, banner } from './util.js';
+import { h, when, clock, banner } from './util.js';
+import * as undo from './undo.js';
 
 const OVERSCAN = 6;
-const PAGE = 100;
+export const PAGE = 100;
 
 // Kept while the page lives, so going back to the list does not refetch from the top.
-const state = { items: [], cursor: null, done: false, loading: null, filter: '', scrollTop: 0 };
+// `fresh`: the first page came with the app's start-up (prime) and needs no refetch.
+const state = { items: [], cursor: null, done: false, loading: null, filter: '', scrollTop: 0, fresh: false };
+let repaint = null; // set while the list is on screen: redraw every row
+
+// Pages from the server, less what is waiting to be deleted.
+const visible = (recs) => recs.filter((r) => !undo.isPending(r.id));
 
 export function reset() {
-  Object.assign(state, { items: [], cursor: null, done: false, loading: null, scrollTop: 0 });
+  Object.assign(state, { items: [], cursor: null, done: false, loading: null, scrollTop: 0, fresh: false });
+}
+
+// The first page (unfiltered), fetched by the app while it checked the key.
+export function prime(page) {
+  if (state.items.length || state.done || state.loading || state.filter) return;
+  state.items.push(...visible(page.recordings));
+  state.cursor = page.next_cursor;
+  state.done = !page.next_cursor;
+  state.fresh = true;
 }
 
 export function forget(id) {
   const i = state.items.findIndex((r) => r.id === id);
   if (i >= 0) state.items.splice(i, 1);
+  return i;
+}
+
+// Put a recording back where it belongs (newest first: created_ms, then id, descending),
+// unless it belongs after the loaded part (its page will bring it) or the status filter
+// now hides it.
+function reinstate(r) {
+  if (state.items.some((x) => x.id === r.id) || (state.filter && r.status !== state.filter)) return -1;
+  const after = (x) => x.created_ms < r.created_ms || (x.created_ms === r.created_ms && x.id < r.id);
+  let i = state.items.findIndex(after);
+  if (i < 0) {
+    if (!state.done) return -1;
+    i = state.items.length;
+  }
+  state.items.splice(i, 0, r);
+  return i;
 }
 
 export async function render(main) {
@@ -55,7 +88,8 @@ export async function render(main) {
   function paint() {
     raf = 0;
     const n = state.items.length + (state.done ? 0 : 1);
-    inner.style.height = `${n * rowH}px`;
+    const high = `${n * rowH}px`;
+    if (inner.style.height !== high) inner.style.height = high;
     const top = box.scrollTop, height = box.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / rowH) - OVERSCAN);
     const last = Math.min(n - 1, Math.ceil((top + height) / rowH) + OVERSCAN);
@@ -74,10 +108,12 @@ export async function render(main) {
       nodes.set(i, el);
       inner.append(el);
     }
-    count.textContent = state.items.length ? `${state.items.length}${state.done ? '' : '+'} shown` : '';
-    empty.hidden = !(state.done && !state.items.length);
-    box.hidden = !empty.hidden;
-    if (!state.done && last >= state.items.length - 20) load();
+    // only real changes: the count is a live region, and each write would be announced
+    const said = state.items.length ? `${state.items.length}${state.done ? '' : '+'} shown` : '';
+    if (count.textContent !== said) count.textContent = said;
+    const none = state.done && !state.items.length;
+    if (empty.hidden === none) { empty.hidden = !none; box.hidden = none; }
+    if (!state.done && last >= state.items.length - PAGE) load();
   }
   const schedule = () => { if (!raf) raf = requestAnimationFrame(paint); };
 
@@ -86,7 +122,7 @@ export async function render(main) {
     state.loading = (async () => {
       try {
         const page = await api.recordingsPage(state.cursor, PAGE, state.filter);
-        state.items.push(...page.recordings);
+        state.items.push(...visible(page.recordings));
         state.cursor = page.next_cursor;
         state.done = !page.next_cursor;
       } catch (e) {
@@ -104,37 +140,59 @@ export async function render(main) {
     return state.loading;
   }
 
-  async function remove(r, title) {
-    if (!(await confirmDialog('Delete this recording?', `“${title}” and its transcript and audio will be deleted. This cannot be undone.`))) return;
-    try {
-      await api.removeRecording(r.id);
-      forget(r.id);
-      for (const el of nodes.values()) el.remove();
-      nodes.clear();
-      banner(`Deleted “${title}”.`, { ms: 4000 });
-      schedule();
-      box.focus();
-    } catch (e) {
-      banner(`Could not delete “${title}”: ${e.message}`, { bad: true });
-    }
+  // Gone from the list at once; the server is told when the undo window ends.
+  function remove(r, title) {
+    const i = forget(r.id);
+    redraw();
+    // the keyboard stays in the list: on the row that took this one's place
+    const next = [...nodes.entries()].find(([k]) => k === Math.min(i, state.items.length - 1));
+    if (next && next[1].querySelector('button')) next[1].querySelector('button').focus();
+    else box.focus();
+    const back = (focus) => {
+      const at = reinstate(r);
+      if (!repaint) return;
+      repaint();
+      if (focus && at >= 0) {
+        box.scrollTop = Math.min(box.scrollTop, at * rowH);
+        if (box.scrollTop + box.clientHeight < (at + 1) * rowH) box.scrollTop = (at + 1) * rowH - box.clientHeight;
+        paint();
+        const el = nodes.get(at);
+        if (el) el.querySelector('a').focus();
+      }
+    };
+    undo.remove(r.id, title, { onUndo: back, onFail: () => back(false) });
   }
+
+  // Every row again (after the items moved under them); synchronous, so focus can follow.
+  function redraw() {
+    for (const el of nodes.values()) el.remove();
+    nodes.clear();
+    if (raf) { cancelAnimationFrame(raf); raf = 0; }
+    paint();
+  }
+  repaint = redraw;
 
   box.addEventListener('scroll', schedule, { passive: true });
   const ro = new ResizeObserver(schedule);
   ro.observe(box);
-  if (!state.items.length && !state.done) {
+  if (state.fresh) {
+    state.fresh = false;
+  } else if (!state.items.length && !state.done) {
     await load();
   } else {
     // new recordings since last time (an upload, another client): start again from the top
     try {
       const page = await api.recordingsPage(null, PAGE, state.filter);
-      if ((page.recordings[0] || {}).id !== (state.items[0] || {}).id || page.recordings.length !== Math.min(PAGE, state.items.length)) {
+      const recs = visible(page.recordings);
+      // the same rows on top (and, when that is all there is, nothing more)? else start afresh
+      const same = recs.every((r, k) => (state.items[k] || {}).id === r.id) && (page.next_cursor || recs.length === state.items.length);
+      if (!same) {
         reset();
-        state.items.push(...page.recordings);
+        state.items.push(...recs);
         state.cursor = page.next_cursor;
         state.done = !page.next_cursor;
       } else {
-        state.items.splice(0, page.recordings.length, ...page.recordings); // fresh statuses
+        state.items.splice(0, recs.length, ...recs); // fresh statuses
       }
     } catch { /* keep what we have */ }
   }
@@ -142,6 +200,7 @@ export async function render(main) {
   paint();
   return () => {
     state.scrollTop = box.scrollTop;
+    repaint = null;
     ro.disconnect();
     if (raf) cancelAnimationFrame(raf);
   };

@@ -42,8 +42,14 @@ export function clock(ms) {
   return hh ? `${hh}:${p(mm)}:${p(ss)}` : `${mm}:${p(ss)}`;
 }
 
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
-export const when = (ms) => (ms ? dateFmt.format(new Date(ms)) : '');
+// Made on first use: building a DateTimeFormat loads locale data (tens of ms on a slow
+// machine), which views without dates should not pay for at start-up.
+let dateFmt = null;
+export const when = (ms) => {
+  if (!ms) return '';
+  if (!dateFmt) dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  return dateFmt.format(new Date(ms));
+};
 
 export function bytes(n) {
   if (n < 1024) return `${n} B`;
