@@ -22,6 +22,11 @@
  * (SQLite: one machine, submitters wake the runner themselves) have no
  * watch thread.
  *
+ * A runner started with no_claims (an API-only server) has no threads at
+ * all: it describes jobs for submitters, cancels in the store and puts back
+ * the jobs of dead local runners once at start; claiming is left to other
+ * processes on the same store.
+ *
  * Running a job is hark_run_file on the recording's audio, into that
  * recording, with the job's chunk progress kept in the store (run.c's job
  * hooks): chunks finished by an earlier attempt are not transcribed again.
@@ -572,7 +577,7 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
     if (opts->version != HARK_RUNNER_OPTIONS_VERSION)
         return hark_error_set(HARK_EVERSION, "hark_runner_options version %u not supported",
                               opts->version);
-    if (!opts->store || !opts->engine || !opts->scheduler)
+    if (!opts->store || !opts->engine || (!opts->scheduler && !opts->no_claims))
         return hark_error_set(HARK_EINVAL, "job runner: a store, an engine and a scheduler are "
                                            "needed");
     if (!(r = hark__calloc(1, sizeof(*r))))
@@ -582,8 +587,11 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
         r->o.lease_ms = DEFAULT_LEASE_MS;
     if (!r->o.backoff_ms)
         r->o.backoff_ms = DEFAULT_BACKOFF_MS;
-    r->n_slots =
-        r->o.max_jobs ? r->o.max_jobs : HARK_MAX(2u, 2 * hark_scheduler_workers(r->o.scheduler));
+    if (r->o.no_claims)
+        r->n_slots = 0; /* no job threads, no heartbeat, no listener */
+    else
+        r->n_slots = r->o.max_jobs ? r->o.max_jobs
+                                   : HARK_MAX(2u, 2 * hark_scheduler_workers(r->o.scheduler));
     r->n_slots = HARK_MIN(r->n_slots, (unsigned)MAX_JOBS);
     r->paused = opts->paused;
     r->degraded = opts->degraded;
@@ -610,11 +618,13 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
     pthread_cond_init(&r->wa_cv, NULL);
     r->watch_pipe[0] = r->watch_pipe[1] = -1;
     r->stats.max_jobs = r->n_slots;
-    if (!(r->slots = hark__calloc(r->n_slots, sizeof(slot)))) {
+    if (!(r->slots = hark__calloc(r->n_slots ? r->n_slots : 1, sizeof(slot)))) {
         rc = hark_error_set(HARK_ENOMEM, "out of memory");
         goto out;
     }
     requeue_dead_local(r);
+    if (r->o.no_claims)
+        goto out;
     if (pthread_create(&r->heartbeat, NULL, heartbeat_main, r) != 0) {
         rc = hark_error_set(HARK_ENOMEM, "cannot start the job heartbeat thread");
         goto out;

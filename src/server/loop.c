@@ -822,7 +822,13 @@ static int open_all(srv *s, char *err, size_t err_size)
     if (rc < 0 ||
         make_dirs(s, strncmp(path.ptr, "sqlite:", 7) ? path.ptr : path.ptr + 7, err, err_size) < 0)
         goto fail;
-    if (!s->cfg.cache_db || strcmp(s->cfg.cache_db, "none") != 0) {
+    if (!s->cfg.cache_db && !strncmp(hark_store_uri(s->store), "postgres", 8)) {
+        /* a shared store holds the shared cache: a result of any node is a hit on every other */
+        if ((rc = hark_cache_new(&s->cache, s->store, L1_CACHE_BYTES)) < 0) {
+            snprintf(err, err_size, "result cache: %s", hark_error_last());
+            goto fail;
+        }
+    } else if (!s->cfg.cache_db || strcmp(s->cfg.cache_db, "none") != 0) {
         hark_buf_clear(&path);
         if (!s->cfg.cache_db && (rc = hark_cache_default_path(&path)) < 0) {
             snprintf(err, err_size, "result cache: %s", hark_error_last());
@@ -841,8 +847,9 @@ static int open_all(srv *s, char *err, size_t err_size)
         snprintf(err, err_size, "engine: %s", hark_error_last());
         goto fail;
     }
-    so.n_workers = (unsigned)s->cfg.workers;
-    if ((rc = hark_scheduler_new(&s->sched, &so)) < 0) {
+    /* workers = 0: an API-only node, no scheduler; the runner only describes and cancels */
+    so.n_workers = s->cfg.workers == HARK_SERVER_WORKERS_AUTO ? 0 : (unsigned)s->cfg.workers;
+    if (s->cfg.workers != 0 && (rc = hark_scheduler_new(&s->sched, &so)) < 0) {
         snprintf(err, err_size, "workers: %s", hark_error_last());
         goto fail;
     }
@@ -857,6 +864,7 @@ static int open_all(srv *s, char *err, size_t err_size)
     ro.pipeline.chunk.no_vad = !s->cfg.vad;
     ro.event = on_job_event;
     ro.payload = s;
+    ro.no_claims = s->cfg.workers == 0;
     if ((rc = hark_runner_start(&s->runner, &ro)) < 0) {
         snprintf(err, err_size, "job runner: %s", hark_error_last());
         goto fail;
@@ -1017,6 +1025,11 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
                 hark_engine_name(s->engine), hark_scheduler_workers(s->sched),
                 hark_store_uri(s->store), s->auth_required ? "required" : "not required",
                 srv_mode_name(s->mode));
+        if (!s->sched)
+            srv_log(s, 2,
+                    "API only (workers = 0): jobs are left to `hark worker --db %s` processes; "
+                    "live sessions are refused",
+                    hark_store_uri(s->store));
         if (ready)
             ready(url);
     }
