@@ -237,6 +237,50 @@ int hark_runner_describe(hark_runner *r, const char *params, hark_buf *options, 
     return rc;
 }
 
+/*
+ * hark_store_job_end, tried again while the store cannot be reached (HARK_EIO: a database
+ * server restarting) for up to half a lease, so a job that finished during an outage is
+ * recorded when the server is back, not left running until its lease expires. An end that
+ * was committed although the reply was lost shows as HARK_EBUSY on the next try (the job is
+ * no longer running under our lease): the job's state then says whether it was ours.
+ */
+static int end_job(hark_runner *r, const hark_job *job, hark_job_state state, int not_counted,
+                   int64_t not_before_ms, const char *error)
+{
+    int64_t until = now_unix_ms() + r->o.lease_ms / 2;
+    long pause_ms = 100;
+    int rc, tries = 0, stopping;
+    for (;;) {
+        rc = hark_store_job_end(r->o.store, job->id, r->name, state, not_counted, not_before_ms,
+                                error);
+        if (rc == HARK_EBUSY && tries > 0) {
+            hark_job *now = NULL;
+            if (hark_store_job_get(r->o.store, job->id, &now) == 0 && now->state == state)
+                rc = 0; /* the earlier try was committed */
+            hark_job_free(now);
+        }
+        if (rc != HARK_EIO || now_unix_ms() >= until)
+            break;
+        pthread_mutex_lock(&r->mu);
+        stopping = r->stopping;
+        pthread_mutex_unlock(&r->mu);
+        if (stopping)
+            break;
+        if (tries++ == 0)
+            hark_warn("job %lld: recording its end failed (%s): trying again", (long long)job->id,
+                      hark_error_last());
+        {
+            struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        pause_ms = HARK_MIN(pause_ms * 2, 2000L);
+    }
+    if (rc == 0 && tries > 0)
+        hark_info("job %lld: its end is recorded (the store is reachable again)",
+                  (long long)job->id);
+    return rc;
+}
+
 static void degrade(hark_pipeline_options *po)
 {
     po->decode.beam_size = 1;
@@ -301,26 +345,25 @@ static void run_job(slot *s, hark_job *job)
     /* end the job in the store as the run ended */
     if (rc == 0) {
         kind = HARK_JOB_EVENT_DONE;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DONE, 0, 0, NULL);
+        erc = end_job(r, job, HARK_JOB_DONE, 0, 0, NULL);
     } else if (cancel || lost) {
         kind = HARK_JOB_EVENT_CANCELED;
         erc = HARK_EBUSY; /* not ours any more: see below */
     } else if (release) {
         kind = HARK_JOB_EVENT_RELEASED;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
+        erc = end_job(r, job, HARK_JOB_QUEUED, 1, 0, NULL);
         if (erc == 0)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
     } else if (!permanent(rc) && job->attempts < job->max_attempts) {
         int64_t delay = (int64_t)r->o.backoff_ms << (2 * HARK_MIN(job->attempts - 1, 10u));
         kind = HARK_JOB_EVENT_RETRY;
         retry_at_ms = now_unix_ms() + delay;
-        erc =
-            hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 0, retry_at_ms, err);
+        erc = end_job(r, job, HARK_JOB_QUEUED, 0, retry_at_ms, err);
         if (erc == 0)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
     } else {
         kind = HARK_JOB_EVENT_DEAD;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DEAD, 0, 0, err);
+        erc = end_job(r, job, HARK_JOB_DEAD, 0, 0, err);
     }
     if (erc == HARK_EBUSY) {
         /*
