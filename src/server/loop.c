@@ -802,7 +802,7 @@ static int make_dirs(srv *s, const char *db_path, char *err, size_t err_size)
     return 0;
 }
 
-static int open_all(srv *s, char *err, size_t err_size)
+static int open_all(srv *s, int *code, char *err, size_t err_size)
 {
     hark_buf path = HARK_BUF_INIT;
     hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
@@ -813,6 +813,14 @@ static int open_all(srv *s, char *err, size_t err_size)
 
     if ((rc = hark_store_open(&s->store, s->cfg.db)) < 0) {
         snprintf(err, err_size, "database: %s", hark_error_last());
+        *code = rc == HARK_EINVAL || rc == HARK_EUNSUPPORTED ? 2 : 7; /* usage, database error */
+        goto fail;
+    }
+    if (!s->cfg.data_dir && !strncmp(hark_store_uri(s->store), "postgres", 8)) {
+        snprintf(err, err_size,
+                 "with a PostgreSQL database, give --data-dir: the folder of uploaded audio, "
+                 "shared by every node (hark worker processes read the audio from it)");
+        *code = 2;
         goto fail;
     }
     if (s->cfg.db)
@@ -955,7 +963,7 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
         code = 2;
         goto out;
     }
-    if (open_all(s, err, sizeof(err)) < 0) {
+    if (open_all(s, &code, err, sizeof(err)) < 0) {
         srv_log(s, 0, "%s", err);
         goto out;
     }
