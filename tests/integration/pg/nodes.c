@@ -249,7 +249,17 @@ TEST(pg_two_api_nodes_three_workers_each_chunk_once_same_transcripts_shared_cach
         ASSERT_MSG(state && !strcmp(state, "done"), "job %lld: %s", (long long)jobs[i],
                    state ? state : "timeout");
     }
-    chunks = chunks_of(s, jobs, N_FILES);
+    /* a synchronous (OpenAI) transcription through an API-only node: a worker runs it, and
+     * the node answers when the store says it is done */
+    {
+        const char *fields[] = { "response_format", "text", NULL };
+        reply r = http_form(&api[1], "/v1/audio/transcriptions", NULL, fields,
+                            tone_file(N_FILES + 5, 6.0));
+        ASSERT_MSG(r.status == 200, "%ld %s", r.status, r.body ? r.body : "");
+        ASSERT_CONTAINS(r.body, "f1950 ");
+        reply_free(&r);
+    }
+    chunks = chunks_of(s, jobs, N_FILES) + 1; /* and the OpenAI request's one chunk */
     ASSERT(chunks >= 2 * N_FILES);
     /* every chunk transcribed exactly once, by one worker or another; all three worked */
     ASSERT_EQ(engine_chunks(elog, &calls, &twice), chunks);
