@@ -5,7 +5,9 @@
  * test engine's log), transcripts are those of a single node, the result
  * cache is shared through the store (`hark transcribe --db` on it is a hit),
  * and the whole survives a PostgreSQL restart and connections killed
- * mid-transaction (pg_terminate_backend) with no job lost or duplicated.
+ * mid-transaction (pg_terminate_backend) with no job lost or duplicated. A
+ * live session whose node is killed resumes on another node (shared store
+ * and data directory).
  */
 #define _DEFAULT_SOURCE
 #include <jansson.h>
@@ -509,4 +511,64 @@ TEST(pg_serve_and_worker_refuse_bad_uris_and_old_schemas_with_exit_codes)
     out = harness_sh_output(&st, "'%s' db migrate --db '%s' 2>&1", harness_hark_bin(), uri);
     ASSERT_EQ(st, 0);
     free(out);
+}
+
+/* Run tests/integration/server/live_client.py with `args`; the JSON of its last line. */
+static json_t *live_client(const char *args)
+{
+    int st;
+    char *out =
+        harness_sh_output(&st, "/usr/bin/python3 '%s/tests/integration/server/live_client.py' %s",
+                          HARK_SOURCE_DIR, args);
+    char *last;
+    json_t *o;
+    size_t n = strlen(out);
+    ASSERT_MSG(st == 0, "live_client.py %s failed (%d): %s", args, st, out);
+    while (n && out[n - 1] == '\n')
+        out[--n] = '\0';
+    last = strrchr(out, '\n');
+    o = json_loads(last ? last + 1 : out, 0, NULL);
+    ASSERT_MSG(o != NULL, "not JSON: %s", out);
+    free(out);
+    return o;
+}
+
+TEST(pg_a_live_session_of_a_killed_node_resumes_on_another_node)
+{
+    const char *uri = harness_pg_uri();
+    const char *wav = harness_shared_file("corpus/en/1089-134686-0000.wav");
+    const char *state = harness_path("state.json");
+    char args[2048];
+    server a, b;
+    json_t *ref, *o;
+    int st;
+    char *py = harness_sh_output(&st, "/usr/bin/python3 -c 'import websockets' 2>&1");
+
+    free(py);
+    if (st != 0)
+        SKIP("python3-websockets is not installed");
+    harness_timeout(300);
+    node_start(&a, uri, "a", "--workers 1 --engine test --model delay=200");
+    node_start(&b, uri, "b", "--workers 1 --engine test");
+    /* the reference: a whole session on node b */
+    snprintf(args, sizeof(args), "ws://127.0.0.1:%u/v1/live '%s'", b.port, wav);
+    ref = live_client(args);
+    /* a session on node a, which dies after some acknowledged audio */
+    snprintf(args, sizeof(args), "ws://127.0.0.1:%u/v1/live '%s' --stop-after 60 --state '%s'",
+             a.port, wav, state);
+    o = live_client(args);
+    ASSERT(json_integer_value(json_object_get(o, "ack")) > 0);
+    json_decref(o);
+    ASSERT_EQ(server_stop(&a, SIGKILL, 10000), 128 + SIGKILL);
+    /* the client resumes it on node b: rebuilt from the store and the shared data directory */
+    snprintf(args, sizeof(args), "ws://127.0.0.1:%u/v1/live '%s' --resume-state '%s'", b.port, wav,
+             state);
+    o = live_client(args);
+    ASSERT_STREQ(json_string_value(json_object_get(o, "text")),
+                 json_string_value(json_object_get(ref, "text")));
+    ASSERT_EQ(json_integer_value(json_object_get(o, "dups")), 0);
+    ASSERT(json_is_true(json_object_get(o, "ended")));
+    json_decref(o);
+    json_decref(ref);
+    ASSERT_EQ(server_stop(&b, SIGTERM, 20000), 0);
 }
