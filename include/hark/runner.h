@@ -90,6 +90,11 @@ typedef struct hark_runner_options {
     unsigned backoff_ms; /**< delay before the first retry, 0 = 1000; x4 per retry */
     int paused;          /**< start without claiming (see hark_runner_pause) */
     int degraded;        /**< start in degraded mode (see hark_runner_set_degraded) */
+    /** Never claim jobs: the runner only describes (hark_runner_describe), cancels in the store
+     *  and puts back the jobs of dead local runners; jobs are left to other processes on the
+     *  same store (`hark serve --workers 0`, an API-only node). scheduler may then be NULL;
+     *  hark_runner_pause changes nothing but the reported state. */
+    int no_claims;
     /** Called from the runner's threads and the scheduler's workers, never concurrently for
      *  one job; keep it short. May be NULL. */
     void (*event)(const hark_job_event *ev, void *payload);
@@ -104,7 +109,7 @@ HARK_API void hark_runner_options_default(hark_runner_options *opts);
  * Start the runner: jobs of runners on this machine whose process is gone
  * are put back at once, then claiming starts (unless opts->paused).
  * @param[out] out free with hark_runner_free.
- * @return 0, HARK_EINVAL (missing store/engine/scheduler), HARK_ENOMEM.
+ * @return 0, HARK_EINVAL (missing store/engine, or scheduler without no_claims), HARK_ENOMEM.
  */
 HARK_API int hark_runner_start(hark_runner **out, const hark_runner_options *opts);
 

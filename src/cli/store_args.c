@@ -1,6 +1,8 @@
 /*
  * store_args.c: opening the database and the result cache for a command
- * (--db, --cache-db), with one clear message when that fails.
+ * (--db, --cache-db), with one clear message when that fails. With a
+ * PostgreSQL database and no --cache-db the cache lives in that database
+ * (the one `hark worker` and `hark serve` nodes share), not in a local file.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,7 +19,8 @@ enum { O_DB = 2000, O_CACHE_DB };
 const cli_opt cli_store_opts[] = {
     { "--db", 1, O_DB, "PATH", "database file (default: $XDG_DATA_HOME/hark/hark.db)" },
     { "--cache-db", 1, O_CACHE_DB, "PATH",
-      "result cache file (default: $XDG_CACHE_HOME/hark/cache.db)" },
+      "result cache file (default: $XDG_CACHE_HOME/hark/cache.db; with a postgresql:// --db, "
+      "that database: the cache its other nodes share)" },
 };
 const size_t cli_n_store_opts = sizeof(cli_store_opts) / sizeof(cli_store_opts[0]);
 
@@ -68,7 +71,14 @@ int cli_store_open(const char *cmd, const cli_store_args *a, cli_store *out, int
             warn_if_shared(cmd, a->db ? a->db : path.ptr);
         hark_buf_clear(&path);
     }
-    if (want_cache) {
+    if (want_cache && !a->cache_db && out->store &&
+        !strncmp(hark_store_uri(out->store), "postgres", 8)) {
+        /* a shared store holds the shared cache: what any node computed is a hit here */
+        if ((rc = hark_cache_new(&out->cache, out->store, L1_CACHE_BYTES)) < 0) {
+            rc = open_fail(cmd, rc, "result cache");
+            goto fail;
+        }
+    } else if (want_cache) {
         if (!a->cache_db && (rc = hark_cache_default_path(&path)) < 0) {
             rc = open_fail(cmd, rc, "result cache");
             goto fail;

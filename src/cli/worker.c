@@ -140,7 +140,7 @@ int cmd_worker(int argc, char **argv)
         a.db = path.ptr;
     if ((rc = hark_store_open(&store, a.db)) < 0) {
         fprintf(stderr, "hark " CMD ": database: %s\n", hark_error_last());
-        rc = rc == HARK_EUNSUPPORTED ? EXIT_USAGE : EXIT_STORE;
+        rc = rc == HARK_EUNSUPPORTED || rc == HARK_EINVAL ? EXIT_USAGE : EXIT_STORE;
         goto out;
     }
     if (!a.no_cache && (rc = hark_cache_new(&cache, store, L1_CACHE_BYTES)) < 0) {

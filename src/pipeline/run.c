@@ -31,6 +31,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hark/run.h"
@@ -161,9 +162,17 @@ static int hook_store(void *payload, uint32_t index, int64_t start, const float 
         k.attempts = 1;
         k.asr_ms = hark_transcript_timings((hark_transcript *)result)->asr_ms;
         if ((rc = hark__transcript_encode(result, &enc)) == 0) {
+            long pause_ms = 50;
             k.result = enc.ptr;
             k.result_len = enc.len;
-            rc = hark_store_job_chunk_put(c->store, c->job, &k);
+            /* a connection lost mid-write (a database server restarting, a killed backend) is
+             * replaced on the next try: a few tries keep a done job's chunk counts whole */
+            while ((rc = hark_store_job_chunk_put(c->store, c->job, &k)) == HARK_EIO &&
+                   pause_ms <= 800) {
+                struct timespec ts = { 0, pause_ms * 1000000L };
+                nanosleep(&ts, NULL);
+                pause_ms *= 2;
+            }
         }
         hark_buf_dispose(&enc);
         if (rc < 0)

@@ -22,6 +22,11 @@
  * (SQLite: one machine, submitters wake the runner themselves) have no
  * watch thread.
  *
+ * A runner started with no_claims (an API-only server) has no threads at
+ * all: it describes jobs for submitters, cancels in the store and puts back
+ * the jobs of dead local runners once at start; claiming is left to other
+ * processes on the same store.
+ *
  * Running a job is hark_run_file on the recording's audio, into that
  * recording, with the job's chunk progress kept in the store (run.c's job
  * hooks): chunks finished by an earlier attempt are not transcribed again.
@@ -232,6 +237,50 @@ int hark_runner_describe(hark_runner *r, const char *params, hark_buf *options, 
     return rc;
 }
 
+/*
+ * hark_store_job_end, tried again while the store cannot be reached (HARK_EIO: a database
+ * server restarting) for up to half a lease, so a job that finished during an outage is
+ * recorded when the server is back, not left running until its lease expires. An end that
+ * was committed although the reply was lost shows as HARK_EBUSY on the next try (the job is
+ * no longer running under our lease): the job's state then says whether it was ours.
+ */
+static int end_job(hark_runner *r, const hark_job *job, hark_job_state state, int not_counted,
+                   int64_t not_before_ms, const char *error)
+{
+    int64_t until = now_unix_ms() + r->o.lease_ms / 2;
+    long pause_ms = 100;
+    int rc, tries = 0, stopping;
+    for (;;) {
+        rc = hark_store_job_end(r->o.store, job->id, r->name, state, not_counted, not_before_ms,
+                                error);
+        if (rc == HARK_EBUSY && tries > 0) {
+            hark_job *now = NULL;
+            if (hark_store_job_get(r->o.store, job->id, &now) == 0 && now->state == state)
+                rc = 0; /* the earlier try was committed */
+            hark_job_free(now);
+        }
+        if (rc != HARK_EIO || now_unix_ms() >= until)
+            break;
+        pthread_mutex_lock(&r->mu);
+        stopping = r->stopping;
+        pthread_mutex_unlock(&r->mu);
+        if (stopping)
+            break;
+        if (tries++ == 0)
+            hark_warn("job %lld: recording its end failed (%s): trying again", (long long)job->id,
+                      hark_error_last());
+        {
+            struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+        pause_ms = HARK_MIN(pause_ms * 2, 2000L);
+    }
+    if (rc == 0 && tries > 0)
+        hark_info("job %lld: its end is recorded (the store is reachable again)",
+                  (long long)job->id);
+    return rc;
+}
+
 static void degrade(hark_pipeline_options *po)
 {
     po->decode.beam_size = 1;
@@ -296,26 +345,25 @@ static void run_job(slot *s, hark_job *job)
     /* end the job in the store as the run ended */
     if (rc == 0) {
         kind = HARK_JOB_EVENT_DONE;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DONE, 0, 0, NULL);
+        erc = end_job(r, job, HARK_JOB_DONE, 0, 0, NULL);
     } else if (cancel || lost) {
         kind = HARK_JOB_EVENT_CANCELED;
         erc = HARK_EBUSY; /* not ours any more: see below */
     } else if (release) {
         kind = HARK_JOB_EVENT_RELEASED;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 1, 0, NULL);
+        erc = end_job(r, job, HARK_JOB_QUEUED, 1, 0, NULL);
         if (erc == 0)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
     } else if (!permanent(rc) && job->attempts < job->max_attempts) {
         int64_t delay = (int64_t)r->o.backoff_ms << (2 * HARK_MIN(job->attempts - 1, 10u));
         kind = HARK_JOB_EVENT_RETRY;
         retry_at_ms = now_unix_ms() + delay;
-        erc =
-            hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_QUEUED, 0, retry_at_ms, err);
+        erc = end_job(r, job, HARK_JOB_QUEUED, 0, retry_at_ms, err);
         if (erc == 0)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
     } else {
         kind = HARK_JOB_EVENT_DEAD;
-        erc = hark_store_job_end(r->o.store, job->id, r->name, HARK_JOB_DEAD, 0, 0, err);
+        erc = end_job(r, job, HARK_JOB_DEAD, 0, 0, err);
     }
     if (erc == HARK_EBUSY) {
         /*
@@ -572,7 +620,7 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
     if (opts->version != HARK_RUNNER_OPTIONS_VERSION)
         return hark_error_set(HARK_EVERSION, "hark_runner_options version %u not supported",
                               opts->version);
-    if (!opts->store || !opts->engine || !opts->scheduler)
+    if (!opts->store || !opts->engine || (!opts->scheduler && !opts->no_claims))
         return hark_error_set(HARK_EINVAL, "job runner: a store, an engine and a scheduler are "
                                            "needed");
     if (!(r = hark__calloc(1, sizeof(*r))))
@@ -582,8 +630,11 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
         r->o.lease_ms = DEFAULT_LEASE_MS;
     if (!r->o.backoff_ms)
         r->o.backoff_ms = DEFAULT_BACKOFF_MS;
-    r->n_slots =
-        r->o.max_jobs ? r->o.max_jobs : HARK_MAX(2u, 2 * hark_scheduler_workers(r->o.scheduler));
+    if (r->o.no_claims)
+        r->n_slots = 0; /* no job threads, no heartbeat, no listener */
+    else
+        r->n_slots = r->o.max_jobs ? r->o.max_jobs
+                                   : HARK_MAX(2u, 2 * hark_scheduler_workers(r->o.scheduler));
     r->n_slots = HARK_MIN(r->n_slots, (unsigned)MAX_JOBS);
     r->paused = opts->paused;
     r->degraded = opts->degraded;
@@ -610,11 +661,13 @@ int hark_runner_start(hark_runner **out, const hark_runner_options *opts)
     pthread_cond_init(&r->wa_cv, NULL);
     r->watch_pipe[0] = r->watch_pipe[1] = -1;
     r->stats.max_jobs = r->n_slots;
-    if (!(r->slots = hark__calloc(r->n_slots, sizeof(slot)))) {
+    if (!(r->slots = hark__calloc(r->n_slots ? r->n_slots : 1, sizeof(slot)))) {
         rc = hark_error_set(HARK_ENOMEM, "out of memory");
         goto out;
     }
     requeue_dead_local(r);
+    if (r->o.no_claims)
+        goto out;
     if (pthread_create(&r->heartbeat, NULL, heartbeat_main, r) != 0) {
         rc = hark_error_set(HARK_ENOMEM, "cannot start the job heartbeat thread");
         goto out;

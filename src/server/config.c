@@ -19,7 +19,7 @@
 #include "config.h"
 #include "../util/util.h"
 
-enum kind { K_STR, K_COUNT, K_SIZE, K_MS, K_BOOL };
+enum kind { K_STR, K_COUNT, K_SIZE, K_MS, K_BOOL, K_WORKERS };
 enum source { SRC_DEFAULT = 0, SRC_FILE, SRC_ENV, SRC_FLAG };
 static const char *const source_names[] = { "default", "file", "environment", "flag" };
 
@@ -46,8 +46,9 @@ static const setting settings[] = {
     { "engine", "HARK_ENGINE", K_STR, OFF(engine), NULL,
       "whisper or pocketsphinx (default: whisper when a model is installed)" },
     { "model", "HARK_MODEL", K_STR, OFF(model), NULL, "model name or file (engine default)" },
-    { "workers", "HARK_WORKERS", K_COUNT, OFF(workers), "0",
-      "ASR worker threads (0 = one per CPU)" },
+    { "workers", "HARK_WORKERS", K_WORKERS, OFF(workers), "auto",
+      "ASR worker threads: auto = one per CPU; 0 = none, an API-only node (jobs are left to "
+      "`hark worker` processes on the same database; no live sessions)" },
     { "vad", "HARK_VAD", K_BOOL, OFF(vad), "on",
       "cut recordings at silences (off: at fixed intervals, and silence is transcribed too)" },
     { "max_jobs", "HARK_MAX_JOBS", K_COUNT, OFF(max_jobs), "0",
@@ -211,6 +212,16 @@ static int set_value(hark_server_config *c, size_t i, const char *v, enum source
         if (!bad)
             *(uint64_t *)field = x;
         break;
+    case K_WORKERS: {
+        char *end;
+        if (!strcmp(v, "auto"))
+            x = HARK_SERVER_WORKERS_AUTO;
+        else
+            bad = parse_u64(v, &x, &end) < 0 || *end || x > HARK_SERVER_WORKERS_MAX;
+        if (!bad)
+            *(uint64_t *)field = x;
+        break;
+    }
     case K_BOOL:
         if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
             *(uint64_t *)field = 1;
@@ -221,8 +232,12 @@ static int set_value(hark_server_config *c, size_t i, const char *v, enum source
         break;
     }
     if (bad) {
-        static const char *const what[] = { "", "a whole number", "a size (e.g. 512M, 2G)",
-                                            "a duration (e.g. 500ms, 30s, 5m, 0)", "on or off" };
+        static const char *const what[] = { "",
+                                            "a whole number",
+                                            "a size (e.g. 512M, 2G)",
+                                            "a duration (e.g. 500ms, 30s, 5m, 0)",
+                                            "on or off",
+                                            "auto or a whole number from 0 to 256" };
         snprintf(err, n, "%s: %s must be %s, not '%s'", where, s->name, what[s->kind], v);
         return HARK_EINVAL;
     }
@@ -448,6 +463,8 @@ static void value_text(const hark_server_config *c, size_t i, char *out, size_t 
         snprintf(out, n, "%llu ms", (unsigned long long)x);
     else if (s->kind == K_BOOL)
         snprintf(out, n, "%s", x ? "on" : "off");
+    else if (s->kind == K_WORKERS && x == HARK_SERVER_WORKERS_AUTO)
+        snprintf(out, n, "auto");
     else
         snprintf(out, n, "%llu", (unsigned long long)x);
 }

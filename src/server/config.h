@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define HARK_SERVER_WORKERS_AUTO UINT64_MAX /* workers = auto: one per CPU */
+#define HARK_SERVER_WORKERS_MAX  256u       /* the scheduler's limit */
+
 typedef struct hark_server_config {
     char *listen;           /* "127.0.0.1:8080", "[::1]:8080", ":8080" (all addresses) */
     char *db;               /* store URI or path; NULL = the default store */
@@ -24,7 +27,7 @@ typedef struct hark_server_config {
     char *data_dir;         /* uploaded audio; NULL = <database folder>/audio */
     char *engine;           /* NULL = the best available */
     char *model;            /* NULL = the engine's default */
-    uint64_t workers;       /* ASR workers, 0 = CPUs */
+    uint64_t workers;       /* ASR workers, 0 = none (API only), HARK_SERVER_WORKERS_AUTO = CPUs */
     uint64_t vad;           /* cut at silences (1) or at fixed intervals (0) */
     uint64_t max_jobs;      /* jobs transcribed at once, 0 = 2 x workers */
     uint64_t max_upload;    /* bytes per upload */

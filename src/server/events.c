@@ -176,6 +176,8 @@ void srv_stream_start(srv_req *q, int64_t job_id, int openai)
             hark_buf_dispose(&b);
         }
     }
+    if (!st->ended)
+        srv_watch_job(s, job_id); /* it may end in another process */
     hark_job_free(job);
     st->next = s->streams;
     st->pprev = &s->streams;

@@ -1508,6 +1508,12 @@ static void upgrade(srv_req *q, int vosk)
         srv_error(q, 503, "shutting_down", "the server is shutting down");
         return;
     }
+    if (!q->s->sched) {
+        srv_error(q, 503, "no_workers",
+                  "this node runs no ASR workers (workers = 0, API only): live sessions need a "
+                  "node with workers");
+        return;
+    }
     if (!(u = hark__calloc(1, sizeof(*u)))) {
         srv_error(q, 503, "out_of_memory", "out of memory");
         return;

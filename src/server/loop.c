@@ -27,6 +27,11 @@
  * one timerfd armed for the head. A connection past its deadline is shut
  * down; MHD then cleans it up. A body renews its deadline per 64 KiB.
  *
+ * Jobs of other processes: with workers = 0 (an API-only node) there is no
+ * scheduler and the runner claims nothing (it describes and cancels); a
+ * watch thread turns the end of a job run elsewhere into the event the
+ * runner would have sent (see "jobs run by other processes" below).
+ *
  * Shutdown (SIGTERM/SIGINT): stop accepting (MHD_quiesce_daemon), stop the
  * runner (running jobs get shutdown_grace to finish, the rest go back to
  * the queue with their finished chunks), answer waiting requests with 503,
@@ -249,6 +254,7 @@ void srv_wait_job(srv_req *q, int64_t job, void (*done)(srv_req *q))
     q->state = Q_ASYNC;
     q->wait_next = s->waiters;
     s->waiters = q;
+    srv_watch_job(s, job);
     if (!q->suspended) {
         q->suspended = 1;
         MHD_suspend_connection(q->c);
@@ -367,6 +373,112 @@ static void on_job_event(const hark_job_event *ev, void *payload)
     m->ev.text = text.len ? hark_buf_detach(&text) : NULL;
     hark_buf_dispose(&text);
     post(s, m);
+}
+
+/* ---- jobs run by other processes --------------------------------------------------------------
+ * On an API-only node every job runs elsewhere, and on a shared store any job may: their
+ * runner's events never reach this process. Requests waiting for such a job (synchronous
+ * OpenAI transcriptions, event streams) are answered when the store says it ended: the watch
+ * thread polls the state of the jobs waited for every WATCH_MS while there are any (none: no
+ * queries), and posts each end as the runner's event would. An end reported twice (the job
+ * ran here after all) finds no waiter the second time.
+ */
+#define WATCH_MS 250
+
+void srv_watch_job(srv *s, int64_t job)
+{
+    size_t i;
+    if (!s->watch_on)
+        return;
+    pthread_mutex_lock(&s->watch_mu);
+    for (i = 0; i < s->n_watch && s->watch_ids[i] != job; i++)
+        ;
+    if (i == s->n_watch) {
+        if (s->n_watch == s->cap_watch) {
+            size_t cap = s->cap_watch ? 2 * s->cap_watch : 16;
+            int64_t *p = hark__realloc(s->watch_ids, cap * sizeof(*p));
+            if (!p) { /* out of memory: the request waits for a local event only */
+                pthread_mutex_unlock(&s->watch_mu);
+                return;
+            }
+            s->watch_ids = p;
+            s->cap_watch = cap;
+        }
+        s->watch_ids[s->n_watch++] = job;
+        pthread_cond_signal(&s->watch_cv);
+    }
+    pthread_mutex_unlock(&s->watch_mu);
+}
+
+static void watch_ended(srv *s, const hark_job *j)
+{
+    hark_job_event ev;
+    hark_transcript *t = NULL;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = j->state == HARK_JOB_DONE   ? HARK_JOB_EVENT_DONE
+              : j->state == HARK_JOB_DEAD ? HARK_JOB_EVENT_DEAD
+                                          : HARK_JOB_EVENT_CANCELED;
+    ev.job = j->id;
+    ev.recording = j->recording;
+    ev.owner = j->owner;
+    ev.priority = j->priority;
+    ev.attempts = j->attempts;
+    ev.error = j->error;
+    if (ev.kind == HARK_JOB_EVENT_DONE &&
+        hark_store_transcript_get(s->store, j->recording, &t) == 0)
+        ev.t = t;
+    on_job_event(&ev, s);
+    hark_transcript_free(t);
+}
+
+static void *watch_main(void *arg)
+{
+    srv *s = arg;
+    int64_t *ids = NULL;
+    size_t n, i, k;
+    pthread_mutex_lock(&s->watch_mu);
+    while (!s->watch_stop) {
+        struct timespec ts;
+        if (s->n_watch == 0) {
+            pthread_cond_wait(&s->watch_cv, &s->watch_mu);
+            continue;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += WATCH_MS * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
+        if (s->watch_stop || !(n = s->n_watch))
+            continue;
+        hark__free(ids);
+        if (!(ids = hark__malloc(n * sizeof(*ids))))
+            continue;
+        memcpy(ids, s->watch_ids, n * sizeof(*ids));
+        pthread_mutex_unlock(&s->watch_mu);
+        for (i = 0; i < n; i++) {
+            hark_job *j = NULL;
+            int rc = hark_store_job_get(s->store, ids[i], &j);
+            if (rc == 0 && j->state != HARK_JOB_DONE && j->state != HARK_JOB_DEAD &&
+                j->state != HARK_JOB_CANCELED) {
+                ids[i] = 0; /* still running: keep watching */
+            } else if (rc == 0) {
+                watch_ended(s, j);
+            } else if (rc != HARK_ENOTFOUND) {
+                ids[i] = 0; /* the store is unwell: look again next time */
+            }
+            hark_job_free(j);
+        }
+        pthread_mutex_lock(&s->watch_mu);
+        for (i = 0; i < n; i++) /* ended (or gone): stop watching */
+            for (k = 0; ids[i] && k < s->n_watch; k++)
+                if (s->watch_ids[k] == ids[i]) {
+                    s->watch_ids[k] = s->watch_ids[--s->n_watch];
+                    break;
+                }
+    }
+    pthread_mutex_unlock(&s->watch_mu);
+    hark__free(ids);
+    return NULL;
 }
 
 /* ---- slow-client guard -------------------------------------------------------------------------
@@ -802,7 +914,7 @@ static int make_dirs(srv *s, const char *db_path, char *err, size_t err_size)
     return 0;
 }
 
-static int open_all(srv *s, char *err, size_t err_size)
+static int open_all(srv *s, int *code, char *err, size_t err_size)
 {
     hark_buf path = HARK_BUF_INIT;
     hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
@@ -813,6 +925,14 @@ static int open_all(srv *s, char *err, size_t err_size)
 
     if ((rc = hark_store_open(&s->store, s->cfg.db)) < 0) {
         snprintf(err, err_size, "database: %s", hark_error_last());
+        *code = rc == HARK_EINVAL || rc == HARK_EUNSUPPORTED ? 2 : 7; /* usage, database error */
+        goto fail;
+    }
+    if (!s->cfg.data_dir && !strncmp(hark_store_uri(s->store), "postgres", 8)) {
+        snprintf(err, err_size,
+                 "with a PostgreSQL database, give --data-dir: the folder of uploaded audio, "
+                 "shared by every node (hark worker processes read the audio from it)");
+        *code = 2;
         goto fail;
     }
     if (s->cfg.db)
@@ -822,7 +942,13 @@ static int open_all(srv *s, char *err, size_t err_size)
     if (rc < 0 ||
         make_dirs(s, strncmp(path.ptr, "sqlite:", 7) ? path.ptr : path.ptr + 7, err, err_size) < 0)
         goto fail;
-    if (!s->cfg.cache_db || strcmp(s->cfg.cache_db, "none") != 0) {
+    if (!s->cfg.cache_db && !strncmp(hark_store_uri(s->store), "postgres", 8)) {
+        /* a shared store holds the shared cache: a result of any node is a hit on every other */
+        if ((rc = hark_cache_new(&s->cache, s->store, L1_CACHE_BYTES)) < 0) {
+            snprintf(err, err_size, "result cache: %s", hark_error_last());
+            goto fail;
+        }
+    } else if (!s->cfg.cache_db || strcmp(s->cfg.cache_db, "none") != 0) {
         hark_buf_clear(&path);
         if (!s->cfg.cache_db && (rc = hark_cache_default_path(&path)) < 0) {
             snprintf(err, err_size, "result cache: %s", hark_error_last());
@@ -841,8 +967,9 @@ static int open_all(srv *s, char *err, size_t err_size)
         snprintf(err, err_size, "engine: %s", hark_error_last());
         goto fail;
     }
-    so.n_workers = (unsigned)s->cfg.workers;
-    if ((rc = hark_scheduler_new(&s->sched, &so)) < 0) {
+    /* workers = 0: an API-only node, no scheduler; the runner only describes and cancels */
+    so.n_workers = s->cfg.workers == HARK_SERVER_WORKERS_AUTO ? 0 : (unsigned)s->cfg.workers;
+    if (s->cfg.workers != 0 && (rc = hark_scheduler_new(&s->sched, &so)) < 0) {
         snprintf(err, err_size, "workers: %s", hark_error_last());
         goto fail;
     }
@@ -857,6 +984,7 @@ static int open_all(srv *s, char *err, size_t err_size)
     ro.pipeline.chunk.no_vad = !s->cfg.vad;
     ro.event = on_job_event;
     ro.payload = s;
+    ro.no_claims = s->cfg.workers == 0;
     if ((rc = hark_runner_start(&s->runner, &ro)) < 0) {
         snprintf(err, err_size, "job runner: %s", hark_error_last());
         goto fail;
@@ -932,6 +1060,8 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
     s->started_unix_ms = (int64_t)time(NULL) * 1000;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->watch_mu, NULL);
+    pthread_cond_init(&s->watch_cv, NULL);
     hark_log_set(lib_log, s, s->log_level >= 3 ? HARK_LOG_DEBUG : HARK_LOG_WARN);
 
     /* SIGTERM and SIGINT go to the signalfd: block them before any thread starts (the
@@ -947,7 +1077,7 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
         code = 2;
         goto out;
     }
-    if (open_all(s, err, sizeof(err)) < 0) {
+    if (open_all(s, &code, err, sizeof(err)) < 0) {
         srv_log(s, 0, "%s", err);
         goto out;
     }
@@ -974,6 +1104,15 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
         goto out;
     }
     s->offload_started = 1;
+    /* jobs may end in other processes: an API-only node, or a store shared with other nodes */
+    s->watch_on = !s->sched || !strncmp(hark_store_uri(s->store), "postgres", 8);
+    if (s->watch_on) {
+        if (pthread_create(&s->watch, NULL, watch_main, s) != 0) {
+            srv_log(s, 0, "cannot start the job watch thread");
+            goto out;
+        }
+        s->watch_started = 1;
+    }
 
     s->mhd = MHD_start_daemon(
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG, 0, NULL,
@@ -1017,6 +1156,11 @@ int hark__serve(const hark_server_config *cfg, FILE *log, void (*ready)(const ch
                 hark_engine_name(s->engine), hark_scheduler_workers(s->sched),
                 hark_store_uri(s->store), s->auth_required ? "required" : "not required",
                 srv_mode_name(s->mode));
+        if (!s->sched)
+            srv_log(s, 2,
+                    "API only (workers = 0): jobs are left to `hark worker --db %s` processes; "
+                    "live sessions are refused",
+                    hark_store_uri(s->store));
         if (ready)
             ready(url);
     }
@@ -1102,6 +1246,13 @@ out:
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->offload, NULL);
     }
+    if (s->watch_started) {
+        pthread_mutex_lock(&s->watch_mu);
+        s->watch_stop = 1;
+        pthread_cond_signal(&s->watch_cv);
+        pthread_mutex_unlock(&s->watch_mu);
+        pthread_join(s->watch, NULL);
+    }
     if (s->runner)
         hark_runner_stop(s->runner, 0);
     srv_live_free(s);
@@ -1130,6 +1281,9 @@ out:
     hark_log_set(NULL, NULL, HARK_LOG_WARN);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->watch_mu);
+    pthread_cond_destroy(&s->watch_cv);
+    hark__free(s->watch_ids);
     hark__free(s);
     return code;
 }

@@ -82,6 +82,10 @@ void srv_error_hark(srv_req *q, int rc)
     case HARK_EREADONLY:
         srv_error(q, 503, "read_only", "%s", msg);
         break;
+    case HARK_EIO: /* the database server unreachable (restarting), a failing disk: try later */
+        srv_error(q, 503, "unavailable", "%s", msg);
+        srv_header(q, "Retry-After", "5");
+        break;
     case HARK_EAUTH:
         srv_error(q, 401, "unauthorized", "%s", msg);
         break;

@@ -103,11 +103,12 @@ static void ready(srv_req *q)
     int ok = store_ok && s->mode != MODE_MAINTENANCE && !s->stopping;
     hark_buf_printf(&b,
                     "{\"ready\":%s,\"store\":%s,\"mode\":\"%s\",\"engine\":\"%s\","
-                    "\"model_loaded\":%s,\"keys_required\":%s}",
+                    "\"model_loaded\":%s,\"keys_required\":%s,\"workers\":%u}",
                     ok ? "true" : "false", store_ok ? "true" : "false", srv_mode_name(s->mode),
                     hark_engine_name(s->engine),
                     hark_engine_model_loaded(s->engine) ? "true" : "false",
-                    s->auth_required ? "true" : "false"); /* the web UI asks for a key or not */
+                    s->auth_required ? "true" : "false", /* the web UI asks for a key or not */
+                    hark_scheduler_workers(s->sched));   /* 0: API only, jobs run elsewhere */
     srv_reply_json(q, ok ? 200 : 503, &b);
 }
 
@@ -196,7 +197,7 @@ static void metrics(srv_req *q)
                     rs.running, (unsigned long long)rs.claimed, (unsigned long long)rs.done,
                     (unsigned long long)rs.retried, (unsigned long long)rs.dead,
                     (unsigned long long)rs.canceled, (unsigned long long)rs.released);
-    hark_scheduler_stats_get(s->sched, &ss);
+    hark_scheduler_stats_get(s->sched, &ss); /* NULL (API only): all zero */
     hark_buf_printf(&b,
                     "# TYPE hark_workers gauge\nhark_workers %u\nhark_workers_busy %u\n"
                     "# TYPE hark_chunks_total counter\nhark_chunks_total %llu\n"

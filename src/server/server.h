@@ -165,6 +165,9 @@ void srv_post_live(srv *s, void *msg);
 /* Wait (suspended) until job `id` ends, then run `done` on the loop. May be called from a
  * `done` callback. */
 void srv_wait_job(srv_req *q, int64_t job, void (*done)(srv_req *q));
+/* A request waits for `job`, which may end in another process: watch the store for its end
+ * (a no-op when every job runs here). Loop thread. */
+void srv_watch_job(srv *s, int64_t job);
 
 /* ---- job event streams (events.c) --------------------------------------------------------------
  */
@@ -298,6 +301,15 @@ struct srv {
     size_t n_work, cap_work;
     pthread_t offload;
     int offload_started, offload_stop;
+    /* jobs that requests wait for and that may run in another process (an API-only node, a
+     * shared store): the watch thread polls their state and posts their end as a runner
+     * event would (loop.c) */
+    pthread_mutex_t watch_mu;
+    pthread_cond_t watch_cv;
+    int64_t *watch_ids;
+    size_t n_watch, cap_watch;
+    pthread_t watch;
+    int watch_on, watch_started, watch_stop;
 
     srv_req *waiters;    /* waiting for jobs (loop thread) */
     srv_stream *streams; /* event streams (loop thread) */

@@ -21,7 +21,10 @@
  *   once on a new connection, with a log line ("connection lost ...;
  *   reconnected"). A failure inside a transaction fails the operation
  *   (HARK_EIO): the transaction was rolled back by the server, nothing was
- *   half-applied, and the connection is replaced on release.
+ *   half-applied, and the connection is replaced on release. While the
+ *   server cannot be reached (restarting), operations fail with HARK_EIO
+ *   and each new connection is tried afresh; the first that succeeds again
+ *   logs "reachable again: reconnected".
  * - Schema: forward-only migrations (pg_migrations[]) recorded in the table
  *   schema_version, applied in one transaction under an advisory lock (two
  *   processes migrating at once migrate once). Opening creates the schema in
@@ -542,6 +545,21 @@ static void conn_close(pgconn *c)
     hark__free(c);
 }
 
+/* After a connection attempt (rc: its result): count failures while the server is
+ * unreachable, and say once when it is reachable again. */
+static void note_connect(pgs *s, int rc)
+{
+    unsigned failed;
+    pthread_mutex_lock(&s->mu);
+    failed = s->down;
+    s->down = rc == HARK_EIO ? failed + 1 : 0;
+    pthread_mutex_unlock(&s->mu);
+    if (rc == 0 && failed)
+        hark_warn("%s: the database server is reachable again: reconnected (after %u failed "
+                  "connection attempt%s)",
+                  s->name, failed, failed == 1 ? "" : "s");
+}
+
 int hark__pg_acquire(pgs *s, pgconn **out, const char *what)
 {
     pgconn *c = NULL;
@@ -567,7 +585,7 @@ int hark__pg_acquire(pgs *s, pgconn **out, const char *what)
     if (!c)
         rc = hark_error_set(HARK_ENOMEM, "out of memory");
     else
-        rc = hark__pg_connect(s, &c->db, what);
+        note_connect(s, rc = hark__pg_connect(s, &c->db, what));
     if (rc < 0) {
         hark__free(c);
         pthread_mutex_lock(&s->mu);
@@ -615,8 +633,10 @@ static int reconnect(pgs *s, pgconn *c, const char *what)
     if ((rc = hark__pg_connect(s, &db, what)) < 0) {
         hark_warn("%s: connection to the database server lost (%s); reconnecting failed: %s",
                   s->name, detail, hark_error_last());
+        note_connect(s, rc);
         return rc;
     }
+    note_connect(s, 0);
     PQfinish(c->db);
     c->db = db;
     memset(c->prepared, 0, sizeof(c->prepared));

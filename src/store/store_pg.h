@@ -117,6 +117,7 @@ typedef struct pgs {
     pgconn *idle;       /* idle connections */
     unsigned n_open;    /* connections open (idle or in use) */
     unsigned max_open;  /* limit of n_open */
+    unsigned down;      /* connections failed in a row (the server unreachable); under mu */
     /* LISTEN connection of hark_store_job_wait, used under lmu by one waiter at a time */
     pthread_mutex_t lmu;
     PGconn *listener;

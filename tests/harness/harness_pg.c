@@ -29,6 +29,7 @@
 static char pg_dir[512];   /* the temporary folder: data/, the socket, log */
 static char pg_bin[512];   /* folder of initdb and pg_ctl */
 static char pg_as[64];     /* "runuser -u postgres -- " under root, else "" */
+static char pg_opts[1400]; /* the server's options (pg_ctl start after a stop) */
 static pid_t pg_owner_pid; /* the process that started the server (stops it at exit) */
 static unsigned pg_port;
 
@@ -91,6 +92,10 @@ int harness_pg_ctl(const char *action)
 {
     if (!pg_dir[0])
         return -1;
+    if (!strcmp(action, "start")) /* after a stop: the socket, port and settings of the first */
+        return harness_sh("%s'%s/pg_ctl' -D '%s/data' -l '%s/log' -w -t 60 -o \"%s\" start "
+                          ">/dev/null 2>&1",
+                          pg_as, pg_bin, pg_dir, pg_dir, pg_opts);
     return harness_sh("%s'%s/pg_ctl' -D '%s/data' -l '%s/log' -m fast -w %s >/dev/null 2>&1", pg_as,
                       pg_bin, pg_dir, pg_dir, action);
 }
@@ -141,11 +146,13 @@ void harness_pg_setup(void)
         exit(1);
     }
     pg_port = free_port();
-    if (harness_sh("%s'%s/pg_ctl' -D '%s/data' -l '%s/log' -w -t 60 -o \"-k '%s' -p %u "
-                   "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB\" "
-                   "start >/dev/null 2>&1",
-                   pg_as, pg_bin, pg_dir, pg_dir, pg_dir, pg_port) != 0) {
+    snprintf(pg_opts, sizeof(pg_opts),
+             "-k '%s' -p %u -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+             "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB",
+             pg_dir, pg_port);
+    if (harness_sh("%s'%s/pg_ctl' -D '%s/data' -l '%s/log' -w -t 60 -o \"%s\" start "
+                   ">/dev/null 2>&1",
+                   pg_as, pg_bin, pg_dir, pg_dir, pg_opts) != 0) {
         fprintf(stderr, "harness: pg_ctl start failed:\n");
         harness_sh("cat '%s/log' >&2", pg_dir);
         exit(1);

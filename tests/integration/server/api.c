@@ -5,8 +5,10 @@
  */
 #include <jansson.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -612,5 +614,73 @@ TEST(metrics_series_are_unique)
     }
     ASSERT(n > 20);
     reply_free(&r);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
+/* --workers 0 on SQLite: an API-only server transcribes nothing itself (no live sessions
+ * either); a `hark worker` on the same database file runs its jobs. */
+TEST(workers_0_serves_the_api_and_a_worker_on_the_same_file_runs_the_jobs)
+{
+    server s;
+    reply r;
+    json_t *o;
+    long st;
+    long long job;
+    const char *wav = tone("a.wav", 12, 440);
+    char cmd[2048], wlog[512];
+    const char *state;
+    int wst;
+    pid_t w;
+
+    server_start(&s, "--vad off --engine test --workers 0");
+    r = http(&s, "GET", "/health/ready", NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"workers\":0");
+    reply_free(&r);
+    r = http(&s, "GET", "/metrics", NULL, NULL, 0);
+    ASSERT_CONTAINS(r.body, "hark_workers 0\n");
+    reply_free(&r);
+    o = upload(&s, wav, NULL, &st);
+    ASSERT_EQ(st, 202);
+    job = jint(o, "job");
+    json_decref(o);
+    /* nothing runs it here */
+    {
+        struct timespec ts = { 0, 700 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    r = http(&s, "GET", "/v1/jobs/1", NULL, NULL, 0);
+    ASSERT_CONTAINS(r.body, "\"state\":\"queued\"");
+    reply_free(&r);
+    {
+        const char *h[] = { "Upgrade: websocket", "Connection: Upgrade",
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                            "Sec-WebSocket-Version: 13", NULL };
+        r = http(&s, "GET", "/v1/live", h, NULL, 0);
+        ASSERT_EQ(r.status, 503);
+        ASSERT_CONTAINS(r.body, "no_workers");
+        reply_free(&r);
+    }
+    /* a worker on the same file does */
+    snprintf(wlog, sizeof(wlog), "%s", harness_path("worker.log"));
+    snprintf(cmd, sizeof(cmd), "exec '%s' worker --db '%s' -e test --no-vad >'%s' 2>&1",
+             harness_hark_bin(), s.db, wlog);
+    fflush(stdout);
+    fflush(stderr);
+    w = fork();
+    ASSERT(w >= 0);
+    if (w == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    state = wait_job(&s, NULL, job, 30000);
+    ASSERT_MSG(state && !strcmp(state, "done"), "job: %s", state ? state : "timeout");
+    r = http(&s, "GET", "/v1/recordings/1/transcript?format=txt", NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "f440");
+    reply_free(&r);
+    kill(w, SIGTERM);
+    ASSERT_EQ(waitpid(w, &wst, 0), w);
+    ASSERT(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }

@@ -344,3 +344,47 @@ TEST(a_job_whose_lease_expires_is_claimed_when_it_does_without_a_wake)
     rt_close(&t);
     free(wav);
 }
+
+/* no_claims (an API-only server): no scheduler needed, nothing claimed, describe and cancel
+ * work; a runner with workers on the same store then runs what was left. */
+TEST(a_runner_with_no_claims_leaves_jobs_to_others)
+{
+    char *wav = copy(rt_wav("two.wav", 2)), *wav1 = copy(rt_wav("one.wav", 1));
+    hark_runner *api = NULL;
+    hark_runner_options o;
+    hark_runner_stats st;
+    hark_buf opts = HARK_BUF_INIT, model = HARK_BUF_INIT;
+    rt t;
+    int64_t id, gone;
+
+    rt_open(&t, NULL, 1);
+    o = t.o;
+    o.scheduler = NULL;
+    ASSERT_ERR(hark_runner_start(&api, &o), HARK_EINVAL); /* a scheduler is needed to claim */
+    o.no_claims = 1;
+    ASSERT_OK(hark_runner_start(&api, &o));
+    ASSERT_OK(hark_runner_describe(api, NULL, &opts, &model));
+    ASSERT(opts.len > 0);
+    id = rt_submit(t.store, wav, 4, 0, NULL);
+    gone = rt_submit(t.store, wav1, 4, 0, NULL);
+    hark_runner_wake(api);
+    hark_runner_pause(api, 0);
+    usleep(300 * 1000);
+    ASSERT_EQ(rt_state(t.store, id), HARK_JOB_QUEUED);
+    ASSERT_OK(hark_runner_cancel(api, gone));
+    ASSERT_EQ(rt_state(t.store, gone), HARK_JOB_CANCELED);
+    hark_runner_stats_get(api, &st);
+    ASSERT_EQ(st.max_jobs, 0);
+    ASSERT_EQ(st.claimed, 0);
+    ASSERT_EQ(hark_runner_stop(api, 1000), 0);
+    hark_runner_free(api);
+    /* a runner that claims takes the job over */
+    rt_start(&t);
+    hark_runner_wake(t.runner);
+    rt_wait_state(t.store, id, HARK_JOB_DONE, 30000);
+    hark_buf_dispose(&opts);
+    hark_buf_dispose(&model);
+    rt_close(&t);
+    free(wav);
+    free(wav1);
+}
