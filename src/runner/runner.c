@@ -375,12 +375,16 @@ static int run_translation(slot *s, const hark_job *job, const hark_pipeline_opt
             json_decref(m);
     }
     if (rc == 0) {
+        /* the text without its leading and trailing space */
         const char *txt = text.ptr ? text.ptr : "";
         size_t n = strlen(txt);
         txt = hark__trim(txt, &n);
-        text.len = (size_t)(txt - text.ptr) + n; /* drop trailing space; txt points into text */
-        if (text.ptr)
-            text.ptr[text.len] = '\0';
+        if (text.ptr) {
+            memmove(text.ptr, txt, n);
+            text.ptr[n] = '\0';
+            text.len = n;
+            txt = text.ptr;
+        }
         rc = hark_store_text_put(r->o.store, job->recording, "translation", txt, meta.ptr);
     }
 out:

@@ -429,3 +429,19 @@ TEST(translation_is_a_job_below_transcription_and_pocketsphinx_cannot)
     reply_free(&r);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }
+
+TEST(print_config_never_shows_the_summary_api_key)
+{
+    int st;
+    char *out =
+        harness_sh_output(&st,
+                          "HARK_SUMMARY_URL=http://llm:8081 XDG_CONFIG_HOME='%s' '%s' serve "
+                          "--print-config --summary-api-key sk-secret-123",
+                          harness_tmpdir(), harness_hark_bin());
+    ASSERT_EQ(st, 0);
+    ASSERT(strstr(out, "sk-secret-123") == NULL);
+    ASSERT_CONTAINS(out, "(set, 13 characters)");
+    ASSERT_CONTAINS(out, "http://llm:8081");
+    ASSERT_CONTAINS(out, "environment");
+    free(out);
+}
