@@ -1,6 +1,7 @@
 // transcript.js: one recording: its segments with times, the archived audio, the current
 // segment and word highlighted while it plays, click (or Enter on a segment's time) to
-// seek, export as txt, srt, vtt or json, delete. #/r/<id>?t=<ms> opens it at that time.
+// seek, export as txt, srt, vtt or json, delete, its summary (made on request by the
+// server's chat-completions endpoint). #/r/<id>?t=<ms> opens it at that time.
 import * as api from './api.js';
 import { h, clock, when, saveBlob, banner, confirmDialog } from './util.js';
 
@@ -41,10 +42,56 @@ export async function render(main, params) {
   const exports = h('div.exports', { role: 'group', 'aria-label': 'Export' },
     ...['txt', 'srt', 'vtt', 'json'].map((f) => h('button.secondary', { type: 'button', 'data-format': f, onclick: () => exportAs(f) }, `Export ${f}`)));
   const del = h('button.danger', { type: 'button', onclick: remove }, 'Delete');
+  const sumText = h('p.summary', { id: 'summary-text' });
+  const sumStatus = h('p.muted', { role: 'status', id: 'summary-status' });
+  const sumBtn = h('button.secondary', { type: 'button', id: 'summarize', onclick: summarize }, 'Summarize');
+  const sumBox = h('section.summary-box', { 'aria-labelledby': 'summary-h', hidden: true },
+    h('div.row', null, h('h2.grow', { id: 'summary-h' }, 'Summary'), sumBtn), sumStatus, sumText);
   main.append(
     h('div.row', null, h('h1.grow', null, title)),
     h('p.muted', null, [when(rec.created_ms), rec.duration_ms ? clock(rec.duration_ms) : '', rec.engine, rec.language].filter(Boolean).join(' · ')),
-    status, player, h('div.row', null, exports, h('span.grow'), del), h('h2', null, 'Transcript'), segsEl);
+    status, player, h('div.row', null, exports, h('span.grow'), del), sumBox, h('h2', null, 'Transcript'), segsEl);
+
+  // the summary: GET .../summary gives the text and its job; a job still pending is polled
+  async function showSummary() {
+    for (;;) {
+      let d = null;
+      try {
+        d = await api.getJSON(`/v1/recordings/${id}/summary`, { signal: ctl.signal });
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+        if (e.status !== 404) { sumStatus.textContent = `Could not load the summary: ${e.message}`; return; }
+      }
+      if (ctl.signal.aborted) return;
+      const j = d && d.job;
+      sumText.textContent = d && d.summary ? d.summary : '';
+      sumBtn.textContent = d && d.summary ? 'Summarize again' : 'Summarize';
+      if (j && (j.state === 'queued' || j.state === 'running')) {
+        sumStatus.textContent = 'Summarizing…';
+        sumBtn.disabled = true;
+        await new Promise((r) => setTimeout(r, 1500));
+        continue;
+      }
+      sumBtn.disabled = false;
+      sumStatus.className = j && j.state === 'dead' ? 'error' : 'muted';
+      sumStatus.textContent = j && j.state === 'dead' ? `The summary failed: ${j.error || 'unknown error'}`
+        : d && d.summary ? `Summarized ${when(d.updated_ms)}.` : 'No summary yet.';
+      return;
+    }
+  }
+
+  async function summarize() {
+    sumBtn.disabled = true;
+    try {
+      await api.request(`/v1/recordings/${id}/summary`, { method: 'POST' });
+    } catch (e) {
+      sumBtn.disabled = false;
+      sumStatus.className = 'error';
+      sumStatus.textContent = e.status === 501 ? `Summaries are not configured on this server: ${e.message}` : `Could not summarize: ${e.message}`;
+      return;
+    }
+    showSummary();
+  }
 
   async function exportAs(f) {
     try {
@@ -108,6 +155,8 @@ export async function render(main, params) {
     if (stopFollow) return cleanup;
   }
   status.textContent = '';
+  sumBox.hidden = false;
+  showSummary();
 
   // segments and words; times in ms
   const segs = t.segments || [];

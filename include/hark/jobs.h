@@ -117,6 +117,15 @@ HARK_API int hark_store_job_submit(hark_store *s, const hark_recording *rec, con
                                    hark_job_submitted *out);
 
 /**
+ * Queue another job for the existing recording `job->recording` (a summary or
+ * a translation of what is there: kinds "summarize", "translate"); the owner
+ * is `job->owner`. Starts QUEUED; runners are notified as for a submit.
+ * @param[out] id_out the new job's id.
+ * @return 0, HARK_ENOTFOUND (no such recording), HARK_EINVAL, HARK_EREADONLY, ...
+ */
+HARK_API int hark_store_job_add(hark_store *s, const hark_job *job, int64_t *id_out);
+
+/**
  * Fetch job `id`. @param[out] out free with hark_job_free.
  * @return 0, HARK_ENOTFOUND ("store: no job 42").
  */

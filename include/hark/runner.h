@@ -34,6 +34,7 @@
 #include "pipeline.h"
 #include "scheduler.h"
 #include "store.h"
+#include "summary.h"
 
 HARK_BEGIN_DECL
 
@@ -99,6 +100,9 @@ typedef struct hark_runner_options {
      *  one job; keep it short. May be NULL. */
     void (*event)(const hark_job_event *ev, void *payload);
     void *payload; /**< passed to event */
+    /** Chat-completions endpoint for jobs of kind "summarize" (borrowed; NULL = such jobs
+     *  fail at once: no endpoint configured). */
+    const hark_summary_options *summary;
 } hark_runner_options;
 
 #define HARK_RUNNER_OPTIONS_VERSION 1
@@ -138,6 +142,24 @@ HARK_API int hark_runner_cancel(hark_runner *r, int64_t id);
  */
 HARK_API int hark_runner_describe(hark_runner *r, const char *params, hark_buf *options,
                                   hark_buf *model);
+
+/**
+ * Job kinds a runner runs (hark_job.kind):
+ *  - "transcribe": the recording's audio into its transcript (the default);
+ *  - "summarize": the recording's transcript through opts->summary; the summary is stored as the
+ *    recording's text "summary" (hark_store_text_put). Waits (without using up attempts)
+ *    while the recording's transcription is not finished;
+ *  - "translate": the recording's audio transcribed with the translate task (to English); the
+ *    text is stored as the recording's text "translation", its transcript is left alone.
+ *    Engines that cannot translate (see hark_runner_can_translate) fail the job at once.
+ */
+#define HARK_JOB_KIND_TRANSCRIBE "transcribe"
+#define HARK_JOB_KIND_SUMMARIZE  "summarize"
+#define HARK_JOB_KIND_TRANSLATE  "translate"
+
+/** Whether `engine` can translate speech to English (Whisper, remote servers, the test
+ *  engine); PocketSphinx cannot. */
+HARK_API int hark_runner_can_translate(const hark_engine *engine);
 
 /** Counters. */
 typedef struct hark_runner_stats {

@@ -320,6 +320,32 @@ HARK_API int hark_store_segments_truncate(hark_store *s, int64_t recording, int6
  */
 HARK_API int hark_store_transcript_get(hark_store *s, int64_t recording, hark_transcript **out);
 
+/* ---- derived texts -------------------------------------------------------------------------- */
+
+/*
+ * Texts made from a recording after its transcript: kind "summary" (a
+ * chat-completions model's summary, hark/summary.h) and kind "translation"
+ * (the engine's English translation). One text per recording and kind; a new
+ * one replaces the old; they go with the recording when it is deleted.
+ * `meta` is a JSON object text describing how it was made (model, requests).
+ */
+
+/**
+ * Store (text != NULL) or remove (NULL) text `kind` ([a-z_], 1..32 bytes) of
+ * `recording`. @return 0, HARK_ENOTFOUND (no such recording), HARK_EINVAL
+ * (bad kind, meta not a JSON object), HARK_EREADONLY, ...
+ */
+HARK_API int hark_store_text_put(hark_store *s, int64_t recording, const char *kind,
+                                 const char *text, const char *meta);
+
+/**
+ * Append text `kind` of `recording` to `text` and its meta (the empty string
+ * when none) to `meta` (may be NULL); *updated_ms (may be NULL) = Unix ms it
+ * was stored. @return 0, HARK_ENOTFOUND (no such text; no message), ...
+ */
+HARK_API int hark_store_text_get(hark_store *s, int64_t recording, const char *kind, hark_buf *text,
+                                 hark_buf *meta, int64_t *updated_ms);
+
 /* ---- search ------------------------------------------------------------------------------- */
 
 /** Options for hark_store_search; initialise with HARK_SEARCH_OPTIONS_INIT. */

@@ -7,7 +7,9 @@
  * Output for a chunk of n samples: one segment spanning the chunk with text
  * "f<hz> a<amp>" (dominant frequency from zero crossings, rounded to 10 Hz;
  * RMS amplitude, 2 decimals), and one word "w<i>" per whole second. A chunk
- * of all zeros gives no segment. The output depends only on the samples.
+ * of all zeros gives no segment. With the translate task the text starts
+ * with "en: " (so tests see which task ran). The output depends only on the
+ * samples and the task.
  *
  * The "model" string injects faults, e.g. "fail=2:1,delay=20,crash=0:1":
  *   fail=K:M    chunk K fails its first M attempts with HARK_EAGAIN
@@ -158,8 +160,8 @@ static int test_model_identity(const char *model, hark_buf *out)
 
 static int test_options_key(const hark_decode_options *opts, hark_buf *out)
 {
-    HARK_UNUSED(opts);
-    return hark_buf_puts(out, "{}");
+    /* the task changes the output (see describe) */
+    return hark_buf_puts(out, opts->translate ? "{\"task\":\"translate\"}" : "{}");
 }
 
 static int test_state_new(void **out, const void *model)
@@ -188,7 +190,7 @@ static unsigned count_attempt(test_model *m, uint32_t chunk)
     return n;
 }
 
-static int describe(const float *pcm, size_t n, float conf, hark_transcript *out)
+static int describe(const float *pcm, size_t n, float conf, int translate, hark_transcript *out)
 {
     double sum2 = 0;
     size_t i, crossings = 0;
@@ -207,7 +209,8 @@ static int describe(const float *pcm, size_t n, float conf, hark_transcript *out
     if (sum2 == 0)
         return 0;
     hz = lround((double)crossings * HARK_SAMPLE_RATE / 2.0 / (double)n / 10.0) * 10;
-    snprintf(text, sizeof(text), "f%ld a%.2f", hz, sqrt(sum2 / (double)n));
+    snprintf(text, sizeof(text), "%sf%ld a%.2f", translate ? "en: " : "", hz,
+             sqrt(sum2 / (double)n));
     memset(&seg, 0, sizeof(seg));
     seg.start = 0;
     seg.end = (int64_t)n;
@@ -257,7 +260,8 @@ static int test_transcribe(void *state, const hark_engine_job *job, hark_transcr
     }
     if (job->abort && job->abort(job->payload))
         return hark_error_set(HARK_ECANCELED, "canceled");
-    if ((i = describe(job->pcm, job->n, m->conf, out)) < 0 || !m->log[0])
+    if ((i = describe(job->pcm, job->n, m->conf, job->opts && job->opts->translate, out)) < 0 ||
+        !m->log[0])
         return i;
     {
         /* one write(2) per line with O_APPEND: lines of concurrent processes never mix */

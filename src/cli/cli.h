@@ -208,6 +208,7 @@ int cmd_worker(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
+int cmd_summarize(int argc, char **argv);
 
 /* ---- administration (admin.c) ---------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
     X(list, "stored recordings, newest first")                                                     \
     X(show, "a stored transcript in any format")                                                   \
     X(search, "full-text search over stored transcripts, with time offsets")                       \
+    X(summarize, "summarise a stored transcript with a chat-completions model")                    \
     X(rm, "remove recordings, their cached results and archived audio")                            \
     X(cache, "result cache statistics, or clear it")                                               \
     X(gc, "retention: remove what is older than a given age")                                      \

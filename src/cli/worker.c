@@ -14,9 +14,14 @@
  * sigwait() by the main thread, which otherwise sleeps. While no job is
  * claimable the runner's threads sleep too (PostgreSQL: LISTEN/NOTIFY
  * wakes them), so an idle worker sends no queries.
+ *
+ * Summary jobs need a chat-completions endpoint: HARK_SUMMARY_URL (with
+ * HARK_SUMMARY_MODEL, HARK_SUMMARY_API_KEY) gives the worker one; without
+ * it the runner hands such jobs back for a node that has one.
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -103,7 +108,9 @@ int cmd_worker(int argc, char **argv)
     hark_runner *runner = NULL;
     hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
     hark_runner_options ro;
+    hark_summary_options sum;
     hark_buf path = HARK_BUF_INIT;
+    const char *env;
     sigset_t sigs;
     int rc, sig = 0;
 
@@ -165,6 +172,14 @@ int cmd_worker(int argc, char **argv)
     ro.name = a.name;
     ro.max_jobs = (unsigned)a.max_jobs;
     ro.lease_ms = (unsigned)(a.lease_s * 1000);
+    hark_summary_options_default(&sum);
+    if ((env = getenv("HARK_SUMMARY_URL")) && *env) {
+        sum.url = env;
+        if ((env = getenv("HARK_SUMMARY_MODEL")) && *env)
+            sum.model = env;
+        sum.api_key = getenv("HARK_SUMMARY_API_KEY");
+        ro.summary = &sum;
+    }
     if ((rc = hark_runner_start(&runner, &ro)) < 0) {
         fprintf(stderr, "hark " CMD ": job runner: %s\n", hark_error_last());
         rc = EXIT_FAIL;

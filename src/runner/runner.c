@@ -39,6 +39,15 @@
  * after the run's last abort poll) becomes the acknowledgement of that
  * cancel, so events and counters always say what the store says.
  *
+ * Jobs of kind "summarize" and "translate" (below transcription in the
+ * queue: the server gives them the maintenance class) go through the same
+ * claim, lease and end logic; only what runs differs (run_summary,
+ * run_translation). A summary whose recording is still being transcribed
+ * is handed back with a short delay, its attempt not counted; so is one
+ * claimed by a runner with no summary endpoint (a `hark worker` sharing the
+ * queue), for 30 s, so that a runner that has one takes it. A 429's
+ * Retry-After lengthens the retry delay.
+ *
  * INVARIANTS
  * - A job is run by at most one thread of this process (the store's claim is
  *   atomic); `slots[i].job` is the job thread i runs, 0 when idle.
@@ -288,6 +297,154 @@ static void degrade(hark_pipeline_options *po)
     po->decode.no_fallback = 1;
 }
 
+int hark_runner_can_translate(const hark_engine *engine)
+{
+    const char *name = engine ? hark_engine_name(engine) : NULL;
+    return name && (!strcmp(name, "whisper") || !strcmp(name, "remote") || !strcmp(name, "test"));
+}
+
+#define WAIT_TRANSCRIPT_MS 2000  /* a summary job waiting for its transcript looks again after */
+#define WAIT_ENDPOINT_MS   30000 /* a runner without a summary endpoint hands such jobs back */
+
+/*
+ * A "summarize" job: the stored transcript through the chat-completions endpoint, the summary
+ * stored with the recording. *wait_ms > 0: the transcript is not finished, look again then;
+ * *retry_after_ms: the endpoint's Retry-After on failure (-1 = none).
+ */
+static int run_summary(slot *s, const hark_job *job, int64_t *wait_ms, long *retry_after_ms)
+{
+    hark_runner *r = s->r;
+    hark_recording *rec = NULL;
+    hark_transcript *t = NULL;
+    hark_summary_options so;
+    hark_summary_stats st;
+    hark_buf text = HARK_BUF_INIT, sum = HARK_BUF_INIT, meta = HARK_BUF_INIT;
+    int rc;
+
+    *wait_ms = 0;
+    *retry_after_ms = -1;
+    if (!r->o.summary || !r->o.summary->url || !*r->o.summary->url) {
+        /* another runner sharing the queue (the server that accepted it) has an endpoint */
+        *wait_ms = WAIT_ENDPOINT_MS;
+        rc = hark_error_set(HARK_EUNSUPPORTED, "no summary endpoint configured here "
+                                               "(--summary-url or HARK_SUMMARY_URL)");
+        goto out;
+    }
+    if ((rc = hark_store_recording_get(r->o.store, job->recording, &rec)) < 0)
+        goto out;
+    if (rec->status == HARK_STATUS_PENDING || rec->status == HARK_STATUS_RUNNING) {
+        *wait_ms = WAIT_TRANSCRIPT_MS;
+        rc = hark_error_set(HARK_EAGAIN, "recording %lld is not transcribed yet",
+                            (long long)rec->id);
+        goto out;
+    }
+    if (rec->status != HARK_STATUS_DONE) {
+        rc = hark_error_set(HARK_EINVAL, "recording %lld has no complete transcript (%s)",
+                            (long long)rec->id, hark_recording_status_name(rec->status));
+        goto out;
+    }
+    if ((rc = hark_store_transcript_get(r->o.store, job->recording, &t)) < 0 ||
+        (rc = hark_transcript_text(t, &text)) < 0)
+        goto out;
+    so = *r->o.summary;
+    so.abort = slot_abort;
+    so.payload = s;
+    rc = hark_summarize(&so, text.ptr ? text.ptr : "", &sum, &st);
+    *retry_after_ms = st.retry_after_ms;
+    if (rc < 0)
+        goto out;
+    {
+        json_t *m =
+            json_pack("{s:s, s:i, s:i, s:i, s:i}", "model", so.model ? so.model : "", "requests",
+                      (json_int_t)st.requests, "pieces", (json_int_t)st.pieces, "rounds",
+                      (json_int_t)st.rounds, "transcript_chars", (json_int_t)text.len);
+        char *js = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        rc = js ? hark_buf_puts(&meta, js) : hark_error_set(HARK_ENOMEM, "out of memory");
+        free(js); /* libc: json_dumps allocates with malloc */
+        if (m)
+            json_decref(m);
+    }
+    if (rc == 0)
+        rc = hark_store_text_put(r->o.store, job->recording, "summary", sum.ptr, meta.ptr);
+out:
+    hark_buf_dispose(&text);
+    hark_buf_dispose(&sum);
+    hark_buf_dispose(&meta);
+    hark_transcript_free(t);
+    hark_recording_free(rec);
+    return rc;
+}
+
+/*
+ * A "translate" job: the recording's audio with the translate task, the text stored as the
+ * recording's "translation" (its transcript and segments are not touched).
+ */
+static int run_translation(slot *s, const hark_job *job, const hark_pipeline_options *po)
+{
+    hark_runner *r = s->r;
+    hark_recording *rec = NULL;
+    hark_transcript *t = NULL;
+    hark_run_options ro;
+    hark_run_result res;
+    hark_buf text = HARK_BUF_INIT, meta = HARK_BUF_INIT, model = HARK_BUF_INIT;
+    int rc;
+
+    if (!hark_runner_can_translate(r->o.engine)) {
+        rc = hark_error_set(HARK_EUNSUPPORTED, "the %s engine cannot translate",
+                            hark_engine_name(r->o.engine));
+        goto out;
+    }
+    if ((rc = hark_store_recording_get(r->o.store, job->recording, &rec)) < 0)
+        goto out;
+    if (!rec->audio_path || !*rec->audio_path) {
+        rc = hark_error_set(HARK_ENOTFOUND, "recording %lld has no audio to translate",
+                            (long long)rec->id);
+        goto out;
+    }
+    hark_run_options_default(&ro);
+    ro.pipeline = *po;
+    ro.pipeline.decode.translate = 1;
+    ro.pipeline.progress = NULL;
+    ro.pipeline.segments = NULL;
+    ro.cache = r->o.cache;
+    ro.file_hash = rec->content_hash;
+    if ((rc = hark_run_file(&t, &res, r->o.engine, rec->audio_path, &ro)) < 0 ||
+        (rc = hark_transcript_text(t, &text)) < 0)
+        goto out;
+    if (hark_engine_identity(r->o.engine, &model) < 0)
+        hark_buf_clear(&model);
+    {
+        json_t *m =
+            json_pack("{s:s, s:s, s:i}", "engine", hark_engine_name(r->o.engine), "model",
+                      model.ptr ? model.ptr : "", "segments", (json_int_t)hark_transcript_count(t));
+        char *js = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        rc = js ? hark_buf_puts(&meta, js) : hark_error_set(HARK_ENOMEM, "out of memory");
+        free(js); /* libc: json_dumps allocates with malloc */
+        if (m)
+            json_decref(m);
+    }
+    if (rc == 0) {
+        /* the text without its leading and trailing space */
+        const char *txt = text.ptr ? text.ptr : "";
+        size_t n = strlen(txt);
+        txt = hark__trim(txt, &n);
+        if (text.ptr) {
+            memmove(text.ptr, txt, n);
+            text.ptr[n] = '\0';
+            text.len = n;
+            txt = text.ptr;
+        }
+        rc = hark_store_text_put(r->o.store, job->recording, "translation", txt, meta.ptr);
+    }
+out:
+    hark_buf_dispose(&text);
+    hark_buf_dispose(&meta);
+    hark_buf_dispose(&model);
+    hark_transcript_free(t);
+    hark_recording_free(rec);
+    return rc;
+}
+
 static void run_job(slot *s, hark_job *job)
 {
     hark_runner *r = s->r;
@@ -299,8 +456,11 @@ static void run_job(slot *s, hark_job *job)
     json_t *params = NULL;
     hark_job_event_kind kind;
     char err[512] = "";
-    int64_t retry_at_ms = 0;
+    int64_t retry_at_ms = 0, wait_ms = 0;
+    long retry_after_ms = -1;
     int rc, cancel, lost, release, degraded, erc, canceled = 0;
+    const char *kind_name = job->kind ? job->kind : HARK_JOB_KIND_TRANSCRIBE;
+    int transcribe = !strcmp(kind_name, HARK_JOB_KIND_TRANSCRIBE);
 
     pthread_mutex_lock(&r->mu);
     degraded = r->degraded;
@@ -324,7 +484,15 @@ static void run_job(slot *s, hark_job *job)
     ro.cache = r->o.cache;
     ro.recording = job->recording;
     ro.job = job->id;
-    if (rc == 0 && (rc = hark_store_recording_get(r->o.store, job->recording, &rec)) == 0) {
+    if (rc < 0) {
+        /* bad params: fails below */
+    } else if (!strcmp(kind_name, HARK_JOB_KIND_SUMMARIZE)) {
+        rc = run_summary(s, job, &wait_ms, &retry_after_ms);
+    } else if (!strcmp(kind_name, HARK_JOB_KIND_TRANSLATE)) {
+        rc = run_translation(s, job, &ro.pipeline);
+    } else if (strcmp(kind_name, HARK_JOB_KIND_TRANSCRIBE) != 0) {
+        rc = hark_error_set(HARK_EUNSUPPORTED, "unknown job kind \"%s\"", kind_name);
+    } else if ((rc = hark_store_recording_get(r->o.store, job->recording, &rec)) == 0) {
         if (!rec->audio_path || !*rec->audio_path)
             rc = hark_error_set(HARK_ENOTFOUND, "recording %lld has no audio to transcribe",
                                 (long long)rec->id);
@@ -349,17 +517,24 @@ static void run_job(slot *s, hark_job *job)
     } else if (cancel || lost) {
         kind = HARK_JOB_EVENT_CANCELED;
         erc = HARK_EBUSY; /* not ours any more: see below */
+    } else if (wait_ms > 0) {
+        /* a summary waiting for its transcript: back to the queue, the attempt not counted */
+        kind = HARK_JOB_EVENT_RETRY;
+        retry_at_ms = now_unix_ms() + wait_ms;
+        erc = end_job(r, job, HARK_JOB_QUEUED, 1, retry_at_ms, NULL);
     } else if (release) {
         kind = HARK_JOB_EVENT_RELEASED;
         erc = end_job(r, job, HARK_JOB_QUEUED, 1, 0, NULL);
-        if (erc == 0)
+        if (erc == 0 && transcribe)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
     } else if (!permanent(rc) && job->attempts < job->max_attempts) {
         int64_t delay = (int64_t)r->o.backoff_ms << (2 * HARK_MIN(job->attempts - 1, 10u));
+        if (retry_after_ms > delay)
+            delay = retry_after_ms;
         kind = HARK_JOB_EVENT_RETRY;
         retry_at_ms = now_unix_ms() + delay;
         erc = end_job(r, job, HARK_JOB_QUEUED, 0, retry_at_ms, err);
-        if (erc == 0)
+        if (erc == 0 && transcribe)
             hark_store_recording_set_status(r->o.store, job->recording, HARK_STATUS_PENDING);
     } else {
         kind = HARK_JOB_EVENT_DEAD;

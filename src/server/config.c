@@ -83,6 +83,16 @@ static const setting settings[] = {
     { "live_idle", "HARK_LIVE_IDLE", K_MS, OFF(live_idle_ms), "2m",
       "a live session without a client is finished after this" },
     { "log_level", "HARK_LOG_LEVEL", K_STR, OFF(log_level), "info", "error, warn, info or debug" },
+    { "summary_url", "HARK_SUMMARY_URL", K_STR, OFF(summary_url), NULL,
+      "OpenAI-compatible server for summaries (its /v1/chat/completions; unset = no summaries)" },
+    { "summary_model", "HARK_SUMMARY_MODEL", K_STR, OFF(summary_model), "default",
+      "model name sent to the summary server" },
+    { "summary_api_key", "HARK_SUMMARY_API_KEY", K_STR, OFF(summary_api_key), NULL,
+      "bearer key for the summary server (prefer the environment or the file to a flag)" },
+    { "summary_timeout", "HARK_SUMMARY_TIMEOUT", K_MS, OFF(summary_timeout_ms), "2m",
+      "time one summary request may take" },
+    { "summary_context", "HARK_SUMMARY_CONTEXT", K_COUNT, OFF(summary_context), "12000",
+      "transcript characters per summary request; longer ones are summarised in pieces" },
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -455,7 +465,10 @@ static void value_text(const hark_server_config *c, size_t i, char *out, size_t 
     uint64_t x;
     if (s->kind == K_STR) {
         const char *v = *(char *const *)field;
-        snprintf(out, n, "%s", v ? v : "(default)");
+        if (v && strstr(s->name, "api_key"))
+            snprintf(out, n, "(set, %zu characters)", strlen(v)); /* never print a secret */
+        else
+            snprintf(out, n, "%s", v ? v : "(default)");
         return;
     }
     x = *(const uint64_t *)field;

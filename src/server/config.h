@@ -46,7 +46,12 @@ typedef struct hark_server_config {
     uint64_t shutdown_grace_ms;
     uint64_t live_idle_ms; /* a live session without a client is finished after this */
     char *log_level;       /* error, warn, info, debug */
-    char *config;          /* the file read, NULL = none */
+    char *summary_url;     /* chat-completions server for summaries, NULL = none */
+    char *summary_model;
+    char *summary_api_key;
+    uint64_t summary_timeout_ms;
+    uint64_t summary_context; /* transcript characters per summary request */
+    char *config;             /* the file read, NULL = none */
 } hark_server_config;
 
 /*

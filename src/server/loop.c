@@ -985,6 +985,16 @@ static int open_all(srv *s, int *code, char *err, size_t err_size)
     ro.event = on_job_event;
     ro.payload = s;
     ro.no_claims = s->cfg.workers == 0;
+    hark_summary_options_default(&s->summary);
+    if (s->cfg.summary_url && *s->cfg.summary_url) {
+        s->summary.url = s->cfg.summary_url;
+        s->summary.model = s->cfg.summary_model ? s->cfg.summary_model : "default";
+        s->summary.api_key = s->cfg.summary_api_key;
+        s->summary.timeout_ms =
+            s->cfg.summary_timeout_ms > UINT_MAX ? UINT_MAX : (unsigned)s->cfg.summary_timeout_ms;
+        s->summary.context_chars = (size_t)s->cfg.summary_context;
+    }
+    ro.summary = &s->summary;
     if ((rc = hark_runner_start(&s->runner, &ro)) < 0) {
         snprintf(err, err_size, "job runner: %s", hark_error_last());
         goto fail;

@@ -26,6 +26,10 @@ void srv_openai_transcribe(srv_req *q);
 void srv_openai_translate(srv_req *q);
 void srv_whisper_inference(srv_req *q);
 void srv_openai_models(srv_req *q);
+void srv_summary_post(srv_req *q);
+void srv_summary_get(srv_req *q);
+void srv_translation_post(srv_req *q);
+void srv_translation_get(srv_req *q);
 
 /* ---- helpers ----------------------------------------------------------------------------------
  */
@@ -803,6 +807,14 @@ const srv_route srv_routes[] = {
     { "GET", "/v1/recordings/{id}/transcript", BODY_NONE, 0, rec_transcript,
       "/v1/recordings/{id}/transcript" },
     { "GET", "/v1/recordings/{id}/audio", BODY_NONE, 0, rec_audio, "/v1/recordings/{id}/audio" },
+    { "POST", "/v1/recordings/{id}/summary", BODY_NONE, R_WRITE, srv_summary_post,
+      "/v1/recordings/{id}/summary" },
+    { "GET", "/v1/recordings/{id}/summary", BODY_NONE, 0, srv_summary_get,
+      "/v1/recordings/{id}/summary" },
+    { "POST", "/v1/recordings/{id}/translation", BODY_NONE, R_WRITE, srv_translation_post,
+      "/v1/recordings/{id}/translation" },
+    { "GET", "/v1/recordings/{id}/translation", BODY_NONE, 0, srv_translation_get,
+      "/v1/recordings/{id}/translation" },
     { "GET", "/v1/jobs", BODY_NONE, 0, job_list, "/v1/jobs" },
     { "GET", "/v1/jobs/{id}", BODY_NONE, 0, job_get, "/v1/jobs/{id}" },
     { "POST", "/v1/jobs/{id}/cancel", BODY_NONE, R_WRITE, job_cancel, "/v1/jobs/{id}/cancel" },

@@ -281,8 +281,9 @@ struct srv {
     hark_engine *engine;
     hark_scheduler *sched;
     hark_runner *runner;
-    char *data_dir; /* content-addressed uploads: <data_dir>/<h[0..2]>/<hash> */
-    char *tmp_dir;  /* <data_dir>/tmp: uploads on their way in */
+    hark_summary_options summary; /* summary jobs' endpoint (url NULL = not configured) */
+    char *data_dir;               /* content-addressed uploads: <data_dir>/<h[0..2]>/<hash> */
+    char *tmp_dir;                /* <data_dir>/tmp: uploads on their way in */
 
     struct MHD_Daemon *mhd;
     int epfd, evfd, sigfd, guardfd, livefd;

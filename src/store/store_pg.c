@@ -169,6 +169,15 @@ static const char *const pg_migrations[] = {
     "  action text NOT NULL, detail text);\n"
     "CREATE TABLE settings (name text PRIMARY KEY, value text NOT NULL,\n"
     "  updated_ms bigint NOT NULL);\n",
+
+    /* 3: texts derived from a recording (its summary, its translation): one per kind */
+    "CREATE TABLE recording_texts (\n"
+    "  recording_id bigint NOT NULL REFERENCES recordings(id),\n"
+    "  kind text NOT NULL,\n"
+    "  text text NOT NULL,\n"
+    "  meta text,\n"
+    "  updated_ms bigint NOT NULL,\n"
+    "  PRIMARY KEY (recording_id, kind));\n",
 };
 
 #define PG_SCHEMA_VERSION ((int)HARK_ARRAY_SIZE(pg_migrations))
@@ -342,6 +351,15 @@ static const char *const pg_sql[PG_S_COUNT] = {
                        "ON CONFLICT (name) DO UPDATE SET value = excluded.value, "
                        "updated_ms = excluded.updated_ms",
     [PG_SETTING_DEL] = "DELETE FROM settings WHERE name = $1",
+    [PG_TEXT_PUT] = "INSERT INTO recording_texts(recording_id, kind, text, meta, updated_ms) "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (recording_id, kind) DO UPDATE SET "
+                    "text = excluded.text, meta = excluded.meta, updated_ms = excluded.updated_ms",
+    [PG_TEXT_GET] = "SELECT text, meta, updated_ms FROM recording_texts "
+                    "WHERE recording_id = $1 AND kind = $2",
+    [PG_TEXT_DEL] = "DELETE FROM recording_texts WHERE recording_id = $1 AND kind = $2",
+    [PG_TEXT_DELETE_REC] = "DELETE FROM recording_texts WHERE recording_id = $1",
+    [PG_GC_DEL_TEXTS] = "DELETE FROM recording_texts WHERE recording_id IN (" GC_RECS ")",
+    [PG_REC_LOCK] = "SELECT id FROM recordings WHERE id = $1 FOR SHARE",
 };
 
 /* ---- parameters and columns ------------------------------------------------------------------ */
@@ -1272,7 +1290,8 @@ static int pg_recording_delete(void *ctx, int64_t id, hark_store_recording_fn em
         goto out;
     if ((rc = hark__pg_exec(s, c, PG_SEG_DELETE_REC, &p, NULL, what)) < 0 ||
         (rc = hark__pg_exec(s, c, PG_CHUNK_DELETE_REC, &p, NULL, what)) < 0 ||
-        (rc = hark__pg_exec(s, c, PG_JOB_DELETE_REC, &p, NULL, what)) < 0)
+        (rc = hark__pg_exec(s, c, PG_JOB_DELETE_REC, &p, NULL, what)) < 0 ||
+        (rc = hark__pg_exec(s, c, PG_TEXT_DELETE_REC, &p, NULL, what)) < 0)
         goto out;
     if (group && group[0]) {
         pgp g = { 0 };
@@ -1768,6 +1787,7 @@ static int pg_gc(void *ctx, const hark_gc_options *opts, hark_gc_result *out)
         (rc = hark__pg_exec(s, c, PG_GC_DEL_CACHE, &p, &out->cache_entries, what)) < 0 ||
         (rc = hark__pg_exec(s, c, PG_GC_DEL_CHUNKS, &p, &chunks, what)) < 0 ||
         (rc = hark__pg_exec(s, c, PG_GC_DEL_JOBS, &p, &out->jobs, what)) < 0 ||
+        (rc = hark__pg_exec(s, c, PG_GC_DEL_TEXTS, &p, &chunks, what)) < 0 ||
         (rc = hark__pg_exec(s, c, PG_GC_DEL_REC, &p, &out->recordings, what)) < 0)
         goto out;
 out:
@@ -2046,4 +2066,7 @@ const hark_store_ops hark__store_pg_ops = {
     .setting_set = hark__pg_setting_set,
     .job_wait = hark__pg_job_wait,
     .migrate = pg_migrate,
+    .job_add = hark__pg_job_add,
+    .text_put = hark__pg_text_put,
+    .text_get = hark__pg_text_get,
 };

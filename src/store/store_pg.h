@@ -93,6 +93,12 @@ enum {
     PG_SETTING_GET,
     PG_SETTING_PUT,
     PG_SETTING_DEL,
+    PG_TEXT_PUT,
+    PG_TEXT_GET,
+    PG_TEXT_DEL,
+    PG_TEXT_DELETE_REC,
+    PG_GC_DEL_TEXTS,
+    PG_REC_LOCK,
     PG_S_COUNT
 };
 
@@ -223,5 +229,12 @@ int hark__pg_audit_list(void *ctx, int64_t before, size_t limit, hark_store_audi
                         void *payload);
 int hark__pg_setting_get(void *ctx, const char *name, hark_buf *out);
 int hark__pg_setting_set(void *ctx, const char *name, const char *value, int64_t now);
+
+/* Derived texts and the jobs that make them (store_pg_texts.c). */
+int hark__pg_job_add(void *ctx, const hark_job *job, int64_t *id_out);
+int hark__pg_text_put(void *ctx, int64_t recording, const char *kind, const char *text,
+                      const char *meta, int64_t now);
+int hark__pg_text_get(void *ctx, int64_t recording, const char *kind, hark_buf *text,
+                      hark_buf *meta, int64_t *updated_ms);
 
 #endif

@@ -239,6 +239,15 @@ static const char *const migrations[] = {
                    "content='segments_fts_src',\n"
                    "  content_rowid='id', tokenize='unicode61 remove_diacritics 2');\n"
                    "INSERT INTO segments_fts(segments_fts) VALUES ('rebuild');\n",
+
+    /* 8: texts derived from a recording (its summary, its translation): one per kind */
+    "CREATE TABLE recording_texts (\n"
+    "  recording_id INTEGER NOT NULL REFERENCES recordings(id),\n"
+    "  kind TEXT NOT NULL,\n"
+    "  text TEXT NOT NULL,\n"
+    "  meta TEXT,\n"
+    "  updated_ms INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (recording_id, kind)) WITHOUT ROWID;\n",
 };
 
 #define SCHEMA_VERSION ((int)HARK_ARRAY_SIZE(migrations))
@@ -353,6 +362,11 @@ enum {
     S_SETTING_GET,
     S_SETTING_PUT,
     S_SETTING_DEL,
+    S_TEXT_PUT,
+    S_TEXT_GET,
+    S_TEXT_DEL,
+    S_TEXT_DELETE_REC,
+    S_GC_DEL_TEXTS,
     S_COUNT
 };
 
@@ -518,6 +532,14 @@ static const char *const sql_text[S_COUNT] = {
                       "ON CONFLICT(name) DO UPDATE SET value = excluded.value, "
                       "updated_ms = excluded.updated_ms",
     [S_SETTING_DEL] = "DELETE FROM settings WHERE name = ?1",
+    [S_TEXT_PUT] = "INSERT INTO recording_texts(recording_id, kind, text, meta, updated_ms) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(recording_id, kind) DO UPDATE SET "
+                   "text = excluded.text, meta = excluded.meta, updated_ms = excluded.updated_ms",
+    [S_TEXT_GET] = "SELECT text, meta, updated_ms FROM recording_texts "
+                   "WHERE recording_id = ?1 AND kind = ?2",
+    [S_TEXT_DEL] = "DELETE FROM recording_texts WHERE recording_id = ?1 AND kind = ?2",
+    [S_TEXT_DELETE_REC] = "DELETE FROM recording_texts WHERE recording_id = ?1",
+    [S_GC_DEL_TEXTS] = "DELETE FROM recording_texts WHERE recording_id IN (" GC_RECS ")",
 };
 
 /*
@@ -1619,6 +1641,9 @@ static int sq_recording_delete(void *ctx, int64_t id, hark_store_recording_fn em
     if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_JOB_DELETE_REC, &rc)))
         goto out;
     sqlite3_bind_int64(st, 1, id);
+    if ((rc = exec_st(s, c, st, what)) < 0 || !(st = stmt(s, c, S_TEXT_DELETE_REC, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, id);
     if ((rc = exec_st(s, c, st, what)) < 0)
         goto out;
     if (group && group[0]) {
@@ -2225,6 +2250,7 @@ static int sq_gc(void *ctx, const hark_gc_options *opts, hark_gc_result *out)
         (rc = delete_count(s, c, S_GC_DEL_CACHE, cut, &out->cache_entries, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_CHUNKS, cut, &chunks, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_JOBS, cut, &out->jobs, what)) < 0 ||
+        (rc = delete_count(s, c, S_GC_DEL_TEXTS, cut, &chunks, what)) < 0 ||
         (rc = delete_count(s, c, S_GC_DEL_REC, cut, &out->recordings, what)) < 0)
         goto out;
 out:
@@ -3415,6 +3441,91 @@ static int sq_setting_set(void *ctx, const char *name, const char *value, int64_
     return wend(s, c, rc, what);
 }
 
+/* ---- derived texts and their jobs ------------------------------------------------------------ */
+
+static int sq_job_add(void *ctx, const hark_job *job, int64_t *id_out)
+{
+    static const char what[] = "add job";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = rec_exists(s, c, job->recording, NULL, what)) < 0 ||
+        !(st = stmt(s, c, S_JOB_INSERT, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, job->recording);
+    sqlite3_bind_int64(st, 2, job->owner);
+    bind_text(st, 3, job->kind);
+    sqlite3_bind_int(st, 4, (int)job->priority);
+    sqlite3_bind_int64(st, 5, job->max_attempts);
+    bind_text(st, 6, job->params);
+    sqlite3_bind_int64(st, 7, job->not_before_ms);
+    sqlite3_bind_int64(st, 8, job->not_before_ms > 0 ? job->not_before_ms : job->created_ms);
+    sqlite3_bind_int64(st, 9, job->created_ms);
+    if ((rc = exec_st(s, c, st, what)) == 0)
+        *id_out = sqlite3_last_insert_rowid(c->db);
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_text_put(void *ctx, int64_t recording, const char *kind, const char *text,
+                       const char *meta, int64_t now)
+{
+    static const char what[] = "write recording text";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = wbegin(s, &c, what)) < 0)
+        return rc;
+    if ((rc = rec_exists(s, c, recording, NULL, what)) < 0 ||
+        !(st = stmt(s, c, text ? S_TEXT_PUT : S_TEXT_DEL, &rc)))
+        goto out;
+    sqlite3_bind_int64(st, 1, recording);
+    bind_text(st, 2, kind);
+    if (text) {
+        bind_text(st, 3, text);
+        bind_text(st, 4, meta);
+        sqlite3_bind_int64(st, 5, now);
+    }
+    rc = exec_st(s, c, st, what);
+out:
+    return wend(s, c, rc, what);
+}
+
+static int sq_text_get(void *ctx, int64_t recording, const char *kind, hark_buf *text,
+                       hark_buf *meta, int64_t *updated_ms)
+{
+    static const char what[] = "read recording text";
+    sq *s = ctx;
+    conn *c;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = racquire(s, &c)) < 0)
+        return rc;
+    if ((st = stmt(s, c, S_TEXT_GET, &rc))) {
+        sqlite3_bind_int64(st, 1, recording);
+        bind_text(st, 2, kind);
+        if ((rc = step(s, c, st, what)) == 1) {
+            const char *t = col_text(st, 0), *m = col_text(st, 1);
+            rc = hark_buf_puts(text, t ? t : "");
+            if (rc == 0 && meta)
+                rc = hark_buf_puts(meta, m ? m : "");
+            *updated_ms = sqlite3_column_int64(st, 2);
+            done(st);
+        } else if (rc == 0) {
+            rc = HARK_ENOTFOUND;
+        }
+    }
+    rrelease(s, c);
+    return rc;
+}
+
 /* ---- the ops table --------------------------------------------------------------------------- */
 
 static const char *const sq_schemes[] = { "sqlite", "sqlite3", NULL };
@@ -3471,6 +3582,9 @@ const hark_store_ops hark__store_sqlite_ops = {
     .audit_list = sq_audit_list,
     .setting_get = sq_setting_get,
     .setting_set = sq_setting_set,
+    .job_add = sq_job_add,
+    .text_put = sq_text_put,
+    .text_get = sq_text_get,
 };
 
 /* ---- test hooks ------------------------------------------------------------------------------ */

@@ -6,7 +6,8 @@
 // searches and opens a hit, plays and seeks, exports every format (compared byte for byte
 // with the API's), checks the admin view (mode with a reason, audit log, queue and
 // workers), the Record view (idle; recording is record.test.mjs), a virtual list of 150 recordings with cursor paging,
-// deletes, a key revoked while the page is open, and a server without keys (no sign-in;
+// a summary made from the transcript view (a scripted chat-completions server on
+// 127.0.0.1 as the model), deletes, a key revoked while the page is open, and a server without keys (no sign-in;
 // the audio element streams from the API with Range requests). Along the way: the page's transfer
 // size (must stay < 150 KB), its headers (CSP, ETag/304, gzip), no CSP violations and no
 // uncaught errors. Screenshots of each view go to <build>/web-screenshots/.
@@ -16,6 +17,7 @@
 // node_modules or the corpus.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -54,12 +56,29 @@ const step = (what) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s]
 let passed = 0;
 const check = (cond, what) => { assert.ok(cond, what); passed++; };
 
+// ---- a chat-completions "model" for summaries: answers with the user message's word count
+const chatBodies = [];
+const chat = http.createServer((req, res) => {
+  let b = '';
+  req.on('data', (d) => { b += d; });
+  req.on('end', () => {
+    const body = JSON.parse(b);
+    chatBodies.push({ path: req.url, body });
+    const user = body.messages.find((m) => m.role === 'user').content;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: `A talk of ${user.split(/\s+/).filter(Boolean).length} words.` } }] }));
+  });
+});
+await new Promise((r) => chat.listen(0, '127.0.0.1', r));
+const chatUrl = `http://127.0.0.1:${chat.address().port}`;
+
 // ---- the server -------------------------------------------------------------------------
 let server = null;
 function startServer(dbPath = db) {
   return new Promise((resolve, reject) => {
     const p = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--db', dbPath, '--cache-db', 'none',
-      '--engine', 'test', '--model', 'delay=1:800', '--vad', 'off', '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      '--engine', 'test', '--model', 'delay=1:800', '--vad', 'off', '--workers', '2',
+      '--summary-url', chatUrl, '--summary-model', 'web-test'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';
     const timer = setTimeout(() => reject(new Error(`the server did not start:\n${log}`)), 30000);
     p.stderr.on('data', (d) => {
@@ -262,6 +281,20 @@ try {
   await page.$eval('audio', (a) => a.pause());
   await shot('transcript');
 
+  // -- summary: none yet, then made on request through the chat-completions server
+  step('summary');
+  await page.waitForFunction(() => document.querySelector('#summary-status').textContent === 'No summary yet.');
+  await page.click('#summarize');
+  await page.waitForFunction(() => document.querySelector('#summary-text').textContent !== '', { timeout: 30000 });
+  const shown = await text('#summary-text');
+  const tx = await (await api(`/v1/recordings/${recId}/transcript?format=txt`)).text();
+  check(chatBodies.length === 1 && chatBodies[0].path === '/v1/chat/completions' && chatBodies[0].body.model === 'web-test', 'one chat-completions request with the configured model');
+  const norm = (t) => t.split(/\s+/).filter(Boolean).join(' ');
+  check(chatBodies[0].body.messages.some((m) => m.role === 'user' && norm(m.content) === norm(tx)), 'the request holds the transcript');
+  check(shown === `A talk of ${tx.trim().split(/\s+/).length} words.`, `the summary is shown (${shown})`);
+  const sj = await (await api(`/v1/recordings/${recId}/summary`)).json();
+  check(sj.summary === shown && sj.job.state === 'done', 'and stored on the server');
+
   // -- export every format
   step('export');
   for (const f of ['txt', 'srt', 'vtt', 'json']) {
@@ -424,6 +457,7 @@ try {
   } catch { /* no screenshot */ }
   console.error(`server log:\n${server.logText().slice(-3000)}`);
 } finally {
+  chat.close();
   await browser.close();
   if (await stopServer() !== 0) failed = true;
   fs.rmSync(tmp, { recursive: true, force: true });

@@ -296,6 +296,20 @@ typedef struct hark_store_ops {
      * the schema versions before and after. Idempotent.
      */
     int (*migrate)(const hark_store_open_args *args, int *from, int *to);
+
+    /* Derived texts and their jobs (hark_store_job_add, hark_store_text_*). */
+
+    /** Queue `job` for the existing recording job->recording (created_ms set); *id_out = its
+     *  id; HARK_ENOTFOUND when there is no such recording. */
+    int (*job_add)(void *ctx, const hark_job *job, int64_t *id_out);
+    /** Set (text != NULL) or remove (NULL) text `kind` of `recording`, with `meta` (may be
+     *  NULL); HARK_ENOTFOUND when there is no such recording. */
+    int (*text_put)(void *ctx, int64_t recording, const char *kind, const char *text,
+                    const char *meta, int64_t now_ms);
+    /** Append text `kind` of `recording` to `text` and its meta to `meta` (when not NULL),
+     *  set *updated_ms; or return HARK_ENOTFOUND with no message. */
+    int (*text_get)(void *ctx, int64_t recording, const char *kind, hark_buf *text, hark_buf *meta,
+                    int64_t *updated_ms);
 } hark_store_ops;
 
 /**
