@@ -94,6 +94,8 @@ int hark__engine_streams(const hark_engine *e);
  */
 int hark__engine_bind_try(hark_engine *e);
 void hark__engine_bind_done(hark_engine *e);
+/* Slots held now (tests: an idle live stream holds none). */
+unsigned hark__engine_bound(const hark_engine *e);
 
 /* Number of times the model has been loaded (tests of lazy load / idle unload). */
 unsigned hark__engine_load_count(const hark_engine *e);

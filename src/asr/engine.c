@@ -418,6 +418,15 @@ int hark__engine_bind_try(hark_engine *e)
     return ok;
 }
 
+unsigned hark__engine_bound(const hark_engine *e)
+{
+    unsigned n;
+    pthread_mutex_lock((pthread_mutex_t *)&e->mu);
+    n = e->bound;
+    pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
+    return n;
+}
+
 void hark__engine_bind_done(hark_engine *e)
 {
     pthread_mutex_lock(&e->mu);
