@@ -22,7 +22,7 @@
  * STREAMING (engines with the stream_* operations, unless turned off)
  * An open utterance has an `sutt`: the feeding thread hands it the samples
  * [utt_start, handed) as they are decided (up to the last speech frame plus
- * TAIL_MS, never past the maximum length: a cut never ends before that, so
+ * min(TAIL_MS, endpoint), never past the maximum length: a cut never ends before that, so
  * the engine is never fed samples the utterance turns out not to have), in
  * `pend`, and makes sure one K_STREAM task is scheduled. The task feeds what
  * is pending to the engine state bound to the sutt, reads a partial every
@@ -815,11 +815,12 @@ int hark_live_feed(hark_live *L, const float *pcm, size_t n)
     if ((rc = hark__vad_push(L->vad, pcm, n, on_frame, L)) < 0)
         return rc;
     /* streaming: what is decided of the utterance goes to its task (a cut never ends before
-     * the last speech frame + TAIL_MS, nor past the maximum: see cut()) */
+     * the last speech frame + min(TAIL_MS, endpoint_ms), nor past the maximum: see on_frame) */
     if (L->cur && L->in_speech &&
-        (rc = hand_over(
-             L, HARK_MIN(L->speech_end + MS(TAIL_MS), L->utt_start + MS(L->o.max_utterance_ms)),
-             0)) < 0)
+        (rc = hand_over(L,
+                        HARK_MIN(L->speech_end + MS(HARK_MIN(TAIL_MS, L->o.endpoint_ms)),
+                                 L->utt_start + MS(L->o.max_utterance_ms)),
+                        0)) < 0)
         return rc;
     /* re-decoding: a partial over the utterance so far, if one is due and none is running */
     if (!L->cur && L->in_speech && L->o.partial_ms &&
