@@ -600,7 +600,8 @@ static int hand_over(hark_live *L, int64_t limit, int end)
         hark__free(k);
         return rc;
     }
-    memcpy(su->pend + su->pend_n, L->buf + (L->handed - L->buf_start), n * sizeof(float));
+    if (n)
+        memcpy(su->pend + su->pend_n, L->buf + (L->handed - L->buf_start), n * sizeof(float));
     su->pend_n += n;
     L->handed += (int64_t)n;
     if (end) {

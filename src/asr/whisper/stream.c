@@ -233,8 +233,10 @@ static int step(hark_whisper_state *st, int64_t end)
             k += more;
             s->stats.forced += (unsigned)more;
         }
-        if (end + STEP_SAMPLES - s->base > WINDOW_MAX_SAMPLES)
+        if (end + STEP_SAMPLES - s->base > WINDOW_MAX_SAMPLES) {
+            s->stats.skipped += (uint64_t)(end + STEP_SAMPLES - WINDOW_MAX_SAMPLES - s->base);
             skip_to(s, end + STEP_SAMPLES - WINDOW_MAX_SAMPLES);
+        }
     }
     wl_clear(&s->tentative);
     for (i = k; i < hyp.n; i++)

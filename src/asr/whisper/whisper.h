@@ -485,6 +485,7 @@ typedef struct hark__whisper_stream_stats {
     uint64_t decoded_samples; /* their total length */
     size_t max_window;        /* the longest, samples */
     unsigned forced;          /* words committed by the window bound, not by agreement */
+    uint64_t skipped;         /* samples the bound dropped with no word in them */
 } hark__whisper_stream_stats;
 int hark__whisper_stream_committed(void *state, hark_buf *text);
 void hark__whisper_stream_stats_get(void *state, hark__whisper_stream_stats *out);

