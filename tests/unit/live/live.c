@@ -586,6 +586,7 @@ TEST(pocketsphinx_streaming_finals_match_the_redecode_path)
     char *a, *b, *p;
     hark_wer_counts c;
     int utts_a = 0, utts_b = 0;
+    harness_timeout(900); /* PocketSphinx twice, under the sanitizers on a loaded machine */
     ASSERT_OK(hark_audio_load(&pcm, &n, wav));
     a = ps_live(pcm, n, 0, &pa);
     b = ps_live(pcm, n, 1, &pb);

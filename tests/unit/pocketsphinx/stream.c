@@ -69,6 +69,7 @@ TEST(stream_matches_batch)
     ps_fixture f;
     void *state = NULL;
     size_t i, edits = 0, words = 0;
+    harness_timeout(900); /* PocketSphinx under the sanitizers */
     ASSERT_OK(ps_fixture_open(&f, NULL));
     ASSERT_OK(f.ops->state_new(&state, f.model));
     for (i = 0; i < HARK_ARRAY_SIZE(files); i++) {
@@ -113,6 +114,7 @@ TEST(stream_result_does_not_depend_on_the_feed_sizes)
     size_t n;
     float *pcm = ps_read_wav(harness_shared_file("corpus/en/jfk.wav"), &n);
     hark_transcript *a, *b, *c;
+    harness_timeout(900);                              /* PocketSphinx under the sanitizers */
     n = HARK_MIN(n, (size_t)(4.3 * HARK_SAMPLE_RATE)); /* "and so my fellow americans ask" */
     ASSERT_OK(ps_fixture_open(&f, NULL));
     ASSERT_OK(f.ops->state_new(&state, f.model));
@@ -138,6 +140,7 @@ TEST(short_utterance_equals_the_chunk_transcript)
     float *pcm = ps_read_wav(harness_shared_file("corpus/en/jfk.wav"), &n);
     hark_transcript *b = NULL, *s;
     size_t len = (size_t)(0.95 * HARK_SAMPLE_RATE) + 4000; /* "and so my" */
+    harness_timeout(900);                                  /* PocketSphinx under the sanitizers */
     ASSERT_OK(ps_fixture_open(&f, NULL));
     ASSERT_OK(f.ops->state_new(&state, f.model));
     len = HARK_MIN(len, (size_t)HARK_SAMPLE_RATE - 1);
@@ -161,6 +164,7 @@ TEST(partials_grow_while_the_audio_comes)
     hark_transcript *t;
     char *last, *final, *q;
     int nonempty = 0;
+    harness_timeout(900); /* PocketSphinx under the sanitizers */
     ASSERT_OK(ps_fixture_open(&f, NULL));
     ASSERT_OK(f.ops->state_new(&state, f.model));
     n = HARK_MIN(n, (size_t)(7.5 * HARK_SAMPLE_RATE)); /* "... what your country can do" */
@@ -201,6 +205,7 @@ TEST(abandoned_utterances_and_misuse)
     hark_engine_job job;
     hark_transcript *t = NULL, *a, *b;
     n = HARK_MIN(n, (size_t)(3.5 * HARK_SAMPLE_RATE));
+    harness_timeout(900); /* PocketSphinx under the sanitizers */
     ASSERT_OK(ps_fixture_open(&f, NULL));
     ASSERT_OK(f.ops->state_new(&state, f.model));
     hark_decode_options_default(&o);
