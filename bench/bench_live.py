@@ -4,6 +4,7 @@
 usage: nice /usr/bin/python3 bench/bench_live.py [--quick] [--sessions 1,2,4,8]
            [--idle 1000] [--long-min 60] [--long-speed 10] [--stream-s 60]
            [--engine pocketsphinx[,whisper]] [--hark build/hark]
+           [--paths streaming,redecode] [--skip idle,long]
 
 Each part runs against a fresh `hark serve --listen 127.0.0.1:PORT --db TMP
 --cache-db none --engine E` (one server per row, so RSS figures do not carry
@@ -33,6 +34,11 @@ over), all in a temporary folder removed at exit (KEEP=1 keeps it).
                   slow_down the client pauses 1 s (wall) so a backlog does not
                   hide growth. Latency p50/p95 and RSS in minute 1 vs the last
                   minute of stream time.
+--paths: the concurrency rows are run once per path, on the same machine in
+the same run: `streaming` (the engine's stream operations, the default) and
+`redecode` (the server started with HARK_LIVE_STREAMING=0: partials and
+finals re-transcribe the utterance, as before streaming engines), with the
+ratios streaming / redecode per N. Idle and long use the first path.
 Baseline in the same run: `hark transcribe -j 1` of the first corpus file
 (what one decode of that audio costs on this machine now).
 --quick: N = 1,2; 200 idle sessions; a 10-minute long session; 30 s streams.
@@ -52,7 +58,8 @@ FB = RATE * FRAME_MS // 1000 * 2  # bytes per frame
 
 def opts():
     o = {"quick": False, "sessions": "1,2,4,8", "idle": 1000, "long_min": 60.0, "long_speed": 10.0,
-         "stream_s": 60.0, "long_gap": 3.0, "engine": None, "hark": os.path.join(ROOT, "build", "hark"), "skip": ""}
+         "stream_s": 60.0, "long_gap": 3.0, "engine": None, "hark": os.path.join(ROOT, "build", "hark"), "skip": "",
+         "paths": "streaming,redecode"}
     it = iter(sys.argv[1:])
     for x in it:
         if x in ("-h", "--help"):
@@ -70,6 +77,9 @@ def opts():
             if ("--" + k.replace("_", "-")) not in sys.argv:
                 o[k] = v
     o["sessions"] = [int(x) for x in str(o["sessions"]).split(",") if x]
+    o["paths"] = [x for x in str(o["paths"]).split(",") if x]
+    if not o["paths"] or any(x not in ("streaming", "redecode") for x in o["paths"]):
+        sys.exit("bench_live.py: --paths takes streaming and/or redecode")
     o["idle"] = int(o["idle"])
     for k in ("long_min", "long_speed", "stream_s", "long_gap"):
         o[k] = float(o[k])
@@ -114,14 +124,15 @@ def free_port():
 
 
 class Server:
-    def __init__(self, hark, tmp, engine, name):
+    def __init__(self, hark, tmp, engine, name, path="streaming"):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
         self.port = free_port()
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.cmd = [hark, "serve", "--listen", "127.0.0.1:%d" % self.port, "--db",
                     os.path.join(self.dir, "hark.db"), "--cache-db", "none", "--engine", engine]
-        self.p = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        env = dict(os.environ, HARK_LIVE_STREAMING="0" if path == "redecode" else "1")
+        self.p = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         t = time.monotonic()
         while True:
             if self.p.poll() is not None:
@@ -423,18 +434,21 @@ def main():
             base = baseline(hark, wavs[0], eng)
             print("%s offline baseline: %s" % (eng, base), file=sys.stderr, flush=True)
             for n in o["sessions"]:
-                srv = Server(hark, tmp, eng, "%s-n%d" % (eng, n))
-                try:
-                    rows.append(asyncio.run(concurrency(o, srv, pieces, n)))
-                finally:
-                    logs["%s n=%d" % (eng, n)] = srv.stop()
-                x = rows[-1]
-                print("%s N=%d: p50 %.2f s p95 %.2f s, partial gap %.2f s, lost %d, slow_down %d, RSS %d MiB"
-                      % (eng, n, x["p50"], x["p95"], x["gap50"], x["lost"], x["slow"], x["rss_peak"] // 1024),
-                      file=sys.stderr, flush=True)
+                for path in o["paths"]:  # the paths alternate, so load changes hit both alike
+                    srv = Server(hark, tmp, eng, "%s-%s-n%d" % (eng, path, n), path)
+                    try:
+                        rows.append(asyncio.run(concurrency(o, srv, pieces, n)))
+                    finally:
+                        logs["%s %s n=%d" % (eng, path, n)] = srv.stop()
+                    x = rows[-1]
+                    x["path"] = path
+                    print("%s %s N=%d: p50 %.2f s p95 %.2f s, partial gap %.2f s, lost %d, slow_down %d, RSS %d MiB, "
+                          "CPU/audio %.2f" % (eng, path, n, x["p50"], x["p95"], x["gap50"], x["lost"], x["slow"],
+                                              x["rss_peak"] // 1024, x["cpu"] / x["audio"]),
+                          file=sys.stderr, flush=True)
             idl = lng = None
             if "idle" not in skip and o["idle"] > 0:
-                srv = Server(hark, tmp, eng, "%s-idle" % eng)
+                srv = Server(hark, tmp, eng, "%s-idle" % eng, o["paths"][0])
                 try:
                     idl = asyncio.run(idle(o, srv))
                 finally:
@@ -442,7 +456,7 @@ def main():
                 print("%s idle: %s" % (eng, idl), file=sys.stderr, flush=True)
             if "long" not in skip and o["long_min"] > 0:
                 piece = min((p for p in pieces if len(p) >= 2 * RATE * 2), key=len)
-                srv = Server(hark, tmp, eng, "%s-long" % eng)
+                srv = Server(hark, tmp, eng, "%s-long" % eng, o["paths"][0])
                 try:
                     lng = asyncio.run(long_session(o, srv, piece))
                 finally:
@@ -470,16 +484,29 @@ def main():
               "the first recording of session 1): %.2f s wall (%.1fx real time, model load included)"
               % (eng, os.path.basename(wavs[0]), base["audio"], base["wall"], base["audio"] / base["wall"]))
         print()
-        print("| N | finals | EOU->final p50 | p95 | max | partial gap p50 | p90 | frames lost | slow_down "
+        print("| path | N | finals | EOU->final p50 | p95 | max | partial gap p50 | p90 | frames lost | slow_down "
               "| RSS peak | VmHWM | server CPU / audio |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for x in rows:
-            print("| %d | %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %d | %d | %.1f MiB | %.1f MiB | %.2f |"
-                  % (x["n"], x["finals"], x["p50"], x["p95"], x["max"], x["gap50"], x["gap90"], x["lost"],
+            print("| %s | %d | %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %d | %d | %.1f MiB | %.1f MiB | %.2f |"
+                  % (x["path"], x["n"], x["finals"], x["p50"], x["p95"], x["max"], x["gap50"], x["gap90"], x["lost"],
                      x["slow"], x["rss_peak"] / 1024, x["hwm"] / 1024, x["cpu"] / x["audio"]))
-        ok = [x["n"] for x in rows if x["p95"] < 2.0 and x["lost"] == 0 and x["errors"] == 0]
-        print()
-        print("max N tried with p95 < 2 s and nothing lost: %s" % (max(ok) if ok else "none"))
+        if len(o["paths"]) == 2:
+            print()
+            print("streaming / redecode, same N, same run:")
+            print()
+            print("| N | EOU->final p50 | p95 | partial gap p50 | server CPU / audio |")
+            print("|---|---|---|---|---|")
+            for n in o["sessions"]:
+                a = next(x for x in rows if x["n"] == n and x["path"] == "streaming")
+                b = next(x for x in rows if x["n"] == n and x["path"] == "redecode")
+                r = lambda k: a[k] / b[k] if b[k] and not math.isnan(b[k]) else float("nan")
+                print("| %d | %.2f | %.2f | %.2f | %.2f |" % (n, r("p50"), r("p95"), r("gap50"),
+                      (a["cpu"] / a["audio"]) / (b["cpu"] / b["audio"])))
+        for path in o["paths"]:
+            ok = [x["n"] for x in rows if x["path"] == path and x["p95"] < 2.0 and x["lost"] == 0 and x["errors"] == 0]
+            print()
+            print("%s: max N tried with p95 < 2 s and nothing lost: %s" % (path, max(ok) if ok else "none"))
         bad = [x for x in rows if x["errors"] or x["ended"] != x["n"]]
         for x in bad:
             print("N=%d: %d client-side errors, %d of %d sessions got `end`" % (x["n"], x["errors"], x["ended"], x["n"]))

@@ -29,8 +29,28 @@
  * re-feed the audio it kept and skip the finals it already has
  * (hark_live_options.skip_below).
  *
+ * Streaming engines (hark/sys/engine.h, stream_*: PocketSphinx, Whisper):
+ * instead of re-transcribing, the current utterance's audio is fed to an
+ * engine state as it is decided (a task of this stream's queue at a time,
+ * each feeding what arrived since the last), partials are read from that
+ * state every `partial_ms` of audio fed, and the final is the state's result
+ * when the utterance is cut, so it is ready one feed after the cut instead
+ * of one whole decode after it. The state is bound to the stream only while
+ * an utterance is open and goes back to the engine's pool at its end: an
+ * idle stream holds none. At most a few states (the engine's cap, the
+ * number of CPUs) are bound at once over all streams; an utterance that
+ * finds none free keeps its audio and tries again at its next feed, and at
+ * the latest binds one for its final (so finals never wait for another
+ * stream's utterance to end). `streaming` = 0, or HARK_LIVE_STREAMING=0 in
+ * the environment, uses the re-decode path with every engine (benchmarks).
+ *
  * Memory per stream is bounded: the current utterance (max_utterance_ms of
- * audio) plus the utterances waiting for a worker (see hark_live_backlog).
+ * audio) plus the utterances waiting for a worker (see hark_live_backlog),
+ * at most `max_backlog`. An utterance cut while max_backlog are waiting is
+ * numbered as usual but not transcribed: its final comes in order with
+ * count 0 and an error ("not transcribed: ... waiting"), and its audio is
+ * dropped. Callers that can slow their source down (the server's slow_down)
+ * should do so well before that.
  */
 #ifndef HARK_LIVE_H
 #define HARK_LIVE_H
@@ -74,9 +94,15 @@ typedef struct hark_live_options {
     void (*final)(uint32_t utt, const hark_transcript *t, size_t first, size_t count,
                   const char *error, int last, void *payload);
     void *payload; /**< passed to the callbacks */
+    /* ---- version 2 ---- */
+    int streaming;        /**< 1: use the engine's stream operations when it has them (default),
+                               0: re-transcribe the utterance so far for partials and finals */
+    unsigned max_backlog; /**< utterances waiting for their final, at most; one cut beyond is not
+                               transcribed (see above). Default 32, 0 = the default */
 } hark_live_options;
 
-#define HARK_LIVE_OPTIONS_VERSION 1
+/* Version 1 (without streaming and max_backlog) is accepted too. */
+#define HARK_LIVE_OPTIONS_VERSION 2
 
 HARK_API void hark_live_options_default(hark_live_options *o);
 

@@ -84,6 +84,19 @@ void hark__engine_release(hark_engine *e);
 int hark__engine_state_take(hark_engine *e, const void *model, void **state);
 void hark__engine_state_give(hark_engine *e, void *state);
 
+/* Non-zero when the engine has the stream operations (hark/sys/engine.h). */
+int hark__engine_streams(const hark_engine *e);
+
+/*
+ * Binding a state to a live utterance for its whole length: a slot, when
+ * fewer than the engine's cap (the number of CPUs, at least 2) are held;
+ * returns 1 and takes one, or 0. Give it back with hark__engine_bind_done.
+ */
+int hark__engine_bind_try(hark_engine *e);
+void hark__engine_bind_done(hark_engine *e);
+/* Slots held now (tests: an idle live stream holds none). */
+unsigned hark__engine_bound(const hark_engine *e);
+
 /* Number of times the model has been loaded (tests of lazy load / idle unload). */
 unsigned hark__engine_load_count(const hark_engine *e);
 /* Number of worker states created so far (tests: states are shared, bounded by the workers). */

@@ -16,6 +16,12 @@
  * hark__remote_model_load / hark__remote_identity instead of the generic
  * model_load / model_identity (see asr.h). For it, model_name holds the
  * remote model's name.
+ *
+ * Ops tables of API version 1 end before the stream operations: register
+ * copies them into v1_copies (zero-filled, so the stream operations read as
+ * NULL) and keeps the copy. States bound to a live stream for a whole
+ * utterance are counted in `bound`, at most `bound_cap` at once
+ * (hark__engine_bind_try), so open utterances cannot multiply the states.
  */
 #include <pthread.h>
 #include <string.h>
@@ -35,6 +41,7 @@ static const hark_engine_ops *const builtin[] = {
 };
 
 static const hark_engine_ops *registered[MAX_REGISTERED];
+static hark_engine_ops v1_copies[MAX_REGISTERED]; /* version-1 tables, widened */
 static size_t n_registered;
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -58,7 +65,9 @@ struct hark_engine {
     unsigned states_made;        /* worker states created (tests: bounded by the workers) */
     void *idle[MAX_IDLE_STATES]; /* finished worker states kept for reuse */
     unsigned n_idle;
-    unsigned idle_cap; /* how many to keep: the number of CPUs */
+    unsigned idle_cap;  /* how many to keep: the number of CPUs */
+    unsigned bound;     /* states bound to a live utterance (hark__engine_bind_try) */
+    unsigned bound_cap; /* at most this many: the number of CPUs, at least 2 */
     int reaper_started;
     int stop;
     pthread_t reaper;
@@ -105,11 +114,18 @@ static const hark_engine_ops *find_ops(const char *name)
 int hark_engine_register(const hark_engine_ops *ops)
 {
     int rc = 0;
+    int streams;
     HARK_ASSERT_ARG(ops && ops->name && ops->model_load && ops->model_free && ops->state_new &&
                     ops->state_free && ops->transcribe);
-    if (ops->version != HARK_ENGINE_API_VERSION)
-        return hark_error_set(HARK_EVERSION, "engine '%s' uses API version %u, expected %u",
+    if (ops->version != 1 && ops->version != HARK_ENGINE_API_VERSION)
+        return hark_error_set(HARK_EVERSION, "engine '%s' uses API version %u, expected 1 to %u",
                               ops->name, ops->version, HARK_ENGINE_API_VERSION);
+    streams = ops->version >= 2 ? !!ops->stream_begin + !!ops->stream_feed + !!ops->stream_partial +
+                                      !!ops->stream_end
+                                : 0;
+    if (streams != 0 && streams != 4)
+        return hark_error_set(HARK_EINVAL, "engine '%s': stream operations come all four or none",
+                              ops->name);
     if (ops->chunk_min <= 0 || ops->chunk_max < ops->chunk_min)
         return hark_error_set(HARK_EINVAL, "engine '%s': bad chunk range", ops->name);
     if (find_ops(ops->name))
@@ -117,7 +133,12 @@ int hark_engine_register(const hark_engine_ops *ops)
     pthread_mutex_lock(&registry_mu);
     if (n_registered == MAX_REGISTERED)
         rc = hark_error_set(HARK_ETOOBIG, "too many engines registered");
-    else
+    else if (ops->version == 1) { /* the table ends at transcribe: widen a copy */
+        hark_engine_ops *c = &v1_copies[n_registered];
+        memset(c, 0, sizeof(*c));
+        memcpy(c, ops, offsetof(hark_engine_ops, stream_begin));
+        registered[n_registered++] = c;
+    } else
         registered[n_registered++] = ops;
     pthread_mutex_unlock(&registry_mu);
     return rc;
@@ -215,6 +236,7 @@ int hark_engine_open(hark_engine **out, const char *name, const hark_engine_opti
     e->ops = ops;
     e->idle_unload_ms = opts.idle_unload_ms;
     e->idle_cap = HARK_MIN(hark__cpu_count(), (unsigned)MAX_IDLE_STATES);
+    e->bound_cap = HARK_MAX(2u, hark__cpu_count());
     e->retries = -1;
     if (ops == &hark__engine_remote) {
         /* the remote model's name: --remote-model, else -m */
@@ -378,6 +400,38 @@ int hark__engine_state_take(hark_engine *e, const void *model, void **state)
     e->states_made++;
     pthread_mutex_unlock(&e->mu);
     return e->ops->state_new(state, model);
+}
+
+int hark__engine_streams(const hark_engine *e)
+{
+    return e->ops->stream_begin != NULL;
+}
+
+int hark__engine_bind_try(hark_engine *e)
+{
+    int ok;
+    pthread_mutex_lock(&e->mu);
+    ok = e->bound < e->bound_cap;
+    if (ok)
+        e->bound++;
+    pthread_mutex_unlock(&e->mu);
+    return ok;
+}
+
+unsigned hark__engine_bound(const hark_engine *e)
+{
+    unsigned n;
+    pthread_mutex_lock((pthread_mutex_t *)&e->mu);
+    n = e->bound;
+    pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
+    return n;
+}
+
+void hark__engine_bind_done(hark_engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->bound--;
+    pthread_mutex_unlock(&e->mu);
 }
 
 unsigned hark__engine_states_made(const hark_engine *e)

@@ -24,6 +24,12 @@
  *   conf=X      every segment's (and word's) confidence is X instead of 1
  *               (confidence fallback tests)
  * Up to 16 fail/crash/delay rules may be given.
+ *
+ * Streaming (the stream_* operations): the samples of the utterance are
+ * kept; the partial is the text of the segment for the samples so far, and
+ * the final is exactly what transcribe gives for the whole utterance (the
+ * same rules apply to it, with the utterance number as the chunk), so the
+ * live re-decode and streaming paths can be compared exactly.
  */
 #include <fcntl.h>
 #include <math.h>
@@ -60,6 +66,11 @@ typedef struct test_model {
 typedef struct test_state {
     test_model *model;
     int damaged;
+    int open;      /* a stream utterance is open */
+    uint32_t utt;  /* its number */
+    float *buf;    /* its samples */
+    size_t n, cap; /* samples in buf, allocated */
+    hark_decode_options opts;
 } test_state;
 
 static int parse_model(test_model *m, const char *spec, int *load_fail)
@@ -176,7 +187,10 @@ static int test_state_new(void **out, const void *model)
 
 static void test_state_free(void *state)
 {
-    hark__free(state);
+    test_state *s = state;
+    if (s)
+        hark__free(s->buf);
+    hark__free(s);
 }
 
 /* Count this attempt of `chunk`; returns the attempt number (1-based). */
@@ -281,6 +295,70 @@ static int test_transcribe(void *state, const hark_engine_job *job, hark_transcr
     return 0;
 }
 
+static int test_stream_begin(void *state, const hark_engine_job *job)
+{
+    test_state *s = state;
+    s->open = 1;
+    s->utt = job->chunk;
+    s->opts = *job->opts;
+    s->n = 0;
+    return 0;
+}
+
+static int test_stream_feed(void *state, const float *pcm, size_t n)
+{
+    test_state *s = state;
+    if (!s->open)
+        return hark_error_set(HARK_EINVAL, "test engine: no utterance is open");
+    if (s->n + n > s->cap) {
+        size_t cap = HARK_MAX(s->n + n, s->cap * 2 + HARK_SAMPLE_RATE);
+        float *b = hark__reallocarray(s->buf, cap, sizeof(float));
+        if (!b)
+            return hark_error_set(HARK_ENOMEM, "out of memory");
+        s->buf = b;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->n, pcm, n * sizeof(float));
+    s->n += n;
+    return 0;
+}
+
+static int test_stream_partial(void *state, hark_buf *text)
+{
+    test_state *s = state;
+    hark_transcript *t = NULL;
+    int rc;
+    if (!s->open || (rc = hark_transcript_new(&t)) < 0)
+        return s->open ? rc : 0;
+    if ((rc = describe(s->buf, s->n, s->model->conf, t)) == 0)
+        rc = hark_transcript_text(t, text);
+    hark_transcript_free(t);
+    return rc;
+}
+
+static int test_stream_end(void *state, hark_transcript *out)
+{
+    test_state *s = state;
+    hark_engine_job job;
+    int rc = 0;
+    if (out && !s->open)
+        return hark_error_set(HARK_EINVAL, "test engine: no utterance is open");
+    if (out) {
+        memset(&job, 0, sizeof(job));
+        job.pcm = s->buf;
+        job.n = s->n;
+        job.chunk = s->utt;
+        job.n_threads = 1;
+        job.opts = &s->opts;
+        rc = test_transcribe(s, &job, out);
+    }
+    s->open = 0;
+    s->n = s->cap = 0;
+    hark__free(s->buf);
+    s->buf = NULL;
+    return rc;
+}
+
 const hark_engine_ops hark__engine_test = {
     .version = HARK_ENGINE_API_VERSION,
     .name = "test",
@@ -295,4 +373,8 @@ const hark_engine_ops hark__engine_test = {
     .state_new = test_state_new,
     .state_free = test_state_free,
     .transcribe = test_transcribe,
+    .stream_begin = test_stream_begin,
+    .stream_feed = test_stream_feed,
+    .stream_partial = test_stream_partial,
+    .stream_end = test_stream_end,
 };

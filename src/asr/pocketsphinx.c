@@ -69,6 +69,24 @@
  * next transcribe call. Decoding is single-threaded (job->n_threads is
  * ignored); the pipeline gets parallelism from several states.
  *
+ * STREAMING (stream_begin / stream_feed / stream_partial / stream_end)
+ * The same decoder, fed as the audio arrives (ps_start_utt, ps_process_raw
+ * per feed, ps_get_hyp for the partial, ps_end_utt and the segment iterator
+ * for the final). Only the CMN differs from a chunk: the speech mean of the
+ * whole utterance is not known while it goes on. The CMN pass's front end
+ * runs over the audio as it comes and keeps a running sum of the speech
+ * frames' cepstra; the first PRIME_SAMPLES (1 s) are buffered, and decoding
+ * starts with the CMN set to the speech mean so far (a prefix without
+ * speech waits for the next second); after that the CMN is set to the
+ * running speech mean again every PRIME_SAMPLES, for the frames that
+ * follow. The audio is processed in blocks of STREAM_BLOCK samples at fixed
+ * positions (the remainder waits for the next feed), so the result depends
+ * on the samples only, never on how they were split into feeds. An
+ * utterance that ends before decoding started is decoded exactly as a chunk
+ * would be. How far the final is from the chunk transcript of the same
+ * audio is measured by tests/unit/pocketsphinx/stream.c (stream_matches_batch,
+ * which prints it).
+ *
  * OUTPUT
  * From the best path's segment iterator: fillers (<s>, </s>, <sil>,
  * [NOISE], [SPEECH], ++GARBAGE++...) are skipped; alternate-pronunciation
@@ -129,10 +147,12 @@
  * 0.179. 10000 is as accurate and a little faster, and stays clear of the knee below 5000. */
 #define PS_MAXHMMPF "10000"
 
-#define BLOCK_SAMPLES       (HARK_SAMPLE_RATE / 2) /* abort is polled every 0.5 s of audio */
-#define PAUSE_SPLIT_SAMPLES (HARK_SAMPLE_RATE / 2) /* a pause this long starts a new segment */
-#define CEP_ROWS            64                     /* frames per call in the CMN pass */
-#define MAX_CEPLEN          64                     /* cepstral coefficients we accept */
+#define BLOCK_SAMPLES       (HARK_SAMPLE_RATE / 2)  /* abort is polled every 0.5 s of audio */
+#define PAUSE_SPLIT_SAMPLES (HARK_SAMPLE_RATE / 2)  /* a pause this long starts a new segment */
+#define CEP_ROWS            64                      /* frames per call in the CMN pass */
+#define MAX_CEPLEN          64                      /* cepstral coefficients we accept */
+#define PRIME_SAMPLES       HARK_SAMPLE_RATE        /* streaming: CMN (re)set every 1 s of audio */
+#define STREAM_BLOCK        (HARK_SAMPLE_RATE / 10) /* streaming: decoded in 100 ms blocks */
 
 /* Bump when decoding changes in a way that changes output (cache keys). */
 #define PS_ENGINE_REVISION 1
@@ -154,17 +174,28 @@ typedef struct ps_model {
 } ps_model;
 
 typedef struct ps_state {
-    const ps_model *model;      /* borrowed, outlives the state */
-    ps_decoder_t *ps;           /* the decoder (-remove_silence no) */
-    fe_t *vad_fe;               /* second front end, VAD on: the CMN pass */
-    int ceplen;                 /* cepstral coefficients per frame */
-    int frame_shift;            /* samples between frames (160 at 100 frames/s) */
-    int utt_open;               /* an utterance was left open by a cancel */
-    int16 *pcm;                 /* conversion buffer, BLOCK_SAMPLES samples */
-    mfcc_t *cep;                /* CEP_ROWS * ceplen coefficients for the CMN pass */
-    const char **args;          /* decoder arguments (flag, value...); sphinxbase keeps pointers */
-    size_t n_args;              /* entries in args */
-    mfcc_t *cep_rows[CEP_ROWS]; /* row pointers into cep */
+    const ps_model *model;       /* borrowed, outlives the state */
+    ps_decoder_t *ps;            /* the decoder (-remove_silence no) */
+    fe_t *vad_fe;                /* second front end, VAD on: the CMN pass */
+    int ceplen;                  /* cepstral coefficients per frame */
+    int frame_shift;             /* samples between frames (160 at 100 frames/s) */
+    int utt_open;                /* an utterance was left open by a cancel */
+    int s_open;                  /* a stream utterance is open */
+    int s_started;               /* ... and the decoder runs (the CMN prefix was found) */
+    int s_vad_open;              /* the CMN pass's front end is inside an utterance */
+    size_t s_total;              /* samples of it fed so far */
+    size_t s_done;               /* samples of it processed (whole blocks) */
+    float *s_buf;                /* its samples until the decoder starts */
+    size_t s_n, s_cap;           /* samples in s_buf, allocated */
+    long s_count;                /* speech frames seen (CMN pass) */
+    size_t s_carry;              /* samples in s_block */
+    double s_sum[MAX_CEPLEN];    /* sum of their cepstra */
+    float s_block[STREAM_BLOCK]; /* a block being filled */
+    int16 *pcm;                  /* conversion buffer, BLOCK_SAMPLES samples */
+    mfcc_t *cep;                 /* CEP_ROWS * ceplen coefficients for the CMN pass */
+    const char **args;           /* decoder arguments (flag, value...); sphinxbase keeps pointers */
+    size_t n_args;               /* entries in args */
+    mfcc_t *cep_rows[CEP_ROWS];  /* row pointers into cep */
 } ps_state;
 
 /* ---- logging ------------------------------------------------------------------------------ */
@@ -437,6 +468,7 @@ static void ps_state_free(void *state)
         ps_free(s->ps);
     hark__free(s->pcm);
     hark__free(s->cep);
+    hark__free(s->s_buf);
     hark__free(s->args);
     hark__free(s);
 }
@@ -581,7 +613,8 @@ static void accumulate(const ps_state *s, int n, double *sum)
  * The CMN pass: mean of the cepstra of the frames the VAD keeps. *n_speech
  * is the number of such frames (0: the chunk has no speech).
  */
-static int speech_mean(ps_state *s, const hark_engine_job *job, mfcc_t *mean, long *n_speech)
+static int speech_mean(ps_state *s, const hark_engine_job *job, const float *pcm, size_t n,
+                       mfcc_t *mean, long *n_speech)
 {
     double sum[MAX_CEPLEN];
     size_t off;
@@ -593,12 +626,12 @@ static int speech_mean(ps_state *s, const hark_engine_job *job, mfcc_t *mean, lo
     fe_start_stream(s->vad_fe);
     if (fe_start_utt(s->vad_fe) < 0)
         return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("front end failed"));
-    for (off = 0; off < job->n; off += BLOCK_SAMPLES) {
-        size_t left = HARK_MIN((size_t)BLOCK_SAMPLES, job->n - off);
+    for (off = 0; off < n; off += BLOCK_SAMPLES) {
+        size_t left = HARK_MIN((size_t)BLOCK_SAMPLES, n - off);
         const int16 *p = s->pcm;
         if (canceled(job))
             return hark_error_set(HARK_ECANCELED, "canceled");
-        convert(s, job->pcm + off, left);
+        convert(s, pcm + off, left);
         while (left > 0) {
             size_t before = left;
             nfr = CEP_ROWS;
@@ -676,7 +709,7 @@ out:
 }
 
 /* Collect the words of the finished utterance and append them as segments. */
-static int collect(ps_state *s, const hark_engine_job *job, hark_transcript *out)
+static int collect(ps_state *s, size_t n_samples, hark_transcript *out)
 {
     logmath_t *lmath = ps_get_logmath(s->ps);
     hark_arena names = HARK_ARENA_INIT;
@@ -711,8 +744,8 @@ static int collect(ps_state *s, const hark_engine_job *job, hark_transcript *out
             goto out;
         }
         ps_seg_frames(seg, &sf, &ef);
-        word->start = HARK_MIN((int64_t)HARK_MAX(sf, 0) * s->frame_shift, (int64_t)job->n);
-        word->end = HARK_MIN((int64_t)(HARK_MAX(ef, sf) + 1) * s->frame_shift, (int64_t)job->n);
+        word->start = HARK_MIN((int64_t)HARK_MAX(sf, 0) * s->frame_shift, (int64_t)n_samples);
+        word->end = HARK_MIN((int64_t)(HARK_MAX(ef, sf) + 1) * s->frame_shift, (int64_t)n_samples);
         p = logmath_exp(lmath, ps_seg_prob(seg, &ascr, &lscr, &lback));
         word->p = (float)(p > 1.0 ? 1.0 : p < 0.0 ? 0.0 : p);
         n++;
@@ -730,45 +763,255 @@ out:
     return rc;
 }
 
+static void stream_reset(ps_state *s);
+
+/* Start an utterance with the CMN set to `mean`. */
+static int decode_start(ps_state *s, const mfcc_t *mean)
+{
+    if (ps_start_stream(s->ps) < 0)
+        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("cannot start"));
+    cmn_live_set(ps_get_feat(s->ps)->cmn_struct, (mfcc_t *)mean);
+    if (ps_start_utt(s->ps) < 0)
+        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("cannot start"));
+    s->utt_open = 1;
+    return 0;
+}
+
+/* Decode pcm[0, n) in the open utterance. */
+static int decode_feed(ps_state *s, const hark_engine_job *job, const float *pcm, size_t n)
+{
+    size_t off;
+    for (off = 0; off < n; off += BLOCK_SAMPLES) {
+        size_t len = HARK_MIN((size_t)BLOCK_SAMPLES, n - off);
+        if (canceled(job))
+            return hark_error_set(HARK_ECANCELED, "canceled");
+        convert(s, pcm + off, len);
+        if (ps_process_raw(s->ps, s->pcm, len, FALSE, FALSE) < 0)
+            return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("decoding failed"));
+    }
+    return 0;
+}
+
+/* Close the open utterance and append its words (times clipped to n_samples). */
+static int decode_end(ps_state *s, size_t n_samples, hark_transcript *out)
+{
+    s->utt_open = 0;
+    if (ps_end_utt(s->ps) < 0)
+        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("decoding failed"));
+    return collect(s, n_samples, out);
+}
+
 static int ps_transcribe(void *state, const hark_engine_job *job, hark_transcript *out)
 {
     ps_state *s = state;
     mfcc_t mean[MAX_CEPLEN];
     long n_speech = 0;
-    size_t off;
     int rc;
 
     HARK_ASSERT_ARG(s && job && out && (job->pcm || job->n == 0));
     last_error[0] = '\0';
     if ((rc = check_language(job->opts)) < 0)
         return rc;
-    if (s->utt_open) { /* left open by a cancel: close and discard */
+    stream_reset(s); /* an utterance left open by a cancel or a stream: discard it */
+    if (job->n == 0)
+        return 0;
+    if ((rc = speech_mean(s, job, job->pcm, job->n, mean, &n_speech)) < 0 || n_speech == 0)
+        return rc;
+    if ((rc = decode_start(s, mean)) < 0 || (rc = decode_feed(s, job, job->pcm, job->n)) < 0)
+        return rc;
+    return decode_end(s, job->n, out);
+}
+
+/* ---- streaming ---------------------------------------------------------------------------- */
+
+static const hark_engine_job no_job; /* no abort callback */
+
+static void stream_reset(ps_state *s)
+{
+    if (s->utt_open) {
         ps_end_utt(s->ps);
         s->utt_open = 0;
     }
-    if (job->n == 0)
-        return 0;
-    if ((rc = speech_mean(s, job, mean, &n_speech)) < 0 || n_speech == 0)
-        return rc;
-
-    if (ps_start_stream(s->ps) < 0)
-        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("cannot start"));
-    cmn_live_set(ps_get_feat(s->ps)->cmn_struct, mean);
-    if (ps_start_utt(s->ps) < 0)
-        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("cannot start"));
-    s->utt_open = 1;
-    for (off = 0; off < job->n; off += BLOCK_SAMPLES) {
-        size_t len = HARK_MIN((size_t)BLOCK_SAMPLES, job->n - off);
-        if (canceled(job))
-            return hark_error_set(HARK_ECANCELED, "canceled");
-        convert(s, job->pcm + off, len);
-        if (ps_process_raw(s->ps, s->pcm, len, FALSE, FALSE) < 0)
-            return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("decoding failed"));
+    if (s->s_vad_open) { /* close the CMN pass's utterance: nothing carries over */
+        int32 nfr = 0;
+        fe_end_utt(s->vad_fe, s->cep_rows[0], &nfr);
+        s->s_vad_open = 0;
     }
-    s->utt_open = 0;
-    if (ps_end_utt(s->ps) < 0)
-        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("decoding failed"));
-    return collect(s, job, out);
+    s->s_open = s->s_started = 0;
+    s->s_total = s->s_n = s->s_cap = s->s_carry = s->s_done = 0;
+    s->s_count = 0;
+    hark__free(s->s_buf); /* a state between utterances keeps no audio */
+    s->s_buf = NULL;
+}
+
+static int ps_stream_begin(void *state, const hark_engine_job *job)
+{
+    ps_state *s = state;
+    int rc;
+    HARK_ASSERT_ARG(s && job);
+    last_error[0] = '\0';
+    stream_reset(s);
+    if ((rc = check_language(job->opts)) < 0)
+        return rc;
+    memset(s->s_sum, 0, sizeof(s->s_sum));
+    fe_start_stream(s->vad_fe);
+    if (fe_start_utt(s->vad_fe) < 0)
+        return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("front end failed"));
+    s->s_vad_open = s->s_open = 1;
+    return 0;
+}
+
+/* Run the CMN pass's front end over one block: add its speech frames to the running sum. */
+static int stream_vad(ps_state *s, const float *pcm, size_t n)
+{
+    const int16 *p = s->pcm;
+    size_t left = n;
+    int32 nfr, idx;
+    int r, c;
+    convert(s, pcm, n);
+    while (left > 0) {
+        size_t before = left;
+        nfr = CEP_ROWS;
+        if (fe_process_frames(s->vad_fe, &p, &left, s->cep_rows, &nfr, &idx) < 0)
+            return hark_error_set(HARK_EENGINE, "pocketsphinx: %s", ps_reason("front end failed"));
+        for (r = 0; r < nfr; r++)
+            for (c = 0; c < s->ceplen; c++)
+                s->s_sum[c] += (double)MFCC2FLOAT(s->cep_rows[r][c]);
+        s->s_count += nfr;
+        if (nfr == 0 && left == before)
+            break;
+    }
+    return 0;
+}
+
+static void running_mean(const ps_state *s, mfcc_t *mean)
+{
+    int c;
+    for (c = 0; c < s->ceplen; c++)
+        mean[c] = FLOAT2MFCC((float)(s->s_sum[c] / (double)s->s_count));
+}
+
+/* One block of STREAM_BLOCK samples (fewer only for the last): speech statistics, then
+ * decoding (or buffering until the decoder starts); the CMN is (re)set every PRIME_SAMPLES. */
+static int stream_block(ps_state *s, const float *pcm, size_t n)
+{
+    mfcc_t mean[MAX_CEPLEN];
+    int rc;
+    if ((rc = stream_vad(s, pcm, n)) < 0)
+        return rc;
+    if (s->s_started) {
+        if ((rc = decode_feed(s, &no_job, pcm, n)) < 0)
+            return rc;
+    } else {
+        if (s->s_n + n > s->s_cap) {
+            size_t cap = HARK_MAX(s->s_n + n, s->s_cap ? s->s_cap * 2 : (size_t)PRIME_SAMPLES);
+            float *b = hark__reallocarray(s->s_buf, cap, sizeof(float));
+            if (!b)
+                return hark_error_set(HARK_ENOMEM, "out of memory");
+            s->s_buf = b;
+            s->s_cap = cap;
+        }
+        memcpy(s->s_buf + s->s_n, pcm, n * sizeof(float));
+        s->s_n += n;
+    }
+    s->s_done += n;
+    if (n != STREAM_BLOCK || s->s_done % PRIME_SAMPLES != 0 || s->s_count == 0)
+        return 0;
+    running_mean(s, mean);
+    if (s->s_started) {
+        cmn_live_set(ps_get_feat(s->ps)->cmn_struct, mean);
+        return 0;
+    }
+    if ((rc = decode_start(s, mean)) < 0 || (rc = decode_feed(s, &no_job, s->s_buf, s->s_n)) < 0)
+        return rc;
+    s->s_started = 1;
+    s->s_n = 0;
+    return 0;
+}
+
+static int ps_stream_feed(void *state, const float *pcm, size_t n)
+{
+    ps_state *s = state;
+    int rc;
+    HARK_ASSERT_ARG(s && (pcm || n == 0));
+    if (!s->s_open)
+        return hark_error_set(HARK_EINVAL, "pocketsphinx: no utterance is open");
+    last_error[0] = '\0';
+    s->s_total += n;
+    while (n > 0) { /* whole blocks at fixed positions, whatever the feeds */
+        size_t take = HARK_MIN(n, (size_t)STREAM_BLOCK - s->s_carry);
+        memcpy(s->s_block + s->s_carry, pcm, take * sizeof(float));
+        s->s_carry += take;
+        pcm += take;
+        n -= take;
+        if (s->s_carry == STREAM_BLOCK) {
+            s->s_carry = 0;
+            if ((rc = stream_block(s, s->s_block, STREAM_BLOCK)) < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* The hypothesis so far without fillers and pronunciation suffixes. */
+static int ps_stream_partial(void *state, hark_buf *text)
+{
+    ps_state *s = state;
+    const char *hyp, *p;
+    int first = 1, rc = 0;
+    HARK_ASSERT_ARG(s && text);
+    if (!s->s_open || !s->s_started || !(hyp = ps_get_hyp(s->ps, NULL)))
+        return 0;
+    for (p = hyp; *p;) {
+        char w[256];
+        size_t len = strcspn(p, " ");
+        if (len > 0 && len < sizeof(w)) {
+            memcpy(w, p, len);
+            w[len] = '\0';
+            if (!is_filler(w)) {
+                if ((rc = hark_buf_printf(text, "%s%.*s", first ? "" : " ", (int)base_len(w), w)) <
+                    0)
+                    return rc;
+                first = 0;
+            }
+        }
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    return 0;
+}
+
+static int ps_stream_end(void *state, hark_transcript *out)
+{
+    ps_state *s = state;
+    mfcc_t mean[MAX_CEPLEN];
+    long n_speech = 0;
+    int rc = 0;
+    if (!s)
+        return 0;
+    if (!out || !s->s_open) {
+        stream_reset(s);
+        return out ? hark_error_set(HARK_EINVAL, "pocketsphinx: no utterance is open") : 0;
+    }
+    last_error[0] = '\0';
+    if (s->s_carry && (rc = stream_block(s, s->s_block, s->s_carry)) < 0)
+        goto out;
+    if (!s->s_started) { /* never started: exactly the chunk transcription */
+        int32 nfr = 0;
+        fe_end_utt(s->vad_fe, s->cep_rows[0], &nfr);
+        s->s_vad_open = 0;
+        if (s->s_n == 0 || (rc = speech_mean(s, &no_job, s->s_buf, s->s_n, mean, &n_speech)) < 0 ||
+            n_speech == 0)
+            goto out;
+        if ((rc = decode_start(s, mean)) < 0 ||
+            (rc = decode_feed(s, &no_job, s->s_buf, s->s_n)) < 0)
+            goto out;
+    }
+    rc = decode_end(s, s->s_total, out);
+out:
+    stream_reset(s);
+    return rc;
 }
 
 const hark_engine_ops hark__engine_pocketsphinx = {
@@ -785,4 +1028,8 @@ const hark_engine_ops hark__engine_pocketsphinx = {
     .state_new = ps_state_new,
     .state_free = ps_state_free,
     .transcribe = ps_transcribe,
+    .stream_begin = ps_stream_begin,
+    .stream_feed = ps_stream_feed,
+    .stream_partial = ps_stream_partial,
+    .stream_end = ps_stream_end,
 };

@@ -17,6 +17,33 @@
  * through hark_error_set(); HARK_EAGAIN marks a transient failure worth a
  * retry. If it returns HARK_EENGINE the pipeline assumes the state may be
  * damaged and creates a fresh one before the retry.
+ *
+ * STREAMING (optional, API version 2). An engine that can decode audio as it
+ * arrives sets all four stream_* operations; live transcription (hark/live.h)
+ * then binds a state to a stream for the length of one utterance:
+ *
+ *   stream_begin(state, job)       job->pcm/n unused (NULL/0); opts, n_threads,
+ *                                  offset, chunk (= utterance number) as for
+ *                                  transcribe; abort/payload are NULL
+ *   stream_feed(state, pcm, n)     the next n samples of the utterance (any
+ *                                  split: the result must not depend on how the
+ *                                  audio was cut into feeds)
+ *   stream_partial(state, text)    append the hypothesis so far (may be empty)
+ *   stream_end(state, out)         the utterance is over: append its final
+ *                                  segments to `out`, times relative to the
+ *                                  utterance's first sample, as transcribe does
+ *                                  for a chunk; out == NULL abandons it
+ *
+ * The calls for one utterance come from one thread at a time, not always the
+ * same one. stream_begin on a state whose utterance is still open abandons
+ * it; so does state_free. A state between stream_end and the next
+ * stream_begin may be used for transcribe. Errors as for transcribe;
+ * HARK_EENGINE means the state must be freed. Engines without these
+ * operations are used by re-transcribing the utterance so far.
+ *
+ * Versions: a table with version 1 ends at `transcribe`; it is still
+ * accepted (hark_engine_register copies it; the stream operations read as
+ * NULL). New optional members are only ever added at the end.
  */
 #ifndef HARK_SYS_ENGINE_H
 #define HARK_SYS_ENGINE_H
@@ -27,7 +54,7 @@
 
 HARK_BEGIN_DECL
 
-#define HARK_ENGINE_API_VERSION 1
+#define HARK_ENGINE_API_VERSION 2
 
 /** Everything an engine needs to transcribe one chunk. */
 typedef struct hark_engine_job {
@@ -64,11 +91,22 @@ typedef struct hark_engine_ops {
     int (*state_new)(void **out, const void *model);
     void (*state_free)(void *state);
     int (*transcribe)(void *state, const hark_engine_job *job, hark_transcript *out);
+
+    /* ---- version 2: streaming, all four or none (see above) ---- */
+    /** Open an utterance on `state`. */
+    int (*stream_begin)(void *state, const hark_engine_job *job);
+    /** Decode the next `n` samples of the open utterance. */
+    int (*stream_feed)(void *state, const float *pcm, size_t n);
+    /** Append the current hypothesis of the open utterance to `text`. */
+    int (*stream_partial)(void *state, hark_buf *text);
+    /** Close the utterance; append its segments to `out` (NULL: abandon it, never fails). */
+    int (*stream_end)(void *state, hark_transcript *out);
 } hark_engine_ops;
 
 /**
  * Add an engine to the registry. `ops` must stay valid for the life of the
- * process. @return 0, HARK_EEXISTS (name taken), HARK_EVERSION, HARK_EINVAL.
+ * process. Versions 1 and 2 are accepted. @return 0, HARK_EEXISTS (name
+ * taken), HARK_EVERSION, HARK_EINVAL (missing operation, only some stream_*).
  */
 HARK_API int hark_engine_register(const hark_engine_ops *ops);
 

@@ -12,6 +12,9 @@
  * audio); confidence = mean probability of the text tokens; words = text
  * tokens merged at leading-space boundaries, timed by the token timestamps.
  *
+ * Streaming (live transcription) is stream.c's LocalAgreement over this
+ * transcribe.
+ *
  * Defaults follow whisper-cli for files (beam 5, best-of 5, fallback by 0.2);
  * a NULL language means English for English-only models and detection for
  * multilingual ones.
@@ -315,6 +318,11 @@ out:
     return rc;
 }
 
+int hark__whisper_engine_transcribe(void *state, const hark_engine_job *job, hark_transcript *out)
+{
+    return wh_transcribe(state, job, out);
+}
+
 const hark_engine_ops hark__engine_whisper = {
     .version = HARK_ENGINE_API_VERSION,
     .name = "whisper",
@@ -329,4 +337,8 @@ const hark_engine_ops hark__engine_whisper = {
     .state_new = wh_state_new,
     .state_free = wh_state_free,
     .transcribe = wh_transcribe,
+    .stream_begin = hark__whisper_stream_begin, /* stream.c */
+    .stream_feed = hark__whisper_stream_feed,
+    .stream_partial = hark__whisper_stream_partial,
+    .stream_end = hark__whisper_stream_end,
 };

@@ -92,6 +92,7 @@ void hark__whisper_state_free(hark_whisper_state *st)
     int i;
     if (!st)
         return;
+    hark__whisper_stream_free(st->stream);
     hark_pool_free(st->pool);
     hark__whisper_mel_dispose(&st->mel);
     hark__free(st->win);

@@ -28,6 +28,7 @@
 #include "kernels.h"
 #include "../../util/pool.h"
 #include "../../util/util.h"
+#include "hark/sys/engine.h"
 
 #define HARK_WHISPER_N_FFT        400  /* samples per STFT frame */
 #define HARK_WHISPER_HOP          160  /* samples per mel frame (10 ms) */
@@ -240,9 +241,12 @@ typedef struct hark_whisper_dec_buf {
  * parameters (encoder, cross K/V, one decoder sequence) and grown per job
  * when more decoder sequences are needed; nothing is allocated per token.
  */
+typedef struct hark_whisper_stream hark_whisper_stream;
+
 typedef struct hark_whisper_state {
     const hark_whisper_model *m;
-    hark_pool *pool; /* compute threads (NULL = caller only) */
+    hark_whisper_stream *stream; /* stream.c: the open utterance, NULL before the first */
+    hark_pool *pool;             /* compute threads (NULL = caller only) */
     int n_threads;
     hark_whisper_mel mel;
 
@@ -461,5 +465,31 @@ int hark__whisper_detect_language(hark_whisper_state *st, const hark_whisper_mel
 
 /* zlib compression ratio of a text (bytes / deflated bytes), as OpenAI's fallback uses. */
 float hark__whisper_compression_ratio(const char *text, size_t len);
+
+/* ---- streaming (stream.c, LocalAgreement) ------------------------------------------------------
+ */
+
+/* The engine's transcribe (engine.c), for stream.c's windows. */
+int hark__whisper_engine_transcribe(void *state, const hark_engine_job *job, hark_transcript *out);
+
+/* The stream operations of hark/sys/engine.h; `state` is a hark_whisper_state. */
+int hark__whisper_stream_begin(void *state, const hark_engine_job *job);
+int hark__whisper_stream_feed(void *state, const float *pcm, size_t n);
+int hark__whisper_stream_partial(void *state, hark_buf *text);
+int hark__whisper_stream_end(void *state, hark_transcript *out);
+void hark__whisper_stream_free(hark_whisper_stream *s);
+
+/* Tests: the committed words of the open utterance, and what the stream has transcribed. */
+typedef struct hark__whisper_stream_stats {
+    unsigned decodes;         /* window transcriptions */
+    uint64_t decoded_samples; /* their total length */
+    size_t max_window;        /* the longest, samples */
+    unsigned forced;          /* words committed by the window bound, not by agreement */
+    uint64_t skipped;         /* samples the bound dropped with no word in them */
+} hark__whisper_stream_stats;
+int hark__whisper_stream_committed(void *state, hark_buf *text);
+void hark__whisper_stream_stats_get(void *state, hark__whisper_stream_stats *out);
+/* Tests: from now on no two transcriptions agree, so only the window bound commits words. */
+int hark__whisper_stream_test_no_agree(void *state);
 
 #endif
