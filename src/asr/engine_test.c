@@ -330,7 +330,7 @@ static int test_stream_partial(void *state, hark_buf *text)
     int rc;
     if (!s->open || (rc = hark_transcript_new(&t)) < 0)
         return s->open ? rc : 0;
-    if ((rc = describe(s->buf, s->n, s->model->conf, t)) == 0)
+    if ((rc = describe(s->buf, s->n, s->model->conf, s->opts.translate, t)) == 0)
         rc = hark_transcript_text(t, text);
     hark_transcript_free(t);
     return rc;
