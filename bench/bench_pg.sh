@@ -3,12 +3,8 @@
 #
 #   bench/bench_pg.sh BUILD_DIR [RECORDINGS [SEGMENTS [QUEUE_JOBS [QUERIES]]]]
 #
-# Starts a private PostgreSQL (Debian's initdb and pg_ctl, as harness_pg.c
-# does: a temporary folder, a Unix socket, the `postgres` user under root),
-# with fsync on and synchronous_commit off: a commit survives a crash of
-# the process but may be lost on a power cut, as with SQLite's WAL and
-# synchronous=NORMAL. Then, with the same seed (same archive, same queries,
-# same list pages):
+# Starts a private PostgreSQL (bench/pg_start.sh: fsync on, synchronous_commit
+# off). Then, with the same seed (same archive, same queries, same list pages):
 #   1. bench_store --core on a SQLite file, then on an empty PostgreSQL
 #      database: insert rate through the store API the pipeline uses
 #      (recording_create + segments_put, 100 segments per call), search p95
@@ -25,32 +21,15 @@ recs=${2:-10000}
 segs=${3:-100}
 qjobs=${4:-2000}
 queries=${5:-200}
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-[ -x "$bin/initdb" ] || { echo "bench_pg.sh: PostgreSQL is not installed" >&2; exit 1; }
-as=()
-if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hark-bench-pg-XXXXXX")
-chmod 755 "$dir"
-[ ${#as[@]} -eq 0 ] || chown postgres: "$dir"
-cleanup() {
-    "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
-    rm -rf "$dir"
-}
-trap cleanup EXIT
-"${as[@]}" "$bin/initdb" -D "$dir/data" -A trust -U hark -E UTF8 --locale=C.UTF-8 \
-    >"$dir/initdb.log" 2>&1
-"${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-k '$dir' -c listen_addresses='' -c synchronous_commit=off" start >/dev/null
-psql_() { psql -X -q -h "$dir" -U hark "$@"; }
-psql_ -d postgres -c "CREATE DATABASE hark_store" -c "CREATE DATABASE hark_queue"
-psql_ -d hark_store -c "CREATE EXTENSION unaccent"
-psql_ -d hark_queue -c "CREATE EXTENSION unaccent"
-uri="postgresql://hark@/hark_store?host=$dir"
-quri="postgresql://hark@/hark_queue?host=$dir"
+. "$(dirname "$0")/pg_start.sh"
+dir=$pg_dir
+pg_createdb hark_store
+pg_createdb hark_queue
+uri=$(pg_uri hark_store)
+quri=$(pg_uri hark_queue)
 
 echo "== $(lscpu | grep 'Model name' | sed 's/  */ /g'), $(nproc) CPUs, load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}'), fsync on, synchronous_commit off"
+echo "== PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}'), fsync on, synchronous_commit off"
 sqlite="${TMPDIR:-/tmp}/hark-bench-pg-$$.db"
 echo "== bench_store --core, SQLite ($sqlite)"
 nice "$build/bench/bench_store" --core --recordings "$recs" --segments "$segs" --queries "$queries" --db "$sqlite" |
