@@ -33,6 +33,9 @@ typedef struct hark__remote_params {
 
 /* HARK_EINVAL with a message unless `url` is an http:// or https:// URL with a host. */
 int hark__remote_check_url(const char *url);
+/* A header line of an HTTP answer (as libcurl's header callback gets it): if it is a
+ * Retry-After, store its wait in *out_ms (clamped to [0, max_ms]) and return 1; else 0. */
+int hark__http_retry_after(const char *line, size_t len, long max_ms, long *out_ms);
 int hark__remote_model_load(void **out, const hark__remote_params *p);
 /* The endpoint and the remote model (never the key): cache keys. */
 int hark__remote_identity(const hark__remote_params *p, hark_buf *out);

@@ -327,32 +327,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *payload)
 static size_t on_header(char *data, size_t size, size_t n, void *payload)
 {
     remote_state *s = payload;
-    size_t len = size * n;
-    static const char name[] = "retry-after:";
-    if (len > sizeof(name) - 1 && !strncasecmp(data, name, sizeof(name) - 1)) {
-        char v[128];
-        size_t vl = len - (sizeof(name) - 1);
-        const char *p = hark__trim(data + sizeof(name) - 1, &vl);
-        char *end;
-        long sec;
-        if (vl >= sizeof(v))
-            vl = sizeof(v) - 1;
-        memcpy(v, p, vl);
-        v[vl] = '\0';
-        sec = strtol(v, &end, 10);
-        if (end != v && *end == '\0' && sec >= 0) {
-            s->retry_after_ms =
-                sec > RETRY_AFTER_MAX_MS / 1000 ? (long)RETRY_AFTER_MAX_MS : sec * 1000;
-        } else {
-            time_t when = curl_getdate(v, NULL), now = time(NULL);
-            if (when != (time_t)-1)
-                s->retry_after_ms = when <= now ? 0
-                                    : (long)(when - now) > (long)(RETRY_AFTER_MAX_MS / 1000)
-                                        ? (long)RETRY_AFTER_MAX_MS
-                                        : (long)(when - now) * 1000;
-        }
-    }
-    return len;
+    hark__http_retry_after(data, size * n, (long)RETRY_AFTER_MAX_MS, &s->retry_after_ms);
+    return size * n;
 }
 
 static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
