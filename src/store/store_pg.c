@@ -34,11 +34,17 @@
  *   backend's unicode61 remove_diacritics) with a GIN index. The parsed
  *   query (query.c) is rendered as a to_tsquery() expression with every term
  *   quoted (pg_tsquery below); ranking is ts_rank with length
- *   normalisation over the newest max_ranked matches; snippets come from
- *   ts_headline with private markers that are then replaced by the caller's
- *   (ts_headline's option syntax cannot carry arbitrary text), adjacent
- *   marked words of a phrase merged, and the ellipsis added where text was
- *   cut. Differences from SQLite: see docs/internals/STORE.md.
+ *   normalisation over the newest max_ranked matches. The match condition
+ *   carries to_tsquery('hark_fts', $1) itself, not a reference to a CTE, and
+ *   the statement is run unnamed (PQexecParams: a custom plan per call), so
+ *   the planner folds the query to a constant and estimates its matches from
+ *   the tsvector statistics: a frequent word is read newest first along the
+ *   primary key, stopping after max_ranked + 1 matches, a rare one from the
+ *   GIN index. Snippets come from ts_headline with private markers that are
+ *   then replaced by the caller's (ts_headline's option syntax cannot carry
+ *   arbitrary text), adjacent marked words of a phrase merged, and the
+ *   ellipsis added where text was cut. Differences from SQLite: see
+ *   docs/internals/STORE.md.
  * - Segments are written by one multi-row upsert per batch (arrays bound as
  *   parameters and unnested): one round trip whatever the batch size.
  * - The job queue, LISTEN/NOTIFY, users, keys, audit and settings are in
@@ -1598,6 +1604,16 @@ static int snippet(const char *hl, const char *text, const hark_search_options *
  * $1 tsquery text, $2 limit, $3 offset, $4 window + 1 (NULL = no bound),
  * $5 headline options (HighlightAll= appended), $6 recording, $7 owner,
  * $8 from, $9 to, $10 window, $11 snippet words.
+ *
+ * The window w states its condition as `tsv @@ to_tsquery('hark_fts', $1)`
+ * (immutable with a literal configuration, so folded to a tsquery constant in
+ * the custom plan of this unnamed statement): the planner then sees the
+ * query and its frequency in the column's statistics, and reads a frequent
+ * word newest first along the primary key, stopping at the window (O(window),
+ * not O(matches)); through q, a CTE referenced more than once and so
+ * materialised, it saw only an unknown value and always took every match
+ * from the GIN index and sorted them. q still serves ts_rank and ts_headline:
+ * the same value, so the same hits, order and snippets.
  */
 static int pg_search(void *ctx, const hark_query *q, const hark_search_options *o,
                      hark_store_hit_fn emit, void *payload, int *windowed)
@@ -1626,7 +1642,8 @@ static int pg_search(void *ctx, const hark_query *q, const hark_search_options *
     if ((rc = hark_buf_printf(
              &sql,
              "WITH q AS (SELECT to_tsquery('hark_fts', $1) AS q), "
-             "w AS MATERIALIZED (SELECT s.id FROM q, segments s%s WHERE s.tsv @@ q.q%s%s%s "
+             "w AS MATERIALIZED (SELECT s.id FROM segments s%s "
+             "WHERE s.tsv @@ to_tsquery('hark_fts', $1)%s%s%s "
              "ORDER BY s.id DESC LIMIT $4), "
              "page AS (SELECT s.id, ts_rank(s.tsv, q.q, 1) AS rank FROM q, "
              "(SELECT id FROM w ORDER BY id DESC LIMIT $10) w2 JOIN segments s ON s.id = w2.id "
