@@ -1596,7 +1596,7 @@ static int snippet(const char *hl, const char *text, const hark_search_options *
     return rc;
 }
 
-/* Whether the column's statistics list the lexeme of a one-term query ($1 tsquery text) as in
+/* Whether the column's statistics list the lexeme of a one-word query ($1 tsquery text) as in
  * 2% of segments or more (most_common_elems; quote_literal matches querytree's quoting). */
 #define PG_FREQUENT_SQL                                                                            \
     "SELECT coalesce((SELECT max(e.f) FROM pg_stats st, "                                          \
@@ -1640,7 +1640,8 @@ static int build_sql(hark_buf *sql, const hark_search_options *o, int frequent)
  * $8 from, $9 to, $10 window, $11 snippet words.
  *
  * The window w has two forms, chosen by PG_FREQUENT_SQL, one statement
- * before (one-term queries only; no statistics or any error = not frequent):
+ * before (one-word queries only, not prefixes; no statistics or any error =
+ * not frequent):
  * - frequent lexeme: `tsv @@ to_tsquery('hark_fts', $1)` written out. It is
  *   immutable with a literal configuration, so the custom plan of this
  *   unnamed statement (PQexecParams) folds it to a constant, the planner
@@ -1700,8 +1701,9 @@ static int pg_search(void *ctx, const hark_query *q, const hark_search_options *
     hark__pgp_int(&p, max_words); /* a text this short is its own snippet, every match marked */
     if ((rc = hark__pg_acquire(s, &c, what)) < 0)
         goto out;
-    if (q->n == 1 && q->items[0].op == HARK_QUERY_TERM) {
-        /* one word or phrase: is it one of the column's frequent lexemes? */
+    if (q->n == 1 && q->items[0].op == HARK_QUERY_TERM && !q->items[0].prefix &&
+        !q->items[0].text[strcspn(q->items[0].text, " \t\n\r")]) {
+        /* one word (not a phrase or prefix): is it one of the column's frequent lexemes? */
         const char *v = tsq.ptr;
         r = PQexecParams(c->db, PG_FREQUENT_SQL, 1, types, &v, NULL, NULL, 0);
         frequent = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
