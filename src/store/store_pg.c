@@ -35,7 +35,7 @@
  *   query (query.c) is rendered as a to_tsquery() expression with every term
  *   quoted (pg_tsquery below); ranking is ts_rank with length
  *   normalisation over the newest max_ranked matches. A one-term query whose
- *   lexeme the column's statistics list as frequent (>= 2% of segments) gets
+ *   lexeme is frequent enough (PG_FREQUENT_SQL, from the column's statistics) gets
  *   its condition written inline, so the planner reads it newest first along
  *   the primary key and stops after max_ranked + 1 matches; any other query
  *   takes every match from the GIN index and sorts them (see pg_search).
@@ -1596,15 +1596,23 @@ static int snippet(const char *hl, const char *text, const hark_search_options *
     return rc;
 }
 
-/* Whether the column's statistics list the lexeme of a one-word query ($1 tsquery text) as in
- * 2% of segments or more (most_common_elems; quote_literal matches querytree's quoting). */
+/*
+ * Whether reading the primary key backwards pays for a one-word query: $1
+ * tsquery text, $2 window + 1. The lexeme's share f of segments comes from
+ * the column's statistics (most_common_elems; quote_literal matches
+ * querytree's quoting), the row count N from pg_class. Backwards, the scan
+ * reads about window / f rows; the GIN form visits f * N matches, each about
+ * 8x dearer (bench_store at 1M segments). So: f * f * N >= window / 4, a
+ * margin of 2 for words clustered in older recordings (1M segments: f >= 2.2%,
+ * 100k: f >= 7%). No statistics, an unbounded window or an error: no.
+ */
 #define PG_FREQUENT_SQL                                                                            \
-    "SELECT coalesce((SELECT max(e.f) FROM pg_stats st, "                                          \
+    "SELECT coalesce((SELECT max(e.f) * max(e.f) * max(c.reltuples) FROM pg_class c "              \
+    "JOIN pg_namespace n ON n.oid = c.relnamespace, pg_stats st, "                                 \
     "unnest(st.most_common_elems::text::text[], st.most_common_elem_freqs) e(w, f) "               \
-    "WHERE st.schemaname = (SELECT n.nspname FROM pg_class c JOIN pg_namespace n "                 \
-    "ON n.oid = c.relnamespace WHERE c.oid = 'segments'::regclass) "                               \
+    "WHERE c.oid = 'segments'::regclass AND st.schemaname = n.nspname "                            \
     "AND st.tablename = 'segments' AND st.attname = 'tsv' "                                        \
-    "AND quote_literal(e.w) = querytree(to_tsquery('hark_fts', $1))), 0) >= 0.02"
+    "AND quote_literal(e.w) = querytree(to_tsquery('hark_fts', $1))), 0) >= $2::float8 / 4"
 
 /* The search statement (see pg_search). */
 static int build_sql(hark_buf *sql, const hark_search_options *o, int frequent)
@@ -1653,7 +1661,7 @@ static int build_sql(hark_buf *sql, const hark_search_options *o, int frequent)
  *   from the GIN index, then sorts them. Left to the planner, words of about
  *   1% were read backwards too, and a word clustered in old recordings then
  *   scanned most of the table (0.08 s -> 0.7-1.4 s): the planner assumes
- *   matches spread evenly; a lexeme in 2% of all segments rarely is not.
+ *   matches spread evenly; one frequent enough for PG_FREQUENT_SQL rarely is not.
  * Both forms give the same set and order, and q serves ts_rank and
  * ts_headline in both: the same hits, order and snippets
  * (tests/integration/pg/search.c compares them).
@@ -1704,8 +1712,8 @@ static int pg_search(void *ctx, const hark_query *q, const hark_search_options *
     if (q->n == 1 && q->items[0].op == HARK_QUERY_TERM && !q->items[0].prefix &&
         !q->items[0].text[strcspn(q->items[0].text, " \t\n\r")]) {
         /* one word (not a phrase or prefix): is it one of the column's frequent lexemes? */
-        const char *v = tsq.ptr;
-        r = PQexecParams(c->db, PG_FREQUENT_SQL, 1, types, &v, NULL, NULL, 0);
+        const char *v[2] = { tsq.ptr, p.v[3] };
+        r = PQexecParams(c->db, PG_FREQUENT_SQL, 2, types, v, NULL, NULL, 0);
         frequent = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
                    !strcmp(PQgetvalue(r, 0, 0), "t");
         PQclear(r);
