@@ -396,20 +396,22 @@ TEST(heartbeat_renews_only_the_holders_unexpired_leases)
     int64_t a = st_job(s, NULL, 0, HARK_PRIORITY_BULK, NULL);
     int64_t b = st_job(s, NULL, 0, HARK_PRIORITY_BULK, NULL);
     int64_t c = st_job(s, NULL, 0, HARK_PRIORITY_BULK, NULL);
-    hark_job *ja = claim(s, "r1", 300), *jb = claim(s, "r1", 300), *jc = claim(s, "other", 300);
+    /* leases long enough that a loaded machine (ASan, PostgreSQL) cannot let them run out
+     * between the claims and the first heartbeat; the heartbeat's are longer still */
+    hark_job *ja = claim(s, "r1", 1500), *jb = claim(s, "r1", 1500), *jc = claim(s, "other", 1500);
     hark_job *now = NULL;
     unsigned n = 0;
 
     ASSERT(ja->id == a && jb->id == b && jc->id == c);
     st_sleep_ms(150);
-    ASSERT_OK(hark_store_job_heartbeat(s, "r1", 1000, &n));
+    ASSERT_OK(hark_store_job_heartbeat(s, "r1", 5000, &n));
     ASSERT_EQ(n, 2);
     ASSERT_OK(hark_store_job_get(s, a, &now));
-    ASSERT(now->lease_expires_ms >= st_now_ms() + 800);
+    ASSERT(now->lease_expires_ms >= st_now_ms() + 4000);
     hark_job_free(now);
     ASSERT_OK(hark_store_job_heartbeat(s, "nobody", 1000, &n));
     ASSERT_EQ(n, 0);
-    ASSERT_OK(hark_store_job_heartbeat(s, "r1", 1000, NULL));
+    ASSERT_OK(hark_store_job_heartbeat(s, "r1", 5000, NULL));
     /* past the first expiry: r1's jobs are still held, "other"'s is up for grabs */
     st_sleep_ms(jc->lease_expires_ms - st_now_ms() + 10);
     {
