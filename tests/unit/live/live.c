@@ -447,7 +447,8 @@ TEST(an_engine_state_is_bound_only_while_an_utterance_is_open)
     pthread_mutex_lock(&g.mu);
     ASSERT_MSG(g.n_finals >= 1u, "no final: %s", g.finals.ptr); /* the VAD may split it */
     pthread_mutex_unlock(&g.mu);
-    ASSERT_MSG(g.partials >= 1, "no partial from the streaming state");
+    /* (no assertion on partials here: fed faster than real time, a loaded machine may skip
+     * them all; partials_come_while_speaking* test them) */
     ASSERT_LE(hark__engine_states_made(e), 2u); /* reused, not one per utterance or feed */
     ASSERT_OK(hark_live_end(L));
     got_wait_last(&g);
