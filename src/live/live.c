@@ -466,10 +466,14 @@ static void run_stream(live_task *k, const hark__worker_info *w)
         k->base.next = NULL;
         L->inflight++;
         hark__sched_push(L->o.scheduler, &L->queue, &k->base);
+    } else {
+        /* in the same critical section as the look at pend_n and ended: audio (or the cut)
+         * handed over after it schedules a new task instead of waiting for this one */
+        su->scheduled = 0;
     }
     pthread_mutex_unlock(&L->mu);
     if (!again) {
-        sutt_unref(L, su, 1);
+        sutt_unref(L, su, 0);
         hark__free(k);
     }
     task_done(L);
