@@ -470,7 +470,7 @@ TEST(nobody_listening_is_a_network_error)
     hark_transcript *t = NULL;
 
     script_start(&ss, NULL, 0); /* a port that was free a moment ago */
-    port = ss.port;
+    port = ss.http.port;
     script_stop(&ss);
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", port);
     e = open_remote(url, 2000, 1, NULL);

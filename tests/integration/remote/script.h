@@ -6,9 +6,9 @@
  * canned verbose_json body, a 429 with Retry-After, a 500 with an OpenAI-
  * style error body, a 401, a hang (reads the request and never answers),
  * or an answer cut short (headers promising more bytes than are sent, then
- * the connection closed). After the script ends it answers 200. One
- * connection is served at a time, with keep-alive, so it also counts how
- * many connections the client opened.
+ * the connection closed). After the script ends it answers 200. The HTTP
+ * side is the harness's httpstub (one connection at a time, keep-alive), so
+ * it also counts how many connections the client opened.
  */
 #ifndef HARK_TEST_REMOTE_SCRIPT_H
 #define HARK_TEST_REMOTE_SCRIPT_H
@@ -16,24 +16,21 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "httpstub.h"
+
 typedef enum script_act { S_OK = 0, S_429, S_500, S_401, S_HANG, S_CUT } script_act;
 
 #define SCRIPT_MAX 64
 
 typedef struct script_server {
-    int lfd;
-    unsigned port;
+    httpstub http;
     char url[64];
-    pthread_t thread;
-    int stop; /* atomic */
     script_act acts[SCRIPT_MAX];
     int n_acts;
     int retry_after_s;   /* S_429's Retry-After */
     const char *ok_body; /* S_OK's JSON (NULL: a default two-segment answer) */
 
-    pthread_mutex_t mu; /* guards what follows (the test reads while the thread runs) */
-    int n_requests;
-    int n_connections;
+    pthread_mutex_t mu;       /* guards what follows (the test reads while the thread runs) */
     double at_ms[SCRIPT_MAX]; /* when each request had fully arrived (monotonic) */
     char *first_request;      /* headers and body of the first request (malloc'ed) */
     size_t first_len;

@@ -1,100 +1,14 @@
 /*
- * chat.c: see chat.h. One connection at a time, keep-alive.
+ * chat.c: see chat.h. The scripted model, as a handler of the harness's httpstub.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "chat.h"
-
-static int stopped(chat_server *s)
-{
-    return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE);
-}
-
-static int wait_readable(chat_server *s, int fd, int ms)
-{
-    int waited = 0;
-    while (!stopped(s) && (ms < 0 || waited < ms)) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        int r = poll(&p, 1, 50);
-        if (r > 0)
-            return 1;
-        if (r < 0 && errno != EINTR)
-            return 0;
-        waited += 50;
-    }
-    return 0;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-/* One request: *head (headers, NUL-terminated) and *body. 1 ok, 0 closed. */
-static int read_request(chat_server *s, int fd, char **buf, char **body)
-{
-    size_t cap = 1 << 16, n = 0, need = 0;
-    char *b = malloc(cap), *hdr_end = NULL;
-    ASSERT(b != NULL);
-    for (;;) {
-        ssize_t r;
-        if (!wait_readable(s, fd, -1))
-            break;
-        if (n + 4096 > cap) {
-            cap *= 2;
-            b = realloc(b, cap);
-            ASSERT(b != NULL);
-        }
-        r = recv(fd, b + n, cap - n - 1, 0);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        b[n] = '\0';
-        if (!hdr_end && (hdr_end = strstr(b, "\r\n\r\n")) != NULL) {
-            const char *cl = strcasestr(b, "\r\ncontent-length:");
-            size_t blen = cl && cl < hdr_end ? strtoul(cl + 17, NULL, 10) : 0;
-            need = (size_t)(hdr_end + 4 - b) + blen;
-        }
-        if (hdr_end && n >= need) {
-            *hdr_end = '\0';
-            *buf = b;
-            *body = hdr_end + 4;
-            return 1;
-        }
-    }
-    free(b);
-    return 0;
-}
-
-static void answer(int fd, int status, const char *reason, const char *extra, const char *body)
-{
-    char head[512];
-    int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                      "Connection: keep-alive\r\n%s\r\n",
-                      status, reason, strlen(body), extra ? extra : "");
-    send_all(fd, head, (size_t)hl);
-    send_all(fd, body, strlen(body));
-}
 
 /* The scripted model: "S<k> words=<W> first=<first word of the user message>". */
 static char *model_answer(int k, const char *req_body)
@@ -131,93 +45,61 @@ static char *model_answer(int k, const char *req_body)
     return out;
 }
 
-static char *header_value(const char *head, const char *name)
+static int act(httpstub *h, void *ctx, const httpstub_request *r)
 {
-    char pat[64];
-    const char *h, *e;
-    snprintf(pat, sizeof(pat), "\r\n%s:", name);
-    if (!(h = strcasestr(head, pat)))
-        return NULL;
-    h += strlen(pat);
-    while (*h == ' ')
-        h++;
-    e = strstr(h, "\r\n");
-    return strndup(h, e ? (size_t)(e - h) : strlen(h));
-}
-
-static void *serve(void *arg)
-{
-    chat_server *s = arg;
-    while (!stopped(s)) {
-        int c, open_ = 1;
-        if (!wait_readable(s, s->lfd, -1))
-            break;
-        c = accept(s->lfd, NULL, NULL);
-        if (c < 0)
-            continue;
-        while (open_ && !stopped(s)) {
-            char *head = NULL, *body = NULL, *ok = NULL;
-            int i, k = 0;
-            chat_act a;
-            if (!read_request(s, c, &head, &body))
-                break;
-            pthread_mutex_lock(&s->mu);
-            i = s->n_requests++;
-            a = i < s->n_acts ? s->acts[i] : C_OK;
-            if (i < CHAT_MAX) {
-                const char *sp = strchr(head, ' ');
-                s->bodies[i] = strdup(body);
-                s->paths[i] = sp ? strndup(sp + 1, strcspn(sp + 1, " ")) : NULL;
-                s->auth[i] = header_value(head, "Authorization");
-            }
-            if (a == C_OK || a == C_SLOW)
-                k = ++s->n_ok;
-            pthread_mutex_unlock(&s->mu);
-            if (a == C_OK || a == C_SLOW)
-                ok = model_answer(k, body);
-            switch (a) {
-            case C_OK:
-                answer(c, 200, "OK", NULL, ok);
-                break;
-            case C_SLOW:
-                /* the client gives up first and closes: then stop waiting */
-                if (wait_readable(s, c, s->slow_ms)) {
-                    open_ = 0;
-                    break;
-                }
-                answer(c, 200, "OK", NULL, ok);
-                break;
-            case C_500:
-                answer(c, 500, "Internal Server Error", NULL,
-                       "{\"error\":{\"message\":\"the model fell over\",\"type\":\"server\"}}");
-                break;
-            case C_429: {
-                char h[64];
-                snprintf(h, sizeof(h), "Retry-After: %d\r\n", s->retry_after_s);
-                answer(c, 429, "Too Many Requests", h,
-                       "{\"error\":{\"message\":\"rate limited\",\"type\":\"rate_limit\"}}");
-                break;
-            }
-            case C_BADJSON:
-                answer(c, 200, "OK", NULL, "{\"choices\":[{\"message\":{\"content\":\"trunc");
-                break;
-            case C_NOCONTENT:
-                answer(c, 200, "OK", NULL, "{\"object\":\"chat.completion\",\"choices\":[]}");
-                break;
-            }
-            free(ok);
-            free(head);
-        }
-        close(c);
+    chat_server *s = ctx;
+    char *ok = NULL;
+    int k = 0, keep = 0;
+    chat_act a;
+    pthread_mutex_lock(&s->mu);
+    a = r->index < s->n_acts ? s->acts[r->index] : C_OK;
+    if (r->index < CHAT_MAX) {
+        const char *sp = strchr(r->head, ' ');
+        s->bodies[r->index] = strdup(r->body);
+        s->paths[r->index] = sp ? strndup(sp + 1, strcspn(sp + 1, " ")) : NULL;
+        s->auth[r->index] = httpstub_header(r->head, "Authorization");
     }
-    return NULL;
+    if (a == C_OK || a == C_SLOW)
+        k = ++s->n_ok;
+    pthread_mutex_unlock(&s->mu);
+    if (a == C_OK || a == C_SLOW)
+        ok = model_answer(k, r->body);
+    switch (a) {
+    case C_OK:
+        httpstub_answer(r->fd, 200, "OK", NULL, ok);
+        break;
+    case C_SLOW:
+        /* the client gives up first and closes: then stop waiting */
+        if (httpstub_wait(h, r->fd, s->slow_ms)) {
+            keep = -1;
+            break;
+        }
+        httpstub_answer(r->fd, 200, "OK", NULL, ok);
+        break;
+    case C_500:
+        httpstub_answer(r->fd, 500, "Internal Server Error", NULL,
+                        "{\"error\":{\"message\":\"the model fell over\",\"type\":\"server\"}}");
+        break;
+    case C_429: {
+        char hdr[64];
+        snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", s->retry_after_s);
+        httpstub_answer(r->fd, 429, "Too Many Requests", hdr,
+                        "{\"error\":{\"message\":\"rate limited\",\"type\":\"rate_limit\"}}");
+        break;
+    }
+    case C_BADJSON:
+        httpstub_answer(r->fd, 200, "OK", NULL, "{\"choices\":[{\"message\":{\"content\":\"trunc");
+        break;
+    case C_NOCONTENT:
+        httpstub_answer(r->fd, 200, "OK", NULL, "{\"object\":\"chat.completion\",\"choices\":[]}");
+        break;
+    }
+    free(ok);
+    return keep;
 }
 
 void chat_start(chat_server *s, const chat_act *acts, int n)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-    int one = 1;
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
     ASSERT(n <= CHAT_MAX);
@@ -226,26 +108,14 @@ void chat_start(chat_server *s, const chat_act *acts, int n)
     s->n_acts = n;
     s->retry_after_s = 7;
     s->slow_ms = 5000;
-    s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ASSERT(s->lfd >= 0);
-    setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(0x7f000001);
-    ASSERT(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)) == 0);
-    ASSERT(listen(s->lfd, 16) == 0);
-    ASSERT(getsockname(s->lfd, (struct sockaddr *)&a, &al) == 0);
-    s->port = ntohs(a.sin_port);
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%u", s->port);
-    ASSERT(pthread_create(&s->thread, NULL, serve, s) == 0);
+    httpstub_start(&s->http, act, s);
+    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%u", s->http.port);
 }
 
 void chat_stop(chat_server *s)
 {
     int i;
-    __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-    pthread_join(s->thread, NULL);
-    close(s->lfd);
+    httpstub_stop(&s->http);
     for (i = 0; i < CHAT_MAX; i++) {
         free(s->bodies[i]);
         free(s->paths[i]);
@@ -256,11 +126,7 @@ void chat_stop(chat_server *s)
 
 int chat_requests(chat_server *s)
 {
-    int n;
-    pthread_mutex_lock(&s->mu);
-    n = s->n_requests;
-    pthread_mutex_unlock(&s->mu);
-    return n;
+    return httpstub_requests(&s->http);
 }
 
 static char *copy_at(chat_server *s, char **arr, int i)

@@ -1,7 +1,7 @@
 /*
  * chat.h: a small OpenAI-compatible chat-completions server on 127.0.0.1
- * for the summary tests: real HTTP/1.1 on plain sockets, in a thread of the
- * test process. Only the "model" is scripted: requests are answered in order
+ * for the summary tests: real HTTP/1.1 (the harness's httpstub, in a thread
+ * of the test process). Only the "model" is scripted: requests are answered in order
  * from a script of actions, then with C_OK.
  *
  * C_OK answers a chat.completion whose content is deterministic:
@@ -16,6 +16,8 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "httpstub.h"
+
 typedef enum chat_act {
     C_OK = 0,    /* 200 with a summary */
     C_500,       /* 500 with an OpenAI-style error body */
@@ -28,18 +30,14 @@ typedef enum chat_act {
 #define CHAT_MAX 64
 
 typedef struct chat_server {
-    int lfd;
-    unsigned port;
+    httpstub http;
     char url[64]; /* http://127.0.0.1:PORT (no /v1: the client adds it) */
-    pthread_t thread;
-    int stop; /* atomic */
     chat_act acts[CHAT_MAX];
     int n_acts;
     int retry_after_s;
     int slow_ms;
 
     pthread_mutex_t mu; /* guards what follows */
-    int n_requests;
     int n_ok;
     char *bodies[CHAT_MAX]; /* request bodies (malloc'ed) */
     char *paths[CHAT_MAX];  /* request targets */
