@@ -22,53 +22,13 @@
 
 #define N_FILES 30
 
-/* Start `hark serve --db uri --listen 127.0.0.1:0` plus `extra` (shell words); its stderr goes
- * to <tmp>/<name>.log. */
+/* Start `hark serve --db uri --listen 127.0.0.1:0 --data-dir <tmp>/data` plus `extra` (shell
+ * words); its stderr goes to <tmp>/<name>.log. */
 static void node_start(server *sv, const char *uri, const char *name, const char *extra)
 {
-    char out[512], cmd[4096];
-    int64_t until;
-    pid_t pid;
-
-    memset(sv, 0, sizeof(*sv));
-    snprintf(sv->db, sizeof(sv->db), "%s", uri);
-    snprintf(sv->log, sizeof(sv->log), "%s/%s.log", harness_tmpdir(), name);
-    snprintf(out, sizeof(out), "%s/%s.out", harness_tmpdir(), name);
-    unlink(out);
-    snprintf(cmd, sizeof(cmd),
-             "XDG_CONFIG_HOME='%s' exec '%s' serve --listen 127.0.0.1:0 --db '%s' "
-             "--data-dir '%s/data' %s >'%s' 2>>'%s'",
-             harness_tmpdir(), harness_hark_bin(), uri, harness_tmpdir(), extra, out, sv->log);
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    ASSERT(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    sv->pid = pid;
-    for (until = pt_now_ms() + 20000;; pt_sleep_ms(10)) {
-        char *o = harness_read_file(out, NULL), *p;
-        int st;
-        if (o && (p = strstr(o, "listening on http://127.0.0.1:")) != NULL) {
-            sv->port = (unsigned)strtoul(p + strlen("listening on http://127.0.0.1:"), NULL, 10);
-            snprintf(sv->url, sizeof(sv->url), "http://127.0.0.1:%u", sv->port);
-            free(o);
-            return;
-        }
-        free(o);
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            char *log = server_log(sv);
-            sv->pid = 0;
-            harness_fail(__FILE__, __LINE__, "hark serve exited before listening (status %d): %s",
-                         st, log ? log : "");
-        }
-        if (pt_now_ms() > until) {
-            kill(pid, SIGKILL);
-            harness_fail(__FILE__, __LINE__, "hark serve did not start listening within 20 s");
-        }
-    }
+    char opts[2048];
+    snprintf(opts, sizeof(opts), "--data-dir '%s/data' %s", harness_tmpdir(), extra ? extra : "");
+    server_start_node(sv, uri, name, opts);
 }
 
 /* Still running (not crashed)? */

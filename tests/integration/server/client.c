@@ -36,18 +36,24 @@ void server_start(server *s, const char *extra)
 
 void server_start_at(server *s, const char *db_name, const char *extra)
 {
+    char opts[2048];
+    snprintf(opts, sizeof(opts), "--cache-db none %s", extra ? extra : "");
+    server_start_node(s, harness_path(db_name), "server", opts);
+}
+
+void server_start_node(server *s, const char *db, const char *name, const char *extra)
+{
     char out[512], cmd[4096];
     double until;
     pid_t pid;
 
     memset(s, 0, sizeof(*s));
-    snprintf(s->db, sizeof(s->db), "%s", harness_path(db_name));
-    snprintf(s->log, sizeof(s->log), "%s", harness_path("server.log"));
-    snprintf(out, sizeof(out), "%s", harness_path("server.out"));
+    snprintf(s->db, sizeof(s->db), "%s", db);
+    snprintf(s->log, sizeof(s->log), "%s/%s.log", harness_tmpdir(), name);
+    snprintf(out, sizeof(out), "%s/%s.out", harness_tmpdir(), name);
     unlink(out);
     snprintf(cmd, sizeof(cmd),
-             "XDG_CONFIG_HOME='%s' exec '%s' serve --listen 127.0.0.1:0 --db '%s' "
-             "--cache-db none %s >'%s' 2>>'%s'",
+             "XDG_CONFIG_HOME='%s' exec '%s' serve --listen 127.0.0.1:0 --db '%s' %s >'%s' 2>>'%s'",
              harness_tmpdir(), harness_hark_bin(), s->db, extra ? extra : "", out, s->log);
     fflush(stdout);
     fflush(stderr);

@@ -21,6 +21,9 @@ typedef struct server {
 void server_start(server *s, const char *extra);
 /* The same with the database file `db_name` in the test's folder. */
 void server_start_at(server *s, const char *db_name, const char *extra);
+/* Start `hark serve --listen 127.0.0.1:0 --db <db>` plus `extra` (no other option: say
+ * --cache-db and --data-dir there), logging to <tmp>/<name>.log: one node of several. */
+void server_start_node(server *s, const char *db, const char *name, const char *extra);
 /* Send `sig` and wait up to timeout_ms; returns the exit status (128+sig when killed), -1 on
  * timeout (then it is killed). */
 int server_stop(server *s, int sig, unsigned timeout_ms);
