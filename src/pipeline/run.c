@@ -41,6 +41,10 @@
 #include "../util/util.h"
 #include "pipeline_int.h"
 
+/* How long a chunk's durable progress is retried while the store cannot be reached (half the
+ * default job lease: what the runner gives recording a job's end). */
+#define STORE_RETRY_MS 15000L
+
 /* The input, opened once (input_open). */
 typedef struct run_input {
     int fd;           /* the file, or its spooled copy; -1 = not open */
@@ -162,16 +166,18 @@ static int hook_store(void *payload, uint32_t index, int64_t start, const float 
         k.attempts = 1;
         k.asr_ms = hark_transcript_timings((hark_transcript *)result)->asr_ms;
         if ((rc = hark__transcript_encode(result, &enc)) == 0) {
-            long pause_ms = 50;
+            long pause_ms = 50, waited_ms = 0;
             k.result = enc.ptr;
             k.result_len = enc.len;
             /* a connection lost mid-write (a database server restarting, a killed backend) is
-             * replaced on the next try: a few tries keep a done job's chunk counts whole */
+             * replaced on a later try: keep trying for as long as the runner keeps trying to
+             * record the job's end (STORE_RETRY_MS), so a done job's chunk counts stay whole */
             while ((rc = hark_store_job_chunk_put(c->store, c->job, &k)) == HARK_EIO &&
-                   pause_ms <= 800) {
-                struct timespec ts = { 0, pause_ms * 1000000L };
+                   waited_ms < STORE_RETRY_MS) {
+                struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
                 nanosleep(&ts, NULL);
-                pause_ms *= 2;
+                waited_ms += pause_ms;
+                pause_ms = pause_ms * 2 > 1000 ? 1000 : pause_ms * 2;
             }
         }
         hark_buf_dispose(&enc);
