@@ -22,11 +22,12 @@
 //
 // Environment (set by ctest): HARK_BIN, HARK_WEB_KEYS, HARK_WEB_SEED, HARK_BUILD_DIR;
 // HARK_LIST_N overrides 10000. Exit 77 (skipped) without chromium or node_modules.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { startServer as startHark, stopServer as stopHark } from './server.mjs';
 
 const skip = (why) => { console.log(`SKIP: ${why}`); process.exit(77); };
 const chromium = process.env.HARK_CHROMIUM || '/usr/bin/chromium';
@@ -56,29 +57,9 @@ const check = (cond, what) => { assert.ok(cond, what); passed++; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 let server = null;
-function startServer() {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--db', db, '--cache-db', 'none',
-      '--engine', 'test', '--vad', 'off'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${log}`)), 30000);
-    p.stderr.on('data', (d) => {
-      log += d;
-      const m = /listening on (http:\/\/\S+)/.exec(log);
-      if (m && !p.url) { p.url = m[1]; clearTimeout(timer); resolve(p); }
-    });
-    p.on('exit', (code) => { clearTimeout(timer); if (!p.url) reject(new Error(`the server exited (${code}):\n${log}`)); });
-    p.logText = () => log;
-  });
-}
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode) return server ? server.exitCode : 0;
-  const done = new Promise((r) => server.on('exit', (code, sig) => r(sig ? 128 : code)));
-  server.kill('SIGTERM');
-  const code = await Promise.race([done, sleep(20000).then(() => -1)]);
-  if (code === -1) server.kill('SIGKILL');
-  return code;
-}
+const startServer = () => startHark(bin, ['--listen', '127.0.0.1:0', '--db', db, '--cache-db', 'none',
+  '--engine', 'test', '--vad', 'off']);
+const stopServer = () => stopHark(server);
 
 // ---- the store: created by the server, then a user, a key and N recordings ---------------
 server = await startServer();

@@ -11,11 +11,12 @@
 // Environment (set by ctest): HARK_BIN, HARK_WEB_KEYS, HARK_SHARED_DIR, HARK_BUILD_DIR;
 // HARK_CHROMIUM overrides /usr/bin/chromium. Exit 77 (skipped) without chromium,
 // node_modules or the corpus WAV.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { startServer as startHark, stopServer as stopHark } from './server.mjs';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -48,30 +49,9 @@ let passed = 0;
 const check = (cond, what) => { assert.ok(cond, what); passed++; };
 
 let server = null;
-function startServer(listen = '127.0.0.1:0') {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, ['serve', '--listen', listen, '--db', db, '--cache-db', 'none',
-      '--engine', 'test', '--workers', '2'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${log}`)), 30000);
-    p.stderr.on('data', (d) => {
-      log += d;
-      const m = /listening on (http:\/\/\S+)/.exec(log);
-      if (m && !p.url) { p.url = m[1]; clearTimeout(timer); resolve(p); }
-    });
-    p.on('exit', (code) => { clearTimeout(timer); if (!p.url) reject(new Error(`the server exited (${code}):\n${log}`)); });
-    p.logText = () => log;
-  });
-}
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode) return server ? server.exitCode : 0;
-  const done = new Promise((r) => server.on('exit', (code, sig) => r(sig ? `${sig}` : code)));
-  server.kill('SIGTERM');
-  const code = await Promise.race([done, new Promise((r) => setTimeout(() => r(-1), 20000))]);
-  if (code === -1) server.kill('SIGKILL');
-  if (code !== 0) console.error(`the server exited with ${code}:\n${server.logText().slice(-3000)}`);
-  return code;
-}
+const startServer = (listen = '127.0.0.1:0') => startHark(bin, ['--listen', listen, '--db', db,
+  '--cache-db', 'none', '--engine', 'test', '--workers', '2']);
+const stopServer = () => stopHark(server);
 
 server = await startServer();
 assert.equal(await stopServer(), 0, 'the server stops cleanly');

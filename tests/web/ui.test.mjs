@@ -15,12 +15,13 @@
 // Environment (set by ctest): HARK_BIN, HARK_WEB_KEYS, HARK_SHARED_DIR, HARK_BUILD_DIR;
 // HARK_CHROMIUM overrides /usr/bin/chromium. Exit 77 (skipped) without chromium,
 // node_modules or the corpus.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { startServer as startHark, stopServer as stopHark } from './server.mjs';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -74,32 +75,11 @@ const chatUrl = `http://127.0.0.1:${chat.address().port}`;
 
 // ---- the server -------------------------------------------------------------------------
 let server = null;
-function startServer(dbPath = db) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(bin, ['serve', '--listen', '127.0.0.1:0', '--db', dbPath, '--cache-db', 'none',
-      '--engine', 'test', '--model', 'delay=1:800', '--vad', 'off', '--workers', '2',
-      '--summary-url', chatUrl, '--summary-model', 'web-test'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${log}`)), 30000);
-    p.stderr.on('data', (d) => {
-      log += d;
-      const m = /listening on (http:\/\/\S+)/.exec(log);
-      if (m && !p.url) { p.url = m[1]; clearTimeout(timer); resolve(p); }
-    });
-    p.on('exit', (code) => { clearTimeout(timer); if (!p.url) reject(new Error(`the server exited (${code}):\n${log}`)); });
-    p.logText = () => log;
-  });
-}
+const startServer = (dbPath = db) => startHark(bin, ['--listen', '127.0.0.1:0', '--db', dbPath,
+  '--cache-db', 'none', '--engine', 'test', '--model', 'delay=1:800', '--vad', 'off', '--workers', '2',
+  '--summary-url', chatUrl, '--summary-model', 'web-test']);
 // SIGTERM: a graceful stop exits 0 (under the sanitizers, a leak or error would not).
-async function stopServer() {
-  if (!server || server.exitCode !== null || server.signalCode) return server ? server.exitCode : 0;
-  const done = new Promise((r) => server.on('exit', (code, sig) => r(sig ? 128 : code)));
-  server.kill('SIGTERM');
-  const code = await Promise.race([done, new Promise((r) => setTimeout(() => r(-1), 20000))]);
-  if (code === -1) server.kill('SIGKILL');
-  if (code !== 0) console.error(`the server exited with ${code}:\n${server.logText().slice(-3000)}`);
-  return code;
-}
+const stopServer = () => stopHark(server);
 
 // A first start creates the database; keys go in while it is stopped.
 server = await startServer();
