@@ -36,7 +36,7 @@ over), all in a temporary folder removed at exit (KEEP=1 keeps it).
                   minute of stream time.
 --paths: the concurrency rows are run once per path, on the same machine in
 the same run: `streaming` (the engine's stream operations, the default) and
-`redecode` (the server started with HARK_LIVE_STREAMING=0: partials and
+`redecode` (the server started with HARK_LIVE_STREAMING=0, i.e. --live-streaming off: partials and
 finals re-transcribe the utterance, as before streaming engines), with the
 ratios streaming / redecode per N. Idle and long use the first path.
 Baseline in the same run: `hark transcribe -j 1` of the first corpus file

@@ -41,8 +41,8 @@
  * number of CPUs) are bound at once over all streams; an utterance that
  * finds none free keeps its audio and tries again at its next feed, and at
  * the latest binds one for its final (so finals never wait for another
- * stream's utterance to end). `streaming` = 0, or HARK_LIVE_STREAMING=0 in
- * the environment, uses the re-decode path with every engine (benchmarks).
+ * stream's utterance to end). `streaming` = 0 uses the re-decode path with
+ * every engine (hark serve --live-streaming off; benchmarks).
  *
  * Memory per stream is bounded: the current utterance (max_utterance_ms of
  * audio) plus the utterances waiting for a worker (see hark_live_backlog),

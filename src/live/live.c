@@ -757,7 +757,6 @@ static void trim(hark_live *L, int64_t decided_end)
 int hark_live_begin(hark_live **out, hark_engine *engine, const hark_live_options *opts)
 {
     hark_live *L;
-    const char *env;
     int rc;
     HARK_ASSERT_ARG(out && engine && opts);
     *out = NULL;
@@ -783,9 +782,7 @@ int hark_live_begin(hark_live **out, hark_engine *engine, const hark_live_option
         L->o.max_backlog = MAX_BACKLOG_DEFAULT;
     L->engine = engine;
     L->ops = hark__engine_ops(engine);
-    env = getenv("HARK_LIVE_STREAMING");
-    L->streaming =
-        L->o.streaming && hark__engine_streams(engine) && !(env && strcmp(env, "0") == 0);
+    L->streaming = L->o.streaming && hark__engine_streams(engine);
     L->cpus = hark__cpu_count();
     L->current = UINT32_MAX;
     pthread_mutex_init(&L->mu, NULL);

@@ -82,6 +82,8 @@ static const setting settings[] = {
       "on SIGTERM, time running jobs get to finish before they are handed back" },
     { "live_idle", "HARK_LIVE_IDLE", K_MS, OFF(live_idle_ms), "2m",
       "a live session without a client is finished after this" },
+    { "live_streaming", "HARK_LIVE_STREAMING", K_BOOL, OFF(live_streaming), "on",
+      "live sessions feed engines that stream incrementally (off: re-decode each utterance)" },
     { "log_level", "HARK_LOG_LEVEL", K_STR, OFF(log_level), "info", "error, warn, info or debug" },
     { "summary_url", "HARK_SUMMARY_URL", K_STR, OFF(summary_url), NULL,
       "OpenAI-compatible server for summaries (its /v1/chat/completions; unset = no summaries)" },

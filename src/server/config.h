@@ -44,9 +44,10 @@ typedef struct hark_server_config {
     uint64_t max_attempts;
     uint64_t backoff_ms;
     uint64_t shutdown_grace_ms;
-    uint64_t live_idle_ms; /* a live session without a client is finished after this */
-    char *log_level;       /* error, warn, info, debug */
-    char *summary_url;     /* chat-completions server for summaries, NULL = none */
+    uint64_t live_idle_ms;   /* a live session without a client is finished after this */
+    uint64_t live_streaming; /* feed streaming engines incrementally (1), or re-decode (0) */
+    char *log_level;         /* error, warn, info, debug */
+    char *summary_url;       /* chat-completions server for summaries, NULL = none */
     char *summary_model;
     char *summary_api_key;
     uint64_t summary_timeout_ms;

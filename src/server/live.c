@@ -664,6 +664,7 @@ static int session_start_stream(live_session *x, int64_t skip_below)
     lo.final = on_final;
     lo.payload = x;
     lo.skip_below = skip_below;
+    lo.streaming = x->s->cfg.live_streaming != 0;
     return hark_live_begin(&x->live, x->s->engine, &lo);
 }
 
