@@ -10,10 +10,14 @@
  *
  * Requests (srv_req) follow MHD's calling convention: the first call has
  * the headers; we route, authenticate and refuse early (404, 405, 401, 413
- * by Content-Length, 429) without reading the body. An early answer to a
- * request with a body is queued at once (MHD then closes the connection:
- * the body is not read); otherwise answers are queued on the last call,
- * which keeps the connection alive. Body pieces go to a bounded JSON buffer
+ * by Content-Length, 429) without storing the body. An early answer to a
+ * request with a body is queued at once only when the client waits for it
+ * (Expect: 100-continue) or declared more than DISCARD_MAX; MHD then closes
+ * the connection unread. Otherwise the body is read and thrown away and the
+ * answer queued on the last call: a client still sending when the server
+ * closed would get a reset that destroys the answer in its receive buffer
+ * (curl saw "connection reset" instead of the 413). Answers are queued on
+ * the last call, which keeps the connection alive. Body pieces go to a bounded JSON buffer
  * or to the upload sink (upload.c). Asynchronous answers suspend the
  * connection; the offload thread or a job's end hands them back through a
  * message, and resuming the connection makes MHD call us again to queue
@@ -50,6 +54,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
@@ -690,6 +695,17 @@ static int request_has_body(struct MHD_Connection *c, uint64_t *length)
     return te != NULL;
 }
 
+/* An early answer to a request with a body: send it before the body (and
+ * close) only when the client waits for it or the body is too big to throw
+ * away; otherwise read the body into nothing and answer after it. */
+static int refuse_unread(struct MHD_Connection *c, uint64_t length)
+{
+    const char *expect = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+    if (expect && !strcasecmp(expect, "100-continue"))
+        return 1;
+    return length != UINT64_MAX && length > DISCARD_MAX;
+}
+
 static void run_route(srv_req *q)
 {
     if (q->state == Q_QUEUED || q->resp)
@@ -754,8 +770,8 @@ static enum MHD_Result ahc(void *cls, struct MHD_Connection *c, const char *url,
             srv_upload_begin(q); /* may answer (415, 429, 503) */
         }
         q->state = Q_BODY;
-        if (q->resp && q->has_body)
-            return queue(q); /* refuse before the body: MHD closes the connection after */
+        if (q->resp && q->has_body && refuse_unread(c, length))
+            return queue(q); /* MHD closes the connection after it */
         return MHD_YES;      /* answer on the last call: keeps the connection alive */
     }
 
