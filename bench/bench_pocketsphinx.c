@@ -36,22 +36,13 @@
 #include "asr/asr.h"
 #include "hark/wer.h"
 #include "util/util.h"
-
-#ifndef HARK_SHARED_DIR
-#define HARK_SHARED_DIR "../shared"
-#endif
+#include "corpus.h"
 
 #define MAX_FILES    1024
 #define MAX_EXTRA    32
 #define EXTRA_STATES 3 /* decoders created to measure memory per state */
 
 extern char **environ;
-
-typedef struct entry {
-    char id[128];
-    char file[1280];
-    char *reference;
-} entry;
 
 static void die(const char *fmt, ...) HARK_PRINTF(1, 2);
 
@@ -95,69 +86,11 @@ static double rss_bytes(int anon_only)
     return (double)(anon_only ? resident - shared : resident) * (double)sysconf(_SC_PAGESIZE);
 }
 
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long size;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)size + 1);
-    if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) {
-        buf[size] = '\0';
-        *len = (size_t)size;
-    }
-    return buf;
-}
-
 /* 16 kHz mono 16-bit PCM WAV -> floats. */
 static float *read_wav(const char *path, size_t *n)
 {
     float *pcm = NULL;
     return hark_audio_load(&pcm, n, path) == 0 ? pcm : NULL; /* free with hark_free */
-}
-
-/* manifest.tsv: id, file, duration_s, speaker, source_repo, source_path, license, reference */
-static size_t read_manifest(const char *dir, entry *out, size_t max)
-{
-    char path[1024];
-    size_t len = 0, n = 0;
-    char *text, *line, *save = NULL;
-
-    if (snprintf(path, sizeof(path), "%s/manifest.tsv", dir) >= (int)sizeof(path))
-        die("%s: path too long", dir);
-    if (!(text = read_all(path, &len)))
-        die("cannot read %s", path);
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        char *field[8], *p = line;
-        int k;
-        if (strncmp(line, "id\t", 3) == 0)
-            continue;
-        for (k = 0; k < 8; k++) {
-            field[k] = p;
-            p = p ? strchr(p, '\t') : NULL;
-            if (p)
-                *p++ = '\0';
-        }
-        if (!field[7] || n == max)
-            continue;
-        if (snprintf(out[n].id, sizeof(out[n].id), "%s", field[0]) >= (int)sizeof(out[n].id) ||
-            snprintf(out[n].file, sizeof(out[n].file), "%s/%s", dir, field[1]) >=
-                (int)sizeof(out[n].file))
-            die("%s: name too long", field[0]);
-        out[n].reference = strdup(field[7]);
-        n++;
-    }
-    free(text);
-    return n;
 }
 
 /* Run pocketsphinx_continuous -infile `wav`; append its hypothesis lines to `hyp` (joined by
@@ -210,7 +143,7 @@ static void print_wer(const char *what, const hark_wer_counts *c)
 
 int main(int argc, char **argv)
 {
-    static entry files[MAX_FILES];
+    bench_entry *files = NULL;
     const char *extra[MAX_EXTRA];
     char *extra_buf = NULL;
     int n_extra = 0, limit = MAX_FILES, continuous = 1, i;
@@ -245,14 +178,11 @@ int main(int argc, char **argv)
             dir = argv[i];
         }
     }
-    if (!dir) {
-        const char *shared = getenv("HARK_SHARED_DIR");
-        if (snprintf(dir_buf, sizeof(dir_buf), "%s/corpus/en", shared ? shared : HARK_SHARED_DIR) >=
-            (int)sizeof(dir_buf))
-            die("HARK_SHARED_DIR too long");
-        dir = dir_buf;
+    dir = bench_corpus_dir(dir, dir_buf, sizeof(dir_buf));
+    {
+        long got = bench_corpus_read(dir, limit > 0 ? (size_t)limit : 0, &files);
+        n_files = got > 0 ? (size_t)got : 0;
     }
-    n_files = read_manifest(dir, files, limit > 0 ? (size_t)limit : 0);
     if (n_files == 0)
         die("no files in %s/manifest.tsv", dir);
 
@@ -376,8 +306,7 @@ int main(int argc, char **argv)
     ops->state_free(state);
     hark__engine_release(engine);
     hark_engine_free(engine);
-    for (f = 0; f < n_files; f++)
-        free(files[f].reference);
+    bench_corpus_free(files, n_files);
     free(extra_buf);
     return 0;
 }

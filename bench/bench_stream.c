@@ -31,6 +31,7 @@
 #include "hark/sys/engine.h"
 #include "hark/wer.h"
 #include "asr/asr.h"
+#include "corpus.h"
 #include "util/util.h"
 
 #define FRAME 1600 /* 100 ms */
@@ -120,11 +121,7 @@ int main(int argc, char **argv)
             return 77;
         }
     }
-    if ((f = popen("lscpu | grep 'Model name' | sed 's/.*: *//'", "r")) != NULL) {
-        if (fgets(cpu, sizeof(cpu), f))
-            cpu[strcspn(cpu, "\n")] = '\0';
-        pclose(f);
-    }
+    bench_cpu_name(cpu, sizeof(cpu));
     eo.model = model;
     if (hark_engine_open(&e, engine, &eo) < 0 || hark__engine_acquire(e, &m) < 0) {
         fprintf(stderr, "bench_stream: %s\n", hark_error_last());

@@ -82,7 +82,7 @@ int main(int argc, char **argv)
         /* the VAD alone */
         t0 = cpu_s();
         speech = 0;
-        if (hark__vad_new(&v, 0.5f) < 0)
+        if (hark__vad_new(&v, 0.5f, HARK_VAD_LOOKAHEAD) < 0)
             return 1;
         for (pos = 0; pos < n; pos += BLOCK)
             hark__vad_push(v, x + pos, HARK_MIN(BLOCK, n - pos), count_frame, &speech);

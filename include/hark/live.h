@@ -13,7 +13,8 @@
  *     ...                                           // on_final(... last = 1) comes last
  *     hark_live_free(live);
  *
- * Endpointing: the voice-activity detector finds utterances; one ends after
+ * Endpointing: the voice-activity detector finds utterances (deciding 80 ms
+ * behind the audio, or 1.53 s with `vad_lookahead`); one ends after
  * `endpoint_ms` of trailing silence or at `max_utterance_ms`, and is then
  * transcribed as one piece on the scheduler (a final). While an utterance
  * goes on, its audio so far is transcribed every `partial_ms` of audio for a
@@ -99,10 +100,16 @@ typedef struct hark_live_options {
                                0: re-transcribe the utterance so far for partials and finals */
     unsigned max_backlog; /**< utterances waiting for their final, at most; one cut beyond is not
                                transcribed (see above). Default 32, 0 = the default */
+    /* ---- version 3 ---- */
+    int vad_lookahead; /**< 0: the VAD decides 80 ms behind the audio, so a final can come
+                            endpoint_ms + 80 ms after the speech (default); 1: it looks 1.5 s
+                            ahead like file transcription (fills short gaps, catches a stream
+                            that starts mid-word) and every final comes 1.5 s later */
 } hark_live_options;
 
-/* Version 1 (without streaming and max_backlog) is accepted too. */
-#define HARK_LIVE_OPTIONS_VERSION 2
+/* Versions 1 (without streaming and max_backlog) and 2 (without vad_lookahead) are accepted
+ * too; the fields they lack take their defaults. */
+#define HARK_LIVE_OPTIONS_VERSION 3
 
 HARK_API void hark_live_options_default(hark_live_options *o);
 

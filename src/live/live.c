@@ -760,7 +760,7 @@ int hark_live_begin(hark_live **out, hark_engine *engine, const hark_live_option
     int rc;
     HARK_ASSERT_ARG(out && engine && opts);
     *out = NULL;
-    if (opts->version != 1 && opts->version != HARK_LIVE_OPTIONS_VERSION)
+    if (opts->version < 1 || opts->version > HARK_LIVE_OPTIONS_VERSION)
         return hark_error_set(HARK_EVERSION, "hark_live_options version %u not supported",
                               opts->version);
     if (!opts->scheduler)
@@ -771,9 +771,11 @@ int hark_live_begin(hark_live **out, hark_engine *engine, const hark_live_option
                               "live: max_utterance_ms must be >= 1000 and endpoint_ms >= 50");
     if (!(L = hark__calloc(1, sizeof(*L))))
         return hark_error_set(HARK_ENOMEM, "out of memory");
-    if (opts->version == 1) { /* ends before `streaming`: the rest takes the defaults */
+    if (opts->version < HARK_LIVE_OPTIONS_VERSION) { /* shorter: the rest takes the defaults */
         hark_live_options_default(&L->o);
-        memcpy(&L->o, opts, offsetof(hark_live_options, streaming));
+        memcpy(&L->o, opts,
+               opts->version == 1 ? offsetof(hark_live_options, streaming)
+                                  : offsetof(hark_live_options, vad_lookahead));
         L->o.version = HARK_LIVE_OPTIONS_VERSION;
     } else {
         L->o = *opts;
@@ -789,7 +791,8 @@ int hark_live_begin(hark_live **out, hark_engine *engine, const hark_live_option
     pthread_cond_init(&L->cv, NULL);
     pthread_mutex_init(&L->deliver_mu, NULL);
     hark__sched_queue_init(&L->queue, opts->priority);
-    if ((rc = hark__vad_new(&L->vad, opts->vad_threshold > 0 ? opts->vad_threshold : 0.5f)) < 0) {
+    if ((rc = hark__vad_new(&L->vad, L->o.vad_threshold > 0 ? L->o.vad_threshold : 0.5f,
+                            L->o.vad_lookahead ? HARK_VAD_LOOKAHEAD : HARK_VAD_LOW_LATENCY)) < 0) {
         hark_live_free(L);
         return rc;
     }

@@ -116,7 +116,7 @@ int hark__chunker_new(hark__chunker **out, const hark_chunker_config *cfg)
     if (cfg->no_vad) {
         c->cap = (size_t)cfg->max;
     } else {
-        if ((rc = hark__vad_new(&c->vad, cfg->vad_threshold)) < 0)
+        if ((rc = hark__vad_new(&c->vad, cfg->vad_threshold, HARK_VAD_LOOKAHEAD)) < 0)
             goto out;
         c->pad = HARK_MIN(PAD_DEFAULT, cfg->max / 4);
         if (cfg->skip_silence >= 0)

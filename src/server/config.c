@@ -84,6 +84,8 @@ static const setting settings[] = {
       "a live session without a client is finished after this" },
     { "live_streaming", "HARK_LIVE_STREAMING", K_BOOL, OFF(live_streaming), "on",
       "live sessions feed engines that stream incrementally (off: re-decode each utterance)" },
+    { "live_lookahead", "HARK_LIVE_LOOKAHEAD", K_BOOL, OFF(live_lookahead), "off",
+      "live utterances are found by the file VAD, 1.5 s behind the audio (off: 80 ms)" },
     { "log_level", "HARK_LOG_LEVEL", K_STR, OFF(log_level), "info", "error, warn, info or debug" },
     { "summary_url", "HARK_SUMMARY_URL", K_STR, OFF(summary_url), NULL,
       "OpenAI-compatible server for summaries (its /v1/chat/completions; unset = no summaries)" },

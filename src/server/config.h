@@ -46,6 +46,7 @@ typedef struct hark_server_config {
     uint64_t shutdown_grace_ms;
     uint64_t live_idle_ms;   /* a live session without a client is finished after this */
     uint64_t live_streaming; /* feed streaming engines incrementally (1), or re-decode (0) */
+    uint64_t live_lookahead; /* new live sessions use the look-ahead VAD (1) or low latency (0) */
     char *log_level;         /* error, warn, info, debug */
     char *summary_url;       /* chat-completions server for summaries, NULL = none */
     char *summary_model;

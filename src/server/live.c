@@ -115,6 +115,7 @@ struct live_session {
     int fsync_busy;
     int fsync_failed;
     int rate, channels, fmt;
+    int lookahead; /* VAD mode the session is cut with (hark_live_options.vad_lookahead) */
     struct SwrContext *swr;
     ws_conn *client;
     int64_t sent_final; /* highest utterance whose final went to the client, -1 none */
@@ -665,6 +666,7 @@ static int session_start_stream(live_session *x, int64_t skip_below)
     lo.payload = x;
     lo.skip_below = skip_below;
     lo.streaming = x->s->cfg.live_streaming != 0;
+    lo.vad_lookahead = x->lookahead;
     return hark_live_begin(&x->live, x->s->engine, &lo);
 }
 
@@ -680,13 +682,28 @@ static void session_close(live_session *x)
     sess_unref(x);
 }
 
+/* The session's description in the store's settings (what a restart rebuilds it from). */
+static int meta_put(live_session *x, int finished)
+{
+    char key[64], meta[256];
+    int rc;
+    snprintf(key, sizeof(key), "live.%s", x->id);
+    snprintf(meta, sizeof(meta),
+             "{\"recording\":%lld,\"owner\":%lld,\"rate\":%d,\"channels\":%d,\"format\":%d,"
+             "\"lookahead\":%d%s}",
+             (long long)x->recording, (long long)x->owner, x->rate, x->channels, x->fmt,
+             x->lookahead, finished ? ",\"finished\":1" : "");
+    if ((rc = hark_store_setting_set(x->s->store, key, meta)) < 0)
+        srv_log(x->s, 0, "live session %s: %s", x->id, hark_error_last());
+    return rc;
+}
+
 /* A new session: its recording, its identity in the store, its audio file. */
 static int session_create(live_session *x, const char *title, char *err, size_t n)
 {
     srv *s = x->s;
     hark_recording rec = HARK_RECORDING_INIT;
     hark_buf options = HARK_BUF_INIT, model = HARK_BUF_INIT, dir = HARK_BUF_INIT;
-    char meta[256], key[48];
     int rc;
 
     hark_buf_printf(&dir, "%s/live", s->data_dir);
@@ -708,11 +725,8 @@ static int session_create(live_session *x, const char *title, char *err, size_t 
     rec.audio_path = x->path;
     if ((rc = hark_store_recording_create(s->store, &rec, &x->recording)) < 0)
         goto fail;
-    snprintf(meta, sizeof(meta),
-             "{\"recording\":%lld,\"owner\":%lld,\"rate\":%d,\"channels\":%d,\"format\":%d}",
-             (long long)x->recording, (long long)x->owner, x->rate, x->channels, x->fmt);
-    snprintf(key, sizeof(key), "live.%s", x->id);
-    if ((rc = hark_store_setting_set(s->store, key, meta)) < 0)
+    x->lookahead = s->cfg.live_lookahead != 0;
+    if ((rc = meta_put(x, 0)) < 0)
         goto fail;
     x->fd = open(x->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (x->fd < 0) {
@@ -774,6 +788,10 @@ static live_session *session_recover(srv *s, const char *id, const srv_principal
     x->rate = (int)json_integer_value(json_object_get(o, "rate"));
     x->channels = (int)json_integer_value(json_object_get(o, "channels"));
     x->fmt = (int)json_integer_value(json_object_get(o, "format"));
+    /* the VAD the session was cut with, whatever the setting now: the utterances must come out
+     * numbered as before (sessions from before the setting used the look-ahead VAD) */
+    x->lookahead = json_object_get(o, "lookahead") == NULL ||
+                   json_integer_value(json_object_get(o, "lookahead")) != 0;
     x->fd = open(x->path, O_RDWR | O_APPEND | O_CLOEXEC);
     if (x->fd < 0 || make_swr(x) < 0 ||
         session_start_stream(x, HARK_MIN(done_utts, last_final + 1)) < 0) {
@@ -1026,18 +1044,6 @@ static int archive_start(srv *s, const char *id, int64_t recording, uint64_t sam
         archives->pprev = &j->next;
     archives = j;
     return 0;
-}
-
-static void meta_put(live_session *x, int finished)
-{
-    char key[64], meta[256];
-    snprintf(key, sizeof(key), "live.%s", x->id);
-    snprintf(meta, sizeof(meta),
-             "{\"recording\":%lld,\"owner\":%lld,\"rate\":%d,\"channels\":%d,\"format\":%d%s}",
-             (long long)x->recording, (long long)x->owner, x->rate, x->channels, x->fmt,
-             finished ? ",\"finished\":1" : "");
-    if (hark_store_setting_set(x->s->store, key, meta) < 0)
-        srv_log(x->s, 0, "live session %s: %s", x->id, hark_error_last());
 }
 
 /* Everything is final: archive the audio (the recording is marked done then), then

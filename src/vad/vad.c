@@ -40,14 +40,28 @@
  * (-68 dB), the range (40 dB) and the loud range (22 dB) together: higher
  * means stricter (see hark__vad_new()).
  *
+ * LOW LATENCY (live streams)
+ * The look-ahead above costs 1.53 s: fine for chunking a file, too slow to
+ * end a spoken utterance. HARK_VAD_LOW_LATENCY keeps the stages but makes
+ * the ones that look ahead look back only: the floors and the peak are over
+ * [k - 2 s, k] and [k - 5 s, k], a frame is near a loud frame in the 200 ms
+ * before it (or itself), and closing is left out (a live endpointer waits
+ * for far longer silence than 250 ms anyway). Opening and dilation stay:
+ * delay = 1 + (MIN_RUN - 1) + DILATE = 8 frames (80 ms). What it costs: a stream
+ * that starts in speech is not speech until the first dip in level (the
+ * floor starts at the speech), the weak onset before a syllable's loud
+ * nucleus is not speech (dilation and the live pre-roll cover 50 + 200 ms
+ * of it), and short gaps come out as silence. bench/bench_endpoint.c
+ * measures the word error rate of live finals with either mode.
+ *
  * INVARIANTS
  * - Frames lie on a fixed grid from the first sample; partial input waits in
  *   `part` until a frame is complete, so the decisions do not depend on the
  *   block sizes of the pushes.
  * - Stage s computes frame t once stage s - 1 has frame t + stage_reach[s]
- *   (or the stream has ended), so frame k is decided as soon as k + DELAY
- *   frames are complete: DELAY = FLOOR_AHEAD + NEAR + MIN_RUN + MIN_GAP +
- *   DILATE = 153 frames (1.53 s).
+ *   (or the stream has ended), so frame k is decided as soon as k + delay
+ *   frames are complete: delay = 1 + FLOOR_AHEAD + NEAR + (MIN_RUN - 1) +
+ *   MIN_GAP + DILATE = 153 frames (1.53 s); 8 frames with low latency.
  * - Outside the stream (before frame 0, after the last frame) every stage
  *   reads as inactive; a gap touching either end is never filled.
  * - All per-frame state lives in rings of RING frames; no window reaches
@@ -72,8 +86,7 @@
 #define MIN_RUN     3   /* opening: shortest active run kept, 30 ms */
 #define MIN_GAP     25  /* closing: shortest inactive gap kept, 250 ms */
 #define DILATE      5   /* dilation on each side, 50 ms */
-#define DELAY       (FLOOR_AHEAD + NEAR + MIN_RUN + MIN_GAP + DILATE)
-#define TOP_BANDS   3 /* the score is the mean SNR of this many best bands */
+#define TOP_BANDS   3   /* the score is the mean SNR of this many best bands */
 
 #define SMOOTH     0.7f /* noise-floor smoothing: weight of the previous value */
 #define FLOOR_BIAS 2.0f /* minimum -> mean of the noise, power ratio (3 dB) */
@@ -108,6 +121,12 @@ struct hark__vad {
     float gate_db; /* dB: frames below this level are never active */
     float rel_db;  /* dB: frames more than this below the recent peak are not active */
     float loud_db; /* dB: active frames within this of the recent peak are loud */
+
+    /* configuration, from the mode */
+    int near_ahead;     /* near: frames after t searched for a loud frame */
+    int min_gap;        /* closing: gaps shorter than this are filled; 0 = no closing */
+    int reach[NSTAGES]; /* how far past t each stage reads the one before (see advance) */
+    int64_t delay;      /* 1 + sum of reach: frame k is decided with frame k + delay - 1 */
 
     /* framing */
     float hist[NFFT - HARK_VAD_FRAME]; /* the 96 samples before the current frame */
@@ -288,7 +307,7 @@ static int near(const hark__vad *v, int64_t t)
     int64_t i;
     if (!at(v, v->st[S_ACT], t))
         return 0;
-    for (i = t - NEAR; i <= t + NEAR; i++)
+    for (i = t - NEAR; i <= t + v->near_ahead; i++)
         if (at(v, v->loud, i))
             return 1;
     return 0;
@@ -313,15 +332,18 @@ static int closing(const hark__vad *v, int64_t t)
 {
     const uint8_t *in = v->st[S_OPEN];
     int64_t l = t, r = t;
+    const int64_t min_gap = v->min_gap;
     if (at(v, in, t))
         return 1;
+    if (!min_gap)
+        return 0;
     /* walk to the ends of the gap; each walk stops at speech, at a stream end or after
      * MIN_GAP steps (then the gap is too long anyway) */
-    while (t - l < MIN_GAP && l - 1 >= 0 && !at(v, in, l - 1))
+    while (t - l < min_gap && l - 1 >= 0 && !at(v, in, l - 1))
         l--;
-    while (r - t < MIN_GAP && (v->total < 0 || r + 1 < v->total) && !at(v, in, r + 1))
+    while (r - t < min_gap && (v->total < 0 || r + 1 < v->total) && !at(v, in, r + 1))
         r++;
-    if (r - l + 1 >= MIN_GAP)
+    if (r - l + 1 >= min_gap)
         return 0;
     /* short: filled unless it touches a stream end */
     return l - 1 >= 0 && (v->total < 0 || r + 1 < v->total);
@@ -336,20 +358,20 @@ static int dilation(const hark__vad *v, int64_t t)
     return 0;
 }
 
-/* Stage s > S_ACT: its function, and how far past t it reads stage s - 1. */
+/* Stage s > S_ACT: its function. How far past t it reads stage s - 1 is v->reach[s]
+ * (S_ACT: how far past k it reads the features). */
 static int (*const stage_fn[NSTAGES])(const hark__vad *, int64_t) = { NULL, near, opening, closing,
                                                                       dilation };
-static const int stage_reach[NSTAGES] = { FLOOR_AHEAD, NEAR, MIN_RUN - 1, MIN_GAP, DILATE };
 
 /* Run every stage as far as its inputs allow; report decided frames. */
 static int advance(hark__vad *v, hark_vad_frame_fn fn, void *payload)
 {
     int fin = v->total >= 0, s;
-    while (v->n_st[S_ACT] < v->n_frames && (fin || v->n_st[S_ACT] + FLOOR_AHEAD < v->n_frames))
+    while (v->n_st[S_ACT] < v->n_frames && (fin || v->n_st[S_ACT] + v->reach[S_ACT] < v->n_frames))
         activity(v, v->n_st[S_ACT]++);
     for (s = S_ACT + 1; s < NSTAGES; s++) {
         int64_t *n = &v->n_st[s], prev = v->n_st[s - 1];
-        while (*n < prev && (fin ? prev == v->total : *n + stage_reach[s] < prev)) {
+        while (*n < prev && (fin ? prev == v->total : *n + v->reach[s] < prev)) {
             v->st[s][*n & MASK] = (uint8_t)stage_fn[s](v, *n);
             (*n)++;
         }
@@ -374,14 +396,18 @@ static int advance(hark__vad *v, hark_vad_frame_fn fn, void *payload)
 
 /* ---- API ------------------------------------------------------------------------------------- */
 
-int hark__vad_new(hark__vad **out, float threshold)
+int hark__vad_new(hark__vad **out, float threshold, hark__vad_mode mode)
 {
     hark__vad *v = NULL;
-    int rc = 0;
+    int rc = 0, s;
     HARK_ASSERT_ARG(out);
     *out = NULL;
     if (!(threshold > 0.0f && threshold < 1.0f)) {
         rc = hark_error_set(HARK_EINVAL, "vad: threshold %g is outside (0, 1)", (double)threshold);
+        goto out;
+    }
+    if (mode != HARK_VAD_LOOKAHEAD && mode != HARK_VAD_LOW_LATENCY) {
+        rc = hark_error_set(HARK_EINVAL, "vad: unknown mode %d", (int)mode);
         goto out;
     }
     v = hark__calloc(1, sizeof(*v));
@@ -391,6 +417,18 @@ int hark__vad_new(hark__vad **out, float threshold)
     v->gate_db = -80.0f + 24.0f * threshold;
     v->rel_db = 50.0f - 20.0f * threshold;
     v->loud_db = 30.0f - 16.0f * threshold;
+    if (mode == HARK_VAD_LOOKAHEAD) {
+        v->near_ahead = NEAR;
+        v->min_gap = MIN_GAP;
+        v->reach[S_ACT] = FLOOR_AHEAD;
+    }
+    v->reach[S_NEAR] = v->near_ahead;
+    v->reach[S_OPEN] = MIN_RUN - 1;
+    v->reach[S_CLOSE] = v->min_gap;
+    v->reach[S_DILATE] = DILATE;
+    v->delay = 1; /* frame k itself */
+    for (s = 0; s < NSTAGES; s++)
+        v->delay += v->reach[s];
     v->total = -1;
     v->last_n = HARK_VAD_FRAME;
     fft_init(v);
@@ -451,8 +489,7 @@ int hark__vad_finish(hark__vad *v, hark_vad_frame_fn fn, void *payload)
 
 int64_t hark__vad_delay(const hark__vad *v)
 {
-    HARK_UNUSED(v);
-    return DELAY;
+    return v->delay;
 }
 
 void hark__vad_free(hark__vad *v)

@@ -2,7 +2,7 @@
  * vad.h: streaming voice-activity detection on 16 kHz mono float samples.
  *
  *     hark__vad *v = NULL;
- *     hark__vad_new(&v, 0.5f);
+ *     hark__vad_new(&v, 0.5f, HARK_VAD_LOOKAHEAD);
  *     while (more audio)
  *         hark__vad_push(v, pcm, n, on_frame, payload); // on_frame: one call per decided frame
  *     hark__vad_finish(v, on_frame, payload);           // decides the frames still pending
@@ -48,12 +48,19 @@ typedef int (*hark_vad_frame_fn)(void *payload, const hark_vad_frame *frame);
 
 typedef struct hark__vad hark__vad;
 
+/* How far the detector looks ahead before deciding (see vad.c, LOW LATENCY). */
+typedef enum hark__vad_mode {
+    HARK_VAD_LOOKAHEAD = 0,  /* 1.53 s: the best decisions (chunking files) */
+    HARK_VAD_LOW_LATENCY = 1 /* 80 ms: causal floors, no gap filling (ending live utterances) */
+} hark__vad_mode;
+
 /*
  * Create a detector. `threshold` in (0, 1) sets the sensitivity: 0.5 is the
  * default, higher values need more evidence before calling a frame speech.
- * Returns HARK_EINVAL for a threshold outside (0, 1), HARK_ENOMEM.
+ * Returns HARK_EINVAL for a threshold outside (0, 1) or an unknown mode,
+ * HARK_ENOMEM.
  */
-int hark__vad_new(hark__vad **out, float threshold);
+int hark__vad_new(hark__vad **out, float threshold, hark__vad_mode mode);
 
 /* Feed `n` samples (any n, including 0). Non-finite samples count as 0. */
 int hark__vad_push(hark__vad *v, const float *pcm, size_t n, hark_vad_frame_fn fn, void *payload);

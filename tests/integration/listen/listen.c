@@ -22,11 +22,15 @@
 
 #include "harness.h"
 
-/* Measured with a local stand-in for hark_live (VAD endpointing, one utterance per final),
- * PocketSphinx, 2026-12-05, two runs: listen 49.3% and 50.7%, transcribe 42.7% (N=75). To be
- * measured again with
- * the real src/live. */
-#define WER_MARGIN 0.12
+/* Measured with src/live, PocketSphinx, 2026-12-06, AMD EPYC: transcribe 42.7% (N=75); listen
+ * 52.0, 54.7, 54.7, 57.3% with the low-latency VAD (the live default), 46.7, 46.7, 48.0% with
+ * the look-ahead one. The gap is one pause of about 600 ms inside the second recording's
+ * sentence that the low-latency detector cuts at (its weak word onsets are not speech, so the
+ * silence is longer) and PocketSphinx then loses the sentence's context; over 30 recordings
+ * (519 words, bench/bench_endpoint) the two detectors give the same WER (60.69%). The spread
+ * between runs comes from where the sound server's stream starts. Margin: the largest gap seen
+ * (14.6 points) and two words. */
+#define WER_MARGIN 0.17
 
 static const char *files[] = { "1688-142285-0000", "1688-142285-0001", "1688-142285-0002" };
 

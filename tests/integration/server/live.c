@@ -152,32 +152,52 @@ TEST(finals_made_while_the_client_is_away_come_with_the_resume)
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }
 
-TEST(kill_9_mid_session_then_resume_loses_nothing_acknowledged)
+/* Stream `wav` uninterrupted on a server started with `opts` (the reference), then on one
+ * started with `crash_opts` until frame `stop_after`, kill -9 it, restart it with
+ * `restart_opts` and resume: the same finals, cut at the same places, none twice. */
+static void kill_9_and_resume(const char *wav, const char *opts, const char *crash_opts,
+                              const char *restart_opts, int stop_after)
 {
     server s;
     json_t *ref, *o;
-    const char *wav = speech();
     const char *state = harness_path("state.json");
     need_client();
     harness_timeout(300);
-    server_start_at(&s, "ref.db", "--engine test");
+    server_start_at(&s, "ref.db", opts);
     ref = client(argsf("ws://127.0.0.1:%u/v1/live '%s'", s.port, wav));
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 
-    server_start(&s, "--engine test --model delay=200");
-    o = client(
-        argsf("ws://127.0.0.1:%u/v1/live '%s' --stop-after 60 --state '%s'", s.port, wav, state));
+    server_start(&s, crash_opts);
+    o = client(argsf("ws://127.0.0.1:%u/v1/live '%s' --stop-after %d --state '%s'", s.port, wav,
+                     stop_after, state));
     ASSERT(json_integer_value(json_object_get(o, "ack")) > 0);
     json_decref(o);
     ASSERT_EQ(server_stop(&s, SIGKILL, 10000), 128 + SIGKILL);
-    server_start(&s, "--engine test");
+    server_start(&s, restart_opts);
     o = client(argsf("ws://127.0.0.1:%u/v1/live '%s' --resume-state '%s'", s.port, wav, state));
     ASSERT_STREQ(jstr(o, "text"), jstr(ref, "text"));
+    ASSERT_STREQ(jstr(o, "spans"), jstr(ref, "spans")); /* where the VAD cut */
     ASSERT_EQ(json_integer_value(json_object_get(o, "dups")), 0);
     ASSERT(json_is_true(json_object_get(o, "ended")));
     json_decref(o);
     json_decref(ref);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
+TEST(kill_9_mid_session_then_resume_loses_nothing_acknowledged)
+{
+    kill_9_and_resume(speech(), "--engine test", "--engine test --model delay=200", "--engine test",
+                      60);
+}
+
+/* A session keeps the VAD it was started with (--live-lookahead) across a crash and a
+ * restart with another setting: its utterances come out numbered and cut as before, so the
+ * resume neither repeats nor skips one (the spans differ between the two VADs). */
+TEST(a_session_keeps_its_vad_across_a_restart_with_another_setting)
+{
+    kill_9_and_resume(harness_shared_file("corpus/en/3080-5032-0009.wav"), /* 4 utterances */
+                      "--engine test --live-lookahead on", "--engine test --live-lookahead on",
+                      "--engine test", 150);
 }
 
 static void expect_bad(const server *s, const char *kind, int code, const char *err)

@@ -59,6 +59,7 @@ class Session:
         self.id = None
         self.recording = None
         self.finals = {}
+        self.spans = {}
         self.dups = 0
         self.partials = 0
         self.ack = 0
@@ -90,6 +91,7 @@ async def reader(ws, s):
             if u in s.finals:
                 s.dups += 1
             s.finals[u] = o["text"]
+            s.spans[u] = [o.get("start_ms"), o.get("end_ms")]
         elif t == "missed":
             s.missed.append([o["from_utterance"], o["to_utterance"]])
         elif t == "slow_down":
@@ -108,6 +110,7 @@ async def run(a):
     if a["resume_state"]:
         st = json.load(open(a["resume_state"]))
         s.id, s.finals = st["session"], {int(k): v for k, v in st["finals"].items()}
+        s.spans = {int(k): v for k, v in st["spans"].items()}
         resume = {"session": s.id, "last_final": s.last_final()}
     while True:
         headers = {"Authorization": "Bearer " + a["key"]} if a["key"] else None
@@ -132,7 +135,7 @@ async def run(a):
                     await asyncio.sleep(max(0, due - time.monotonic()))
                 if a["stop_after"] and i == a["stop_after"] and not resume:
                     await asyncio.sleep(0.5)  # let acks arrive
-                    json.dump({"session": s.id, "finals": s.finals, "ack": s.ack},
+                    json.dump({"session": s.id, "finals": s.finals, "spans": s.spans, "ack": s.ack},
                               open(a["state"], "w"))
                     ws.transport.abort()  # no close frame: a dropped network
                     print(json.dumps({"stopped": i, "session": s.id, "ack": s.ack}))
@@ -154,7 +157,9 @@ async def run(a):
                 pass
             break
     text = " ".join(s.finals[k] for k in sorted(s.finals) if s.finals[k])
+    spans = " ".join("%s-%s" % tuple(s.spans[k]) for k in sorted(s.spans))
     print(json.dumps({"session": s.id, "recording": s.recording, "utterances": len(s.finals), "text": text,
+                      "spans": spans,
                       "partials": s.partials, "ack": s.ack, "frames": len(fr), "dups": s.dups,
                       "slow": s.slow, "missed": s.missed, "ended": s.ended, "errors": s.errors,
                       "order": sorted(s.finals) == list(range(len(s.finals)))}))

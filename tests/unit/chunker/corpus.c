@@ -130,7 +130,7 @@ TEST(chunker_real_chapter_cuts_between_utterances)
     /* the VAD's own view of the whole file */
     d.speech = calloc(n / HARK_VAD_FRAME + 1, 1);
     ASSERT(d.speech != NULL);
-    ASSERT_OK(hark__vad_new(&v, 0.5f));
+    ASSERT_OK(hark__vad_new(&v, 0.5f, HARK_VAD_LOOKAHEAD));
     ASSERT_OK(hark__vad_push(v, x, n, on_frame, &d));
     ASSERT_OK(hark__vad_finish(v, on_frame, &d));
     hark__vad_free(v);

@@ -15,6 +15,10 @@ typedef struct frames {
     int stop_after;        /* return HARK_ECANCELED at this many frames (0 = never) */
 } frames;
 
+/* The mode run_vad() uses; the tests that hold in both modes loop over them. */
+static hark__vad_mode mode = HARK_VAD_LOOKAHEAD;
+#define FOR_EACH_MODE for (mode = HARK_VAD_LOOKAHEAD; mode <= HARK_VAD_LOW_LATENCY; mode++)
+
 static int collect(void *payload, const hark_vad_frame *fr)
 {
     frames *c = payload;
@@ -38,7 +42,7 @@ static frames run_vad(const float *x, size_t n, float threshold, long block, uin
     frames c = { 0 };
     hark__vad *v = NULL;
     size_t pos = 0;
-    ASSERT_OK(hark__vad_new(&v, threshold));
+    ASSERT_OK(hark__vad_new(&v, threshold, mode));
     while (pos < n) {
         size_t take = n - pos;
         if (block > 0)
@@ -105,14 +109,17 @@ static void check_against_sentences(const synth *s, const frames *c, const char 
 TEST(vad_digital_silence_is_never_speech)
 {
     float *x = calloc(SYN_RATE * 30, sizeof(float));
-    frames c = run_vad(x, SYN_RATE * 30, 0.5f, 0, 0);
-    size_t i;
-    ASSERT_EQ(count_speech(&c, 0, (int64_t)c.n), 0);
-    for (i = 0; i < c.n; i++) {
-        ASSERT_EQ(c.f[i].active, 0);
-        ASSERT(isfinite(c.f[i].level_db) && isfinite(c.f[i].snr_db));
+    FOR_EACH_MODE
+    {
+        frames c = run_vad(x, SYN_RATE * 30, 0.5f, 0, 0);
+        size_t i;
+        ASSERT_EQ(count_speech(&c, 0, (int64_t)c.n), 0);
+        for (i = 0; i < c.n; i++) {
+            ASSERT_EQ(c.f[i].active, 0);
+            ASSERT(isfinite(c.f[i].level_db) && isfinite(c.f[i].snr_db));
+        }
+        free(c.f);
     }
-    free(c.f);
     free(x);
 }
 
@@ -139,7 +146,8 @@ TEST(vad_steady_noise_at_any_level_is_not_speech)
 {
     /* white noise, fan noise and a loud mains hum, each from -50 to -10 dBFS */
     int kind, lv;
-    for (kind = 0; kind < 3; kind++) {
+    FOR_EACH_MODE for (kind = 0; kind < 3; kind++)
+    {
         for (lv = -50; lv <= -10; lv += 20) {
             synth s;
             frames c;
@@ -154,7 +162,7 @@ TEST(vad_steady_noise_at_any_level_is_not_speech)
                 syn_add_hum(&s, 0, a * 4.0f); /* peak: up to 0.4 of full scale */
             c = run_vad(s.x, s.n, 0.5f, 0, 0);
             ASSERT_MSG(count_speech(&c, 0, (int64_t)c.n) == 0,
-                       "noise %d at %d dB: %zu speech frames", kind, lv,
+                       "mode %d, noise %d at %d dB: %zu speech frames", (int)mode, kind, lv,
                        count_speech(&c, 0, (int64_t)c.n));
             free(c.f);
             syn_free(&s);
@@ -262,9 +270,12 @@ TEST(vad_clicks_are_not_speech)
         for (i = 0; i < 32; i++)
             s.x[at + i] += 0.5f * (i % 2 ? -1.0f : 1.0f);
     }
-    c = run_vad(s.x, s.n, 0.5f, 0, 0);
-    ASSERT_EQ(count_speech(&c, 0, (int64_t)c.n), 0);
-    free(c.f);
+    FOR_EACH_MODE
+    {
+        c = run_vad(s.x, s.n, 0.5f, 0, 0);
+        ASSERT_EQ(count_speech(&c, 0, (int64_t)c.n), 0);
+        free(c.f);
+    }
     syn_free(&s);
 }
 
@@ -319,20 +330,24 @@ TEST(vad_decisions_do_not_depend_on_block_sizes)
     make_speech(&s, 8, 0.3f);
     syn_add_fan(&s, 0, 0.01f);
     s.n -= 77; /* a partial last frame */
-    whole = run_vad(s.x, s.n, 0.5f, 0, 0);
-    for (k = 0; k < 5; k++) {
-        c = run_vad(s.x, s.n, 0.5f, blocks[k], 42 + (uint64_t)k);
-        size_t i;
-        ASSERT_EQ(c.n, whole.n);
-        for (i = 0; i < c.n; i++) {
-            ASSERT_EQ(c.f[i].n, whole.f[i].n);
-            ASSERT_EQ(c.f[i].speech, whole.f[i].speech);
-            ASSERT_EQ(c.f[i].active, whole.f[i].active);
-            ASSERT(c.f[i].level_db == whole.f[i].level_db && c.f[i].snr_db == whole.f[i].snr_db);
+    FOR_EACH_MODE
+    {
+        whole = run_vad(s.x, s.n, 0.5f, 0, 0);
+        for (k = 0; k < 5; k++) {
+            c = run_vad(s.x, s.n, 0.5f, blocks[k], 42 + (uint64_t)k);
+            size_t i;
+            ASSERT_EQ(c.n, whole.n);
+            for (i = 0; i < c.n; i++) {
+                ASSERT_EQ(c.f[i].n, whole.f[i].n);
+                ASSERT_EQ(c.f[i].speech, whole.f[i].speech);
+                ASSERT_EQ(c.f[i].active, whole.f[i].active);
+                ASSERT(c.f[i].level_db == whole.f[i].level_db &&
+                       c.f[i].snr_db == whole.f[i].snr_db);
+            }
+            free(c.f);
         }
-        free(c.f);
+        free(whole.f);
     }
-    free(whole.f);
     syn_free(&s);
 }
 
@@ -342,16 +357,20 @@ TEST(vad_reports_each_frame_after_exactly_the_delay)
     frames c;
     hark__vad *v = NULL;
     int64_t delay;
+    static const int64_t want[2] = { 153, 8 }; /* 1.53 s, 80 ms: see vad.c */
     syn_init(&s, 10);
     make_speech(&s, 3, 0.3f);
-    c = run_vad(s.x, s.n, 0.5f, HARK_VAD_FRAME, 0);
-    ASSERT_OK(hark__vad_new(&v, 0.5f));
-    delay = hark__vad_delay(v);
-    hark__vad_free(v);
-    /* pushing frame by frame, frame k arrives when k + delay frames are complete */
-    ASSERT_EQ(c.max_lag, delay);
-    ASSERT(delay > 0 && delay < 500);
-    free(c.f);
+    FOR_EACH_MODE
+    {
+        c = run_vad(s.x, s.n, 0.5f, HARK_VAD_FRAME, 0);
+        ASSERT_OK(hark__vad_new(&v, 0.5f, mode));
+        delay = hark__vad_delay(v);
+        hark__vad_free(v);
+        /* pushing frame by frame, frame k arrives when k + delay frames are complete */
+        ASSERT_EQ(c.max_lag, delay);
+        ASSERT_EQ(delay, want[mode]);
+        free(c.f);
+    }
     syn_free(&s);
 }
 
@@ -387,14 +406,76 @@ TEST(vad_survives_non_finite_and_huge_samples)
     syn_free(&s);
 }
 
+/* Low latency, what a live endpointer needs of it: each sentence's speech starts and ends
+ * within 100 ms of the sentence (so an utterance ends endpoint + 80 ms after its speech),
+ * no silence inside a sentence is as long as the default endpoint (500 ms would cut it),
+ * and the pauses are silence from 100 ms after a sentence. Clean, over noise (white and fan
+ * 15 dB under the speech, a hum louder than it) and at -30 to +10 dB. */
+TEST(vad_low_latency_ends_sentences_at_once_and_never_inside)
+{
+    static const float gains[2] = { 0.03f, 3.0f };
+    int kind;
+    mode = HARK_VAD_LOW_LATENCY;
+    for (kind = 0; kind < 6; kind++) {
+        synth s;
+        frames c;
+        size_t k;
+        syn_init(&s, 20 + (uint64_t)kind);
+        make_speech(&s, 10, 0.3f);
+        if (kind == 1)
+            syn_add_white(&s, 0, 0.019f);
+        else if (kind == 2)
+            syn_add_fan(&s, 0, 0.019f);
+        else if (kind == 3)
+            syn_add_hum(&s, 0, 0.6f);
+        else if (kind > 3) {
+            syn_add_white(&s, 0, 3e-4f);
+            syn_scale(&s, gains[kind - 4]);
+        }
+        c = run_vad(s.x, s.n, 0.5f, 0, 0);
+        for (k = 0; k < s.n_sent; k++) {
+            int64_t a = s.sent[k].start / HARK_VAD_FRAME, b = s.sent[k].end / HARK_VAD_FRAME;
+            int64_t first = -1, last = -1, run = 0, longest = 0, i;
+            for (i = a - 10; i < b + 10; i++) {
+                if (c.f[i].speech) {
+                    if (first < 0)
+                        first = i;
+                    last = i;
+                    run = 0;
+                } else if (first >= 0 && ++run > longest) {
+                    longest = run;
+                }
+            }
+            longest = first < 0 ? b - a : HARK_MAX(0, longest - run); /* inside only */
+            ASSERT_MSG(first >= 0 && first - a <= 10 && last >= b - 10,
+                       "kind %d, sentence %zu [%.2f, %.2f] s: speech [%.2f, %.2f] s", kind, k,
+                       (double)s.sent[k].start / SYN_RATE, (double)s.sent[k].end / SYN_RATE,
+                       (double)first / 100.0, (double)(last + 1) / 100.0);
+            ASSERT_MSG(longest < 50, "kind %d, sentence %zu: %lld ms of silence inside", kind, k,
+                       (long long)longest * 10);
+            if (k + 1 < s.n_sent) {
+                int64_t p0 = b + 10, p1 = s.sent[k + 1].start / HARK_VAD_FRAME - 10;
+                ASSERT_MSG(count_speech(&c, p0, p1) == 0,
+                           "kind %d, pause after sentence %zu: %zu speech frames", kind, k,
+                           count_speech(&c, p0, p1));
+            }
+        }
+        free(c.f);
+        syn_free(&s);
+    }
+    mode = HARK_VAD_LOOKAHEAD;
+}
+
 TEST(vad_rejects_bad_thresholds)
 {
     hark__vad *v = (hark__vad *)1;
-    ASSERT_ERR(hark__vad_new(&v, 0.0f), HARK_EINVAL);
+    ASSERT_ERR(hark__vad_new(&v, 0.0f, HARK_VAD_LOOKAHEAD), HARK_EINVAL);
     ASSERT(v == NULL);
-    ASSERT_ERR(hark__vad_new(&v, 1.0f), HARK_EINVAL);
-    ASSERT_ERR(hark__vad_new(&v, NAN), HARK_EINVAL);
+    ASSERT_ERR(hark__vad_new(&v, 1.0f, HARK_VAD_LOOKAHEAD), HARK_EINVAL);
+    ASSERT_ERR(hark__vad_new(&v, NAN, HARK_VAD_LOOKAHEAD), HARK_EINVAL);
     ASSERT_CONTAINS(hark_error_last(), "threshold");
+    ASSERT_ERR(hark__vad_new(&v, 0.5f, (hark__vad_mode)7), HARK_EINVAL);
+    ASSERT_CONTAINS(hark_error_last(), "mode");
     hark__vad_free(NULL);
 }
 
@@ -406,7 +487,7 @@ TEST(vad_callback_error_stops_the_detector)
     syn_init(&s, 13);
     make_speech(&s, 3, 0.3f);
     c.stop_after = 10;
-    ASSERT_OK(hark__vad_new(&v, 0.5f));
+    ASSERT_OK(hark__vad_new(&v, 0.5f, HARK_VAD_LOOKAHEAD));
     ASSERT_ERR(hark__vad_push(v, s.x, s.n, collect, &c), HARK_ECANCELED);
     ASSERT_EQ(c.n, 10);
     ASSERT_ERR(hark__vad_push(v, s.x, 100, collect, &c), HARK_ECANCELED);
@@ -421,7 +502,7 @@ TEST(vad_push_after_finish_is_an_error)
     frames c = { 0 };
     hark__vad *v = NULL;
     float x[400] = { 0 };
-    ASSERT_OK(hark__vad_new(&v, 0.5f));
+    ASSERT_OK(hark__vad_new(&v, 0.5f, HARK_VAD_LOOKAHEAD));
     ASSERT_OK(hark__vad_push(v, x, 400, collect, &c));
     ASSERT_OK(hark__vad_finish(v, collect, &c));
     ASSERT_EQ(c.n, 3);
@@ -437,7 +518,7 @@ TEST(vad_allocation_failure_is_reported)
 {
     hark__vad *v = NULL;
     hark__alloc_fail_at(1);
-    ASSERT_ERR(hark__vad_new(&v, 0.5f), HARK_ENOMEM);
+    ASSERT_ERR(hark__vad_new(&v, 0.5f, HARK_VAD_LOOKAHEAD), HARK_ENOMEM);
     hark__alloc_fail_at(0);
     ASSERT(v == NULL);
 }
