@@ -4,7 +4,7 @@
 usage: nice /usr/bin/python3 bench/bench_live.py [--quick] [--sessions 1,2,4,8]
            [--idle 1000] [--long-min 60] [--long-speed 10] [--stream-s 60]
            [--engine pocketsphinx[,whisper]] [--hark build/hark]
-           [--paths streaming,redecode] [--skip idle,long]
+           [--paths streaming,redecode,lookahead] [--skip idle,long]
 
 Each part runs against a fresh `hark serve --listen 127.0.0.1:PORT --db TMP
 --cache-db none --engine E` (one server per row, so RSS figures do not carry
@@ -38,7 +38,9 @@ over), all in a temporary folder removed at exit (KEEP=1 keeps it).
 the same run: `streaming` (the engine's stream operations, the default) and
 `redecode` (the server started with HARK_LIVE_STREAMING=0, i.e. --live-streaming off: partials and
 finals re-transcribe the utterance, as before streaming engines), with the
-ratios streaming / redecode per N. Idle and long use the first path.
+ratios of the first path to each other one per N; `lookahead` is `streaming` with
+the file transcription's VAD (HARK_LIVE_LOOKAHEAD=1, 1.53 s behind the audio
+instead of 80 ms). Idle and long use the first path.
 Baseline in the same run: `hark transcribe -j 1` of the first corpus file
 (what one decode of that audio costs on this machine now).
 --quick: N = 1,2; 200 idle sessions; a 10-minute long session; 30 s streams.
@@ -78,8 +80,8 @@ def opts():
                 o[k] = v
     o["sessions"] = [int(x) for x in str(o["sessions"]).split(",") if x]
     o["paths"] = [x for x in str(o["paths"]).split(",") if x]
-    if not o["paths"] or any(x not in ("streaming", "redecode") for x in o["paths"]):
-        sys.exit("bench_live.py: --paths takes streaming and/or redecode")
+    if not o["paths"] or any(x not in ("streaming", "redecode", "lookahead") for x in o["paths"]):
+        sys.exit("bench_live.py: --paths takes streaming, redecode and/or lookahead")
     o["idle"] = int(o["idle"])
     for k in ("long_min", "long_speed", "stream_s", "long_gap"):
         o[k] = float(o[k])
@@ -131,7 +133,8 @@ class Server:
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.cmd = [hark, "serve", "--listen", "127.0.0.1:%d" % self.port, "--db",
                     os.path.join(self.dir, "hark.db"), "--cache-db", "none", "--engine", engine]
-        env = dict(os.environ, HARK_LIVE_STREAMING="0" if path == "redecode" else "1")
+        env = dict(os.environ, HARK_LIVE_STREAMING="0" if path == "redecode" else "1",
+                   HARK_LIVE_LOOKAHEAD="1" if path == "lookahead" else "0")
         self.p = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         t = time.monotonic()
         while True:
@@ -491,15 +494,16 @@ def main():
             print("| %s | %d | %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %d | %d | %.1f MiB | %.1f MiB | %.2f |"
                   % (x["path"], x["n"], x["finals"], x["p50"], x["p95"], x["max"], x["gap50"], x["gap90"], x["lost"],
                      x["slow"], x["rss_peak"] / 1024, x["hwm"] / 1024, x["cpu"] / x["audio"]))
-        if len(o["paths"]) == 2:
+        for other in o["paths"][1:]:
+            first = o["paths"][0]
             print()
-            print("streaming / redecode, same N, same run:")
+            print("%s / %s, same N, same run:" % (first, other))
             print()
             print("| N | EOU->final p50 | p95 | partial gap p50 | server CPU / audio |")
             print("|---|---|---|---|---|")
             for n in o["sessions"]:
-                a = next(x for x in rows if x["n"] == n and x["path"] == "streaming")
-                b = next(x for x in rows if x["n"] == n and x["path"] == "redecode")
+                a = next(x for x in rows if x["n"] == n and x["path"] == first)
+                b = next(x for x in rows if x["n"] == n and x["path"] == other)
                 r = lambda k: a[k] / b[k] if b[k] and not math.isnan(b[k]) else float("nan")
                 print("| %d | %.2f | %.2f | %.2f | %.2f |" % (n, r("p50"), r("p95"), r("gap50"),
                       (a["cpu"] / a["audio"]) / (b["cpu"] / b["audio"])))
