@@ -12,6 +12,15 @@
  * ring is full, the newest block is dropped and counted by the ring
  * (overruns), and the reader reports it.
  *
+ * Latency: after each block is in the ring, the thread asks PulseAudio for
+ * the stream's record latency (the age of the audio it has captured and not
+ * yet handed over: pa_simple_get_latency, from the stream's cached timing
+ * information; it waits only for the stream's first timing update) and adds
+ * the time the append took: that is how old the block's newest sample is
+ * when the reader can have it. Each figure goes into a histogram allocated
+ * up front (0.1 ms bins); the oldest sample of a block is one block (50 ms)
+ * older still.
+ *
  * Listing sources (--list-devices) needs the introspection API, which the
  * simple API lacks: a pa_context on a private pa_mainloop, iterated in this
  * thread until the server info and the source list have arrived.
@@ -42,6 +51,8 @@
 #define BLOCK        800 /* samples per read: 50 ms */
 #define APP_NAME     "hark"
 #define STREAM_TITLE "hark listen"
+#define LAT_BIN_US   100   /* latency histogram: 0.1 ms bins ... */
+#define LAT_BINS     20000 /* ... up to 2 s; beyond goes in the last bin (max is exact) */
 
 struct cli_capture {
     pa_simple *pa;
@@ -55,8 +66,29 @@ struct cli_capture {
     atomic_int ended;  /* the thread has ended (stopped or failed) */
     atomic_int failed; /* the thread ended on a device error; `error` says why */
     _Atomic uint64_t samples;
+    uint32_t *lat_hist;  /* LAT_BINS counters: written by the thread, read after it ends */
+    uint64_t lat_blocks; /* blocks measured */
+    uint64_t lat_max_us;
     char error[256];
 };
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Count one block whose newest sample was `pa_us` old when read, appended since `read_us`. */
+static void latency_add(cli_capture *c, pa_usec_t pa_us, uint64_t read_us)
+{
+    uint64_t us = (uint64_t)pa_us + (now_us() - read_us);
+    size_t bin = (size_t)(us / LAT_BIN_US);
+    c->lat_hist[bin < LAT_BINS ? bin : LAT_BINS - 1]++;
+    c->lat_blocks++;
+    if (us > c->lat_max_us)
+        c->lat_max_us = us;
+}
 
 static void *capture_main(void *arg)
 {
@@ -68,9 +100,13 @@ static void *capture_main(void *arg)
             atomic_store(&c->failed, 1);
             break;
         }
+        uint64_t read_us = now_us();
         atomic_fetch_add_explicit(&c->samples, BLOCK, memory_order_relaxed);
         hark__ring_write(&c->ring, c->block, BLOCK * sizeof(float)); /* 0 = dropped, counted */
         sem_post(&c->wake);
+        pa_usec_t pa_us = pa_simple_get_latency(c->pa, &err);
+        if (pa_us != (pa_usec_t)-1)
+            latency_add(c, pa_us, read_us);
     }
     atomic_store(&c->ended, 1);
     sem_post(&c->wake);
@@ -95,7 +131,8 @@ int cli_capture_start(cli_capture **out, const char *cmd, const char *device, un
     atomic_init(&c->failed, 0);
     atomic_init(&c->samples, 0);
     c->block = hark__malloc(BLOCK * sizeof(float));
-    if (!c->block ||
+    c->lat_hist = hark__calloc(LAT_BINS, sizeof(*c->lat_hist));
+    if (!c->block || !c->lat_hist ||
         hark__ring_init(&c->ring, (size_t)buffer_ms * (RATE / 1000) * sizeof(float)) < 0) {
         fprintf(stderr, "hark %s: out of memory\n", cmd);
         goto out;
@@ -173,6 +210,33 @@ uint64_t cli_capture_samples(cli_capture *c)
     return atomic_load_explicit(&c->samples, memory_order_relaxed);
 }
 
+/* The smallest latency (bin's upper edge) that `q` of the blocks did not exceed. */
+static double latency_quantile(const cli_capture *c, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)c->lat_blocks + 0.999999), seen = 0;
+    for (size_t i = 0; i < LAT_BINS; i++) {
+        seen += c->lat_hist[i];
+        if (seen >= want && seen > 0) {
+            double edge = (double)(i + 1) * LAT_BIN_US / 1000.0;
+            double max = (double)c->lat_max_us / 1000.0;
+            return edge < max ? edge : max;
+        }
+    }
+    return (double)c->lat_max_us / 1000.0;
+}
+
+uint64_t cli_capture_latency(cli_capture *c, double *p50_ms, double *p95_ms, double *max_ms)
+{
+    if (c->started || c->lat_blocks == 0) {
+        *p50_ms = *p95_ms = *max_ms = 0;
+        return 0;
+    }
+    *p50_ms = latency_quantile(c, 0.50);
+    *p95_ms = latency_quantile(c, 0.95);
+    *max_ms = (double)c->lat_max_us / 1000.0;
+    return c->lat_blocks;
+}
+
 const char *cli_capture_error(cli_capture *c)
 {
     return atomic_load(&c->failed) ? c->error : NULL;
@@ -198,6 +262,7 @@ void cli_capture_free(cli_capture *c)
         sem_destroy(&c->wake);
     hark__ring_dispose(&c->ring);
     hark__free(c->block);
+    hark__free(c->lat_hist);
     hark__free(c);
 }
 

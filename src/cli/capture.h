@@ -33,6 +33,14 @@ uint64_t cli_capture_overruns(cli_capture *c);
 uint64_t cli_capture_dropped(cli_capture *c);
 /* Samples captured from the device (kept or dropped). */
 uint64_t cli_capture_samples(cli_capture *c);
+/*
+ * Capture to ring latency: how old each 50 ms block's newest sample was when
+ * the block was in the ring (the sound server's record latency when the block
+ * was read, plus the append), over every block: median, 95th percentile and
+ * maximum in ms (0.1 ms resolution). Returns the blocks measured; 0 (and
+ * zeros) while the capture runs: call after cli_capture_stop.
+ */
+uint64_t cli_capture_latency(cli_capture *c, double *p50_ms, double *p95_ms, double *max_ms);
 /* Why the capture stopped by itself (borrowed), or NULL. Call after cli_capture_read gave -1. */
 const char *cli_capture_error(cli_capture *c);
 

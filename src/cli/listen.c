@@ -674,6 +674,16 @@ int cmd_listen(int argc, char **argv)
                     (double)fed / HARK_SAMPLE_RATE, (long long)s.utterances,
                     s.store ? "recording" : "not stored:", s.store ? (long long)s.rec : 0LL);
     }
+    cli_capture_stop(src.cap); /* stopped already, unless the session ended otherwise */
+    if (!a.eng.quiet) {
+        double p50, p95, max;
+        uint64_t n = cli_capture_latency(src.cap, &p50, &p95, &max);
+        if (n)
+            fprintf(stderr,
+                    "hark " CMD ": capture to ring: p50 %.1f ms, p95 %.1f ms, max %.1f ms "
+                    "(newest sample of each 50 ms block, %llu blocks)\n",
+                    p50, p95, max, (unsigned long long)n);
+    }
     if (cli_capture_overruns(src.cap))
         fprintf(stderr, "hark " CMD ": %llu ms of audio were dropped (%llu overruns)\n",
                 (unsigned long long)(cli_capture_dropped(src.cap) * 1000 / HARK_SAMPLE_RATE),

@@ -127,6 +127,20 @@ TEST(listen_transcribes_a_played_recording_like_transcribe_does)
     ASSERT_EQ(st, 0);
     ASSERT(out && err);
     ASSERT_MSG(!strstr(err, "overrun"), "overruns reported: %s", err);
+    {
+        /* the capture latency is reported over every block (bench/bench_capture.sh) */
+        const char *lat = strstr(err, "capture to ring: p50 ");
+        double p50, p95, max;
+        unsigned long long blocks;
+        ASSERT_MSG(lat, "no capture latency line: %s", err);
+        ASSERT_EQ(sscanf(lat,
+                         "capture to ring: p50 %lf ms, p95 %lf ms, max %lf ms "
+                         "(newest sample of each 50 ms block, %llu blocks)",
+                         &p50, &p95, &max, &blocks),
+                  4);
+        ASSERT(p50 > 0 && p50 <= p95 && p95 <= max);
+        ASSERT(blocks >= 560 && blocks <= 900); /* 28 to 45 s of 50 ms blocks, as below */
+    }
 
     tr = harness_sh_output(&st, "'%s' transcribe -e pocketsphinx -q --no-store --no-cache %s",
                            harness_hark_bin(), list);
