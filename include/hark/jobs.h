@@ -108,9 +108,12 @@ typedef struct hark_job_submitted {
  * content_hash and a recording of the same owner (rec->owner), content_hash,
  * engine, model and options already exists, nothing is created: its newest
  * job is returned with existed = 1 (a job is created, existed = 0, if it has
- * none). Concurrent submits of the same audio by one owner create one
- * recording. `job->recording`, `state`, and the counters are ignored; the job
- * starts QUEUED; `job->owner` is taken from `rec->owner`.
+ * none). When `rec` has an audio_path, only a recording that holds audio too
+ * is matched: one stored without its audio (by the command line) could not
+ * be transcribed again, so the submit creates a new recording. Concurrent
+ * submits of the same audio by one owner create one recording.
+ * `job->recording`, `state`, and the counters are ignored; the job starts
+ * QUEUED; `job->owner` is taken from `rec->owner`.
  * @return 0, HARK_EINVAL (bad priority, max_attempts 0, no kind), HARK_EREADONLY, ...
  */
 HARK_API int hark_store_job_submit(hark_store *s, const hark_recording *rec, const hark_job *job,

@@ -289,6 +289,7 @@ static const char *const pg_sql[PG_S_COUNT] = {
                      "AND engine IS NOT DISTINCT FROM $3::text "
                      "AND model IS NOT DISTINCT FROM $4::text "
                      "AND options IS NOT DISTINCT FROM $5::text "
+                     "AND (audio_path IS NOT NULL OR $6::text IS NULL) "
                      "ORDER BY created_ms DESC, id DESC LIMIT 1",
     [PG_JOB_INSERT] = "INSERT INTO jobs(recording_id, owner, kind, priority, state, max_attempts, "
                       "params, not_before_ms, due_ms, created_ms, updated_ms) "

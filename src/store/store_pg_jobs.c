@@ -221,6 +221,7 @@ int hark__pg_job_submit(void *ctx, const hark_recording *rec, const hark_job *jo
         hark__pgp_text(&p, rec->engine);
         hark__pgp_text(&p, rec->model);
         hark__pgp_text(&p, rec->options);
+        hark__pgp_text(&p, rec->audio_path);
         if (!(r = hark__pg_run(s, c, PG_REC_DEDUP, &p, &rc, what)))
             goto out;
         if (PQntuples(r) > 0)

@@ -470,6 +470,7 @@ static const char *const sql_text[S_COUNT] = {
     /* job submit: the same audio and configuration of the same owner (NULL matches NULL) */
     [S_REC_DEDUP] = "SELECT id FROM recordings WHERE content_hash = ?1 AND owner = ?2 "
                     "AND engine IS ?3 AND model IS ?4 AND options IS ?5 "
+                    "AND (audio_path IS NOT NULL OR ?6 IS NULL) "
                     "ORDER BY created_ms DESC, id DESC LIMIT 1",
     [S_JOB_INSERT] = "INSERT INTO jobs(recording_id, owner, kind, priority, state, max_attempts, "
                      "params, not_before_ms, due_ms, created_ms, updated_ms) "
@@ -2745,6 +2746,7 @@ static int sq_job_submit(void *ctx, const hark_recording *rec, const hark_job *j
         bind_text(st, 3, rec->engine);
         bind_text(st, 4, rec->model);
         bind_text(st, 5, rec->options);
+        bind_text(st, 6, rec->audio_path);
         if ((rc = step(s, c, st, what)) == 1) {
             rec_id = sqlite3_column_int64(st, 0);
             done(st);

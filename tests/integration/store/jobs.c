@@ -154,6 +154,15 @@ TEST(submit_dedups_per_owner_audio_and_configuration)
         ASSERT_OK(hark_store_job_submit(s, &plain, &job, &b));
         ASSERT_EQ(b.existed, 1);
         ASSERT_EQ(b.job, a.job);
+        /* the same audio uploaded with its file: not that recording, which has no audio to
+         * transcribe (the server answered "recording N has no audio to transcribe") */
+        plain.audio_path = "/data/audio/bbbb.wav";
+        ASSERT_OK(hark_store_job_submit(s, &plain, &job, &b));
+        ASSERT_EQ(b.existed, 0);
+        ASSERT_NE(b.recording, id);
+        ASSERT_OK(hark_store_job_submit(s, &plain, &job, &a)); /* which is then matched */
+        ASSERT_EQ(a.existed, 1);
+        ASSERT_EQ(a.recording, b.recording);
     }
     hark_store_free(s);
 }
