@@ -364,22 +364,23 @@ static int store_cached(run_ctx *c, hark_recording *rec, const hark_transcript *
 {
     hark_recording *found = NULL;
     hark_buf apath = HARK_BUF_INIT;
+    const int given = c->rec != 0; /* hark_run_options.recording: fill that one */
     int rc;
-    if (c->rec) /* a given recording (hark_run_options.recording): fill it */
+    if (given)
         rc = rec->audio_path ? hark_buf_puts(&apath, rec->audio_path) : 0;
     else
         rc = hark_store_recording_find(c->store, 0, rec->content_hash, rec->engine, rec->model,
                                        rec->options, &found);
-    if (c->rec) {
-        /* nothing to find */
-    } else if (rc == 0 && found->status == HARK_STATUS_DONE &&
-               found->n_segments == (int64_t)hark_transcript_count(t) &&
-               (!audio_dir || found->audio_path)) {
+    if (!given && rc == 0 && found->status == HARK_STATUS_DONE &&
+        found->n_segments == (int64_t)hark_transcript_count(t) &&
+        (!audio_dir || found->audio_path)) {
         res->recording_id = found->id; /* the same transcription is already there */
         hark_recording_free(found);
         return 0;
     }
-    if (rc == 0) {
+    if (given) {
+        /* nothing was looked up */
+    } else if (rc == 0) {
         c->rec = found->id;
         if (found->audio_path && !audio_dir) /* keep an archive made earlier */
             rc = hark_buf_puts(&apath, found->audio_path);

@@ -94,6 +94,39 @@ TEST(health_and_unknown_routes)
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
 }
 
+/* A file the command line transcribed is in the result cache: its upload is answered from the
+ * cache into the upload's own recording (the server crashed here: a NULL recording read). */
+TEST(an_upload_the_cache_already_holds_is_answered_from_it)
+{
+    server s;
+    const char *wav = tone("cached.wav", 3, 550);
+    char opts[2048], cache[1024];
+    json_t *o;
+    long st;
+    long long rec, job;
+    reply r;
+    char path[128];
+    snprintf(cache, sizeof(cache), "%s", harness_path("cache.db"));
+    ASSERT_EQ(harness_sh("'%s' transcribe -q --no-vad -e test --no-store --cache-db '%s' '%s' "
+                         ">/dev/null",
+                         harness_hark_bin(), cache, wav),
+              0);
+    snprintf(opts, sizeof(opts), "--vad off --engine test --cache-db '%s'", cache);
+    server_start(&s, opts);
+    o = upload(&s, wav, NULL, &st);
+    ASSERT_EQ(st, 202);
+    rec = jint(o, "recording");
+    job = jint(o, "job");
+    json_decref(o);
+    ASSERT_STREQ(wait_job(&s, NULL, job, 60000), "done");
+    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=txt", rec);
+    r = http(&s, "GET", path, NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "f550");
+    reply_free(&r);
+    ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
+}
+
 TEST(upload_transcribe_and_read_back_in_every_format)
 {
     server s;
