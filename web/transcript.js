@@ -141,7 +141,7 @@ export async function render(main, params) {
       const j = await api.jobOf(id);
       if (j && (j.state === 'queued' || j.state === 'running')) {
         await api.events(`/v1/jobs/${j.id}/events`, (name, d) => {
-          if (name === 'progress' && d.progress) status.textContent = `Being transcribed: chunk ${d.progress.chunks_done} of ${d.progress.chunks_total}…`;
+          if (name === 'progress' && d.progress) status.textContent = `Being transcribed: chunk ${d.progress.chunks_done} of ${d.progress.chunks_total}${d.progress.final ? '' : '+'}…`;
         }, ctl.signal).catch(() => {});
       } else {
         await new Promise((r) => setTimeout(r, 1000));

@@ -17,6 +17,7 @@ class Item {
     this.total = file.size;
     this.chunksDone = 0;
     this.chunksTotal = 0;
+    this.chunksFinal = false; // false while the file is still being cut: more chunks may come
     this.failedChunks = [];
     this.error = '';
     this.recording = 0;
@@ -37,7 +38,7 @@ class Item {
     if (this.state === 'queued') label = 'Uploaded; waiting for a worker…';
     if (this.state === 'transcribing' || this.state === 'queued') {
       const t = this.chunksTotal;
-      if (this.state === 'transcribing') label = t ? `Transcribing: chunk ${this.chunksDone} of ${t}` : 'Transcribing…';
+      if (this.state === 'transcribing') label = t ? `Transcribing: chunk ${this.chunksDone} of ${t}${this.chunksFinal ? '' : '+'}` : 'Transcribing…';
       kids.push(h('progress', { max: t || 1, value: t ? this.chunksDone : null, 'aria-label': `Transcription of ${f.name}` }));
     }
     const status = h('p', { class: this.state === 'failed' ? 'error' : this.state === 'done' ? 'ok' : 'muted', 'data-state': this.state }, label);
@@ -95,6 +96,7 @@ class Item {
             const p = d.progress || {};
             this.chunksDone = p.chunks_done || 0;
             this.chunksTotal = p.chunks_total || 0;
+            this.chunksFinal = !!p.final;
             if (d.state === 'running') this.state = 'transcribing';
             if (d.state === 'done') { this.state = 'done'; ended = true; }
             if (d.state === 'dead' || d.state === 'canceled') { this.state = 'failed'; this.error = d.error || `The job is ${d.state}.`; ended = true; }
@@ -102,6 +104,7 @@ class Item {
             this.state = 'transcribing';
             this.chunksDone = d.progress.chunks_done;
             this.chunksTotal = d.progress.chunks_total;
+            this.chunksFinal = !!d.progress.final;
           } else if (name === 'retry') {
             this.state = 'transcribing';
             this.error = d.error || '';

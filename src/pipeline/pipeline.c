@@ -95,6 +95,7 @@ struct hark_pipeline {
     uint32_t merged; /* chunks 0..merged-1 are in the output */
     int merging;     /* a thread is merging (at most one) */
     int input_done;  /* finish was called: no more chunks */
+    int report;      /* progress changed without a merge: the merger reports it */
     int finished;    /* finish returned */
     int stop;        /* cancel or fatal error: wind down */
     int stop_rc;     /* the first error (HARK_ECANCELED for a cancel) */
@@ -172,53 +173,71 @@ static void stop_run(hark_pipeline *p, int rc, const char *msg)
 /* ---- merge -------------------------------------------------------------------- */
 
 /*
- * Append every finished result that is next in order. Called with mu held
- * by at most one thread at a time (p->merging); drops mu around the append
- * and the callbacks. Returns a negative code if a callback stopped the run.
+ * Append slot s, the next in order, to the transcript. Called with mu held by
+ * the merging thread; drops it around the append and the callbacks.
+ */
+static int merge_one_locked(hark_pipeline *p, slot *s)
+{
+    hark_transcript *res = s->result;
+    uint32_t idx = p->merged;
+    size_t first = hark_transcript_count(p->out), count;
+    int rc;
+    s->result = NULL;
+    pthread_mutex_unlock(&p->mu);
+    rc = hark_transcript_append(p->out, res, s->start, idx);
+    if (rc == 0) { /* the engine's own counters, summed over chunks */
+        const hark_timings *ct = hark_transcript_timings(res);
+        hark_timings *ot = hark_transcript_timings(p->out);
+        ot->encoder_ms += ct->encoder_ms;
+        ot->decoder_ms += ct->decoder_ms;
+        ot->windows += ct->windows;
+        ot->sampled += ct->sampled;
+        ot->positions += ct->positions;
+    }
+    count = hark_transcript_count(p->out) - first;
+    if (rc == 0 && p->hooks.merged)
+        rc = p->hooks.merged(p->hooks.payload, idx, p->out, first, count);
+    if (rc == 0 && p->opts.segments && count)
+        rc = p->opts.segments(p->out, first, count, p->opts.payload);
+    hark_transcript_free(res);
+    pthread_mutex_lock(&p->mu);
+    if (rc < 0) {
+        char msg[ERRLEN];
+        snprintf(msg, sizeof(msg), "%s", hark_error_last());
+        s->state = SLOT_FAILED; /* its result is gone: never merge it */
+        set_stop_locked(p, rc, msg);
+        return rc;
+    }
+    p->merged++;
+    p->progress.chunks_done = p->merged;
+    p->progress.samples_done = s->start + s->n;
+    return 0;
+}
+
+/*
+ * Append every finished result that is next in order, and report progress
+ * after each and whenever p->report asks for it (the total became final).
+ * Called with mu held by at most one thread at a time (p->merging), so
+ * reports never overtake each other. Returns a negative code if a callback
+ * stopped the run.
  */
 static int merge_ready_locked(hark_pipeline *p)
 {
     int rc = 0;
     if (p->merging)
-        return 0; /* the merging thread will see our result */
+        return 0; /* the merging thread will see our result or report */
     p->merging = 1;
-    while (p->merged < p->n_slots && p->slots[p->merged].state == SLOT_DONE) {
-        slot *s = &p->slots[p->merged];
-        hark_transcript *res = s->result;
-        uint32_t idx = p->merged;
-        size_t first = hark_transcript_count(p->out), count;
-        hark_progress prog;
-        s->result = NULL;
-        pthread_mutex_unlock(&p->mu);
-        rc = hark_transcript_append(p->out, res, s->start, idx);
-        if (rc == 0) { /* the engine's own counters, summed over chunks */
-            const hark_timings *ct = hark_transcript_timings(res);
-            hark_timings *ot = hark_transcript_timings(p->out);
-            ot->encoder_ms += ct->encoder_ms;
-            ot->decoder_ms += ct->decoder_ms;
-            ot->windows += ct->windows;
-            ot->sampled += ct->sampled;
-            ot->positions += ct->positions;
+    for (;;) {
+        if (p->merged < p->n_slots && p->slots[p->merged].state == SLOT_DONE) {
+            if ((rc = merge_one_locked(p, &p->slots[p->merged])) < 0)
+                break;
+            p->report = 1;
         }
-        count = hark_transcript_count(p->out) - first;
-        if (rc == 0 && p->hooks.merged)
-            rc = p->hooks.merged(p->hooks.payload, idx, p->out, first, count);
-        if (rc == 0 && p->opts.segments && count)
-            rc = p->opts.segments(p->out, first, count, p->opts.payload);
-        hark_transcript_free(res);
-        pthread_mutex_lock(&p->mu);
-        if (rc < 0) {
-            char msg[ERRLEN];
-            snprintf(msg, sizeof(msg), "%s", hark_error_last());
-            s->state = SLOT_FAILED; /* its result is gone: never merge it */
-            set_stop_locked(p, rc, msg);
+        if (!p->report)
             break;
-        }
-        p->merged++;
-        p->progress.chunks_done = p->merged;
-        p->progress.samples_done = s->start + s->n;
+        p->report = 0;
         if (p->opts.progress) {
-            prog = p->progress;
+            hark_progress prog = p->progress;
             prog.chunks_total = p->n_slots;
             prog.decoding_done = p->input_done;
             prog.elapsed_ms = hark__now_ms() - p->t0;
@@ -663,6 +682,10 @@ int hark_pipeline_finish(hark_pipeline *p, hark_transcript **out)
     pthread_mutex_lock(&p->mu);
     p->input_done = 1;
     p->progress.samples_total = p->decoded;
+    if (!p->stop) { /* the total is final now: say so before the last chunks are done */
+        p->report = 1;
+        merge_ready_locked(p);
+    }
     for (;;) {
         if (!p->stop && user_aborted(p)) {
             pthread_mutex_unlock(&p->mu);

@@ -347,7 +347,8 @@ TEST(progress_is_monotonic_and_reaches_the_end)
     o.progress = on_progress;
     o.payload = &c;
     ASSERT_OK(hark_transcribe_pcm(&t, e, pcm, 9 * SEC, &o));
-    ASSERT_EQ(c.calls, 9);
+    /* one report per chunk, and one more if the total became final while chunks ran */
+    ASSERT(c.calls == 9 || c.calls == 10);
     ASSERT(c.monotonic);
     ASSERT_EQ(c.last_done, 9 * SEC);
     ASSERT_EQ(c.last_chunks, 9);

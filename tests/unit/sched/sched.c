@@ -450,6 +450,76 @@ TEST(push_api_gives_the_same_transcript_in_odd_blocks)
     free(pcm);
 }
 
+typedef struct total_log {
+    pthread_mutex_t mu;
+    int reports;
+    hark_progress last;
+    int final_early; /* a report said "1 of 2, and that is all" */
+} total_log;
+
+static void on_total(const hark_progress *pr, void *payload)
+{
+    total_log *l = payload;
+    pthread_mutex_lock(&l->mu);
+    l->reports++;
+    l->last = *pr;
+    if (pr->decoding_done && pr->chunks_total == 2 && pr->chunks_done == 1)
+        l->final_early = 1;
+    pthread_mutex_unlock(&l->mu);
+}
+
+TEST(progress_says_the_total_is_final_before_the_last_chunk_is_done)
+{
+    /* Chunk 0 is done while the input is still open; at finish the total becomes final, and a
+     * progress bar must learn it then, not only when the slow chunk 1 is done (a web page showed
+     * "chunk 1 of 1" and then "2 of 2"). */
+    hark_engine *e = NULL;
+    hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
+    hark_scheduler *s = NULL;
+    hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
+    hark_pipeline_options o;
+    hark_pipeline *p = NULL;
+    hark_transcript *t = NULL;
+    float *pcm = tones(2);
+    total_log log;
+    double t0;
+    int reports;
+    memset(&log, 0, sizeof(log));
+    pthread_mutex_init(&log.mu, NULL);
+    eo.model = "delay=1:1000";
+    ASSERT_OK(hark_engine_open(&e, "test", &eo));
+    so.n_workers = 2;
+    ASSERT_OK(hark_scheduler_new(&s, &so));
+    opts_1s(&o, s);
+    o.progress = on_total;
+    o.payload = &log;
+    ASSERT_OK(hark_pipeline_begin(&p, e, &o));
+    ASSERT_OK(hark_pipeline_feed(p, pcm, 2 * SEC));
+    t0 = hark__now_ms();
+    do { /* chunk 0 is merged and reported */
+        struct timespec ts = { 0, 2000000L };
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&log.mu);
+        reports = log.reports;
+        pthread_mutex_unlock(&log.mu);
+    } while (reports == 0 && hark__now_ms() - t0 < 5000);
+    ASSERT_EQ(reports, 1);
+    ASSERT_EQ(log.last.chunks_done, 1);
+    ASSERT(!log.last.decoding_done);
+    ASSERT(!log.final_early);
+    ASSERT_OK(hark_pipeline_finish(p, &t));
+    ASSERT(log.final_early);
+    ASSERT_EQ(log.last.chunks_done, 2);
+    ASSERT(log.last.decoding_done);
+    ASSERT_EQ(log.reports, 3);
+    hark_pipeline_free(p);
+    hark_transcript_free(t);
+    hark_scheduler_free(s);
+    hark_engine_free(e);
+    pthread_mutex_destroy(&log.mu);
+    free(pcm);
+}
+
 TEST(a_cancelled_push_run_stops_and_a_freed_one_waits_for_its_chunks)
 {
     hark_engine *e = NULL;
