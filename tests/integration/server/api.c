@@ -56,6 +56,22 @@ static json_t *upload(const server *s, const char *file, const char *query, long
     return o;
 }
 
+/* Upload `file`, wait for its job to be done; returns the recording's id. */
+static long long upload_and_wait(const server *s, const char *file, const char *query, int *existed)
+{
+    long st;
+    long long rec, job;
+    json_t *o = upload(s, file, query, &st);
+    ASSERT_EQ(st, 202);
+    rec = jint(o, "recording");
+    job = jint(o, "job");
+    if (existed)
+        *existed = json_is_true(json_object_get(o, "existed"));
+    json_decref(o);
+    ASSERT_STREQ(wait_job(s, NULL, job, 60000), "done");
+    return rec;
+}
+
 TEST(health_and_unknown_routes)
 {
     server s;
@@ -101,9 +117,7 @@ TEST(an_upload_the_cache_already_holds_is_answered_from_it)
     server s;
     const char *wav = tone("cached.wav", 3, 550);
     char opts[2048], cache[1024];
-    json_t *o;
-    long st;
-    long long rec, job;
+    long long rec;
     reply r;
     char path[128];
     snprintf(cache, sizeof(cache), "%s", harness_path("cache.db"));
@@ -113,12 +127,7 @@ TEST(an_upload_the_cache_already_holds_is_answered_from_it)
               0);
     snprintf(opts, sizeof(opts), "--vad off --engine test --cache-db '%s'", cache);
     server_start(&s, opts);
-    o = upload(&s, wav, NULL, &st);
-    ASSERT_EQ(st, 202);
-    rec = jint(o, "recording");
-    job = jint(o, "job");
-    json_decref(o);
-    ASSERT_STREQ(wait_job(&s, NULL, job, 60000), "done");
+    rec = upload_and_wait(&s, wav, NULL, NULL);
     snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=txt", rec);
     r = http(&s, "GET", path, NULL, NULL, 0);
     ASSERT_EQ(r.status, 200);
@@ -132,18 +141,13 @@ TEST(upload_transcribe_and_read_back_in_every_format)
     server s;
     const char *wav = tone("a.wav", 3, 440);
     json_t *o;
-    long st;
-    long long rec, job;
+    int existed = -1;
+    long long rec;
     reply r;
     char path[128], etag[128];
     server_start(&s, "--vad off --engine test");
-    o = upload(&s, wav, "?title=first", &st);
-    ASSERT_EQ(st, 202);
-    rec = jint(o, "recording");
-    job = jint(o, "job");
-    ASSERT_EQ(json_is_false(json_object_get(o, "existed")), 1);
-    json_decref(o);
-    ASSERT_STREQ(wait_job(&s, NULL, job, 60000), "done");
+    rec = upload_and_wait(&s, wav, "?title=first", &existed);
+    ASSERT_EQ(existed, 0);
 
     snprintf(path, sizeof(path), "/v1/recordings/%lld", rec);
     r = http(&s, "GET", path, NULL, NULL, 0);
