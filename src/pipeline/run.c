@@ -127,6 +127,42 @@ static const hark_job_chunk *prev_chunk(const run_ctx *c, uint32_t index, int64_
     return k;
 }
 
+/* Durable chunk progress: a retry or a resume does not redo this chunk, and the job's counters
+ * show it done. */
+static int save_chunk(run_ctx *c, uint32_t index, int64_t start, size_t n,
+                      const hark_transcript *result)
+{
+    hark_job_chunk k;
+    hark_buf enc = HARK_BUF_INIT;
+    int rc;
+    memset(&k, 0, sizeof(k));
+    k.index = index;
+    k.n = (int64_t)n;
+    k.start = start;
+    k.state = HARK_CHUNK_DONE;
+    k.attempts = 1;
+    k.asr_ms = hark_transcript_timings((hark_transcript *)result)->asr_ms;
+    if ((rc = hark__transcript_encode(result, &enc)) == 0) {
+        long pause_ms = 50, waited_ms = 0;
+        k.result = enc.ptr;
+        k.result_len = enc.len;
+        /* a connection lost mid-write (a database server restarting, a killed backend) is
+         * replaced on a later try: keep trying for as long as the runner keeps trying to
+         * record the job's end (STORE_RETRY_MS), so a done job's chunk counts stay whole */
+        while ((rc = hark_store_job_chunk_put(c->store, c->job, &k)) == HARK_EIO &&
+               waited_ms < STORE_RETRY_MS) {
+            struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
+            nanosleep(&ts, NULL);
+            waited_ms += pause_ms;
+            pause_ms = pause_ms * 2 > 1000 ? 1000 : pause_ms * 2;
+        }
+    }
+    hark_buf_dispose(&enc);
+    if (rc < 0)
+        hark_warn("chunk %u: saving job progress failed: %s", index, hark_error_last());
+    return rc;
+}
+
 static int hook_lookup(void *payload, uint32_t index, int64_t start, const float *pcm, size_t n,
                        hark_transcript **out)
 {
@@ -144,8 +180,11 @@ static int hook_lookup(void *payload, uint32_t index, int64_t start, const float
     if ((rc = key_of(key, "chunk", c->config, pcm, n * sizeof(float))) < 0)
         return rc;
     rc = hark_cache_get(c->cache, key, out);
-    if (rc == 0)
+    if (rc == 0) {
         atomic_fetch_add(&c->hits, 1);
+        if (c->job) /* the job's own record of it, as for a chunk transcribed */
+            save_chunk(c, index, start, n, *out);
+    }
     return rc;
 }
 
@@ -155,35 +194,8 @@ static int hook_store(void *payload, uint32_t index, int64_t start, const float 
     run_ctx *c = payload;
     uint8_t key[32];
     int rc = 0;
-    if (c->job) { /* durable chunk progress: a retry or a resume does not redo this chunk */
-        hark_job_chunk k;
-        hark_buf enc = HARK_BUF_INIT;
-        memset(&k, 0, sizeof(k));
-        k.index = index;
-        k.n = (int64_t)n;
-        k.start = start;
-        k.state = HARK_CHUNK_DONE;
-        k.attempts = 1;
-        k.asr_ms = hark_transcript_timings((hark_transcript *)result)->asr_ms;
-        if ((rc = hark__transcript_encode(result, &enc)) == 0) {
-            long pause_ms = 50, waited_ms = 0;
-            k.result = enc.ptr;
-            k.result_len = enc.len;
-            /* a connection lost mid-write (a database server restarting, a killed backend) is
-             * replaced on a later try: keep trying for as long as the runner keeps trying to
-             * record the job's end (STORE_RETRY_MS), so a done job's chunk counts stay whole */
-            while ((rc = hark_store_job_chunk_put(c->store, c->job, &k)) == HARK_EIO &&
-                   waited_ms < STORE_RETRY_MS) {
-                struct timespec ts = { pause_ms / 1000, (pause_ms % 1000) * 1000000L };
-                nanosleep(&ts, NULL);
-                waited_ms += pause_ms;
-                pause_ms = pause_ms * 2 > 1000 ? 1000 : pause_ms * 2;
-            }
-        }
-        hark_buf_dispose(&enc);
-        if (rc < 0)
-            hark_warn("chunk %u: saving job progress failed: %s", index, hark_error_last());
-    }
+    if (c->job)
+        rc = save_chunk(c, index, start, n, result);
     if (!c->cache)
         return rc;
     if ((rc = key_of(key, "chunk", c->config, pcm, n * sizeof(float))) < 0)

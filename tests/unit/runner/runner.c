@@ -165,6 +165,45 @@ TEST(a_submitted_job_runs_to_done_with_its_transcript_and_events_in_order)
     free(wav);
 }
 
+TEST(chunks_answered_from_the_cache_count_as_done_in_the_job)
+{
+    /* the first three seconds of the longer file are the shorter file's, chunk for chunk: they
+     * come from the chunk cache, and the job's counters and chunk rows must show them done */
+    char *three = copy(rt_wav("three.wav", 3)), *five = copy(rt_wav("five.wav", 5));
+    hark_store *l2 = NULL;
+    hark_cache *cache = NULL;
+    hark_job *j;
+    rt t;
+    int64_t rec, id;
+    uint32_t i;
+
+    rt_open(&t, NULL, 2);
+    ASSERT_OK(hark_store_open(&l2, harness_path("cache.db")));
+    ASSERT_OK(hark_cache_new(&cache, l2, 1u << 20));
+    t.o.cache = cache;
+    rt_start(&t);
+    id = rt_submit(t.store, three, 4, 0, &rec);
+    hark_runner_wake(t.runner);
+    rt_wait_state(t.store, id, HARK_JOB_DONE, 30000);
+    rt_calls_reset();
+    id = rt_submit(t.store, five, 4, 0, &rec);
+    hark_runner_wake(t.runner);
+    rt_wait_state(t.store, id, HARK_JOB_DONE, 30000);
+    for (i = 0; i < 5; i++) /* only the two new seconds reached the engine */
+        ASSERT_EQ(rt_calls(i), i < 3 ? 0u : 1u);
+    j = rt_job(t.store, id);
+    ASSERT_EQ(j->chunks_total, 5);
+    ASSERT_EQ(j->chunks_done, 5);
+    ASSERT_EQ(j->chunks_final, 1);
+    hark_job_free(j);
+    ASSERT_EQ(hark_runner_stop(t.runner, 1000), 0);
+    rt_close(&t);
+    hark_cache_free(cache);
+    hark_store_free(l2);
+    free(three);
+    free(five);
+}
+
 /* Most jobs seen running at once in the event log. */
 static unsigned max_concurrency(void)
 {
