@@ -383,12 +383,22 @@ static void on_job_event(const hark_job_event *ev, void *payload)
 /* ---- jobs run by other processes --------------------------------------------------------------
  * On an API-only node every job runs elsewhere, and on a shared store any job may: their
  * runner's events never reach this process. Requests waiting for such a job (synchronous
- * OpenAI transcriptions, event streams) are answered when the store says it ended: the watch
- * thread polls the state of the jobs waited for every WATCH_MS while there are any (none: no
- * queries), and posts each end as the runner's event would. An end reported twice (the job
- * ran here after all) finds no waiter the second time.
+ * OpenAI transcriptions, event streams) learn of it from the store: the watch thread polls the
+ * state of the jobs waited for every WATCH_MS while there are any (none: no queries), and posts
+ * what changed as the runner's events would: started, progress (the chunk counters the runner
+ * keeps durably) and the end. A job whose lease this process holds sends its own events, with
+ * the sample counts the store does not keep; only its end is posted too, and an end reported
+ * twice finds no waiter the second time.
  */
 #define WATCH_MS 250
+
+typedef struct srv_watched {
+    int64_t job;
+    hark_job_state state; /* as last seen (QUEUED until seen otherwise) */
+    uint32_t done, total;
+    int final;
+    int ended; /* watch thread: its end was posted */
+} srv_watched;
 
 void srv_watch_job(srv *s, int64_t job)
 {
@@ -396,39 +406,43 @@ void srv_watch_job(srv *s, int64_t job)
     if (!s->watch_on)
         return;
     pthread_mutex_lock(&s->watch_mu);
-    for (i = 0; i < s->n_watch && s->watch_ids[i] != job; i++)
+    for (i = 0; i < s->n_watch && s->watched[i].job != job; i++)
         ;
     if (i == s->n_watch) {
         if (s->n_watch == s->cap_watch) {
             size_t cap = s->cap_watch ? 2 * s->cap_watch : 16;
-            int64_t *p = hark__realloc(s->watch_ids, cap * sizeof(*p));
+            srv_watched *p = hark__realloc(s->watched, cap * sizeof(*p));
             if (!p) { /* out of memory: the request waits for a local event only */
                 pthread_mutex_unlock(&s->watch_mu);
                 return;
             }
-            s->watch_ids = p;
+            s->watched = p;
             s->cap_watch = cap;
         }
-        s->watch_ids[s->n_watch++] = job;
+        memset(&s->watched[s->n_watch], 0, sizeof(srv_watched));
+        s->watched[s->n_watch].job = job;
+        s->watched[s->n_watch].state = HARK_JOB_QUEUED;
+        s->n_watch++;
         pthread_cond_signal(&s->watch_cv);
     }
     pthread_mutex_unlock(&s->watch_mu);
 }
 
-static void watch_ended(srv *s, const hark_job *j)
+static void watch_event(srv *s, const hark_job *j, hark_job_event_kind kind)
 {
     hark_job_event ev;
     hark_transcript *t = NULL;
     memset(&ev, 0, sizeof(ev));
-    ev.kind = j->state == HARK_JOB_DONE   ? HARK_JOB_EVENT_DONE
-              : j->state == HARK_JOB_DEAD ? HARK_JOB_EVENT_DEAD
-                                          : HARK_JOB_EVENT_CANCELED;
+    ev.kind = kind;
     ev.job = j->id;
     ev.recording = j->recording;
     ev.owner = j->owner;
     ev.priority = j->priority;
     ev.attempts = j->attempts;
     ev.error = j->error;
+    ev.chunks_done = j->chunks_done;
+    ev.chunks_total = j->chunks_total;
+    ev.chunks_final = j->chunks_final;
     if (ev.kind == HARK_JOB_EVENT_DONE &&
         hark_store_transcript_get(s->store, j->recording, &t) == 0)
         ev.t = t;
@@ -436,10 +450,35 @@ static void watch_ended(srv *s, const hark_job *j)
     hark_transcript_free(t);
 }
 
+/* Post what changed in job j since w saw it (watch thread). */
+static void watch_seen(srv *s, srv_watched *w, const hark_job *j)
+{
+    int ended =
+        j->state == HARK_JOB_DONE || j->state == HARK_JOB_DEAD || j->state == HARK_JOB_CANCELED;
+    int mine = s->runner && j->lease_owner && !strcmp(j->lease_owner, hark_runner_name(s->runner));
+    if (ended) {
+        watch_event(s, j,
+                    j->state == HARK_JOB_DONE   ? HARK_JOB_EVENT_DONE
+                    : j->state == HARK_JOB_DEAD ? HARK_JOB_EVENT_DEAD
+                                                : HARK_JOB_EVENT_CANCELED);
+        w->ended = 1;
+        return;
+    }
+    if (j->state == HARK_JOB_RUNNING && !mine &&
+        (w->state != HARK_JOB_RUNNING || w->done != j->chunks_done || w->total != j->chunks_total ||
+         w->final != j->chunks_final))
+        watch_event(
+            s, j, w->state != HARK_JOB_RUNNING ? HARK_JOB_EVENT_STARTED : HARK_JOB_EVENT_PROGRESS);
+    w->state = j->state;
+    w->done = j->chunks_done;
+    w->total = j->chunks_total;
+    w->final = j->chunks_final;
+}
+
 static void *watch_main(void *arg)
 {
     srv *s = arg;
-    int64_t *ids = NULL;
+    srv_watched *ws = NULL;
     size_t n, i, k;
     pthread_mutex_lock(&s->watch_mu);
     while (!s->watch_stop) {
@@ -455,34 +494,34 @@ static void *watch_main(void *arg)
         pthread_cond_timedwait(&s->watch_cv, &s->watch_mu, &ts);
         if (s->watch_stop || !(n = s->n_watch))
             continue;
-        hark__free(ids);
-        if (!(ids = hark__malloc(n * sizeof(*ids))))
+        hark__free(ws);
+        if (!(ws = hark__malloc(n * sizeof(*ws))))
             continue;
-        memcpy(ids, s->watch_ids, n * sizeof(*ids));
+        memcpy(ws, s->watched, n * sizeof(*ws));
         pthread_mutex_unlock(&s->watch_mu);
         for (i = 0; i < n; i++) {
             hark_job *j = NULL;
-            int rc = hark_store_job_get(s->store, ids[i], &j);
-            if (rc == 0 && j->state != HARK_JOB_DONE && j->state != HARK_JOB_DEAD &&
-                j->state != HARK_JOB_CANCELED) {
-                ids[i] = 0; /* still running: keep watching */
-            } else if (rc == 0) {
-                watch_ended(s, j);
-            } else if (rc != HARK_ENOTFOUND) {
-                ids[i] = 0; /* the store is unwell: look again next time */
-            }
+            int rc = hark_store_job_get(s->store, ws[i].job, &j);
+            if (rc == 0)
+                watch_seen(s, &ws[i], j);
+            else if (rc == HARK_ENOTFOUND)
+                ws[i].ended = 1; /* gone: nothing more to say */
+            /* else the store is unwell: look again next time */
             hark_job_free(j);
         }
         pthread_mutex_lock(&s->watch_mu);
-        for (i = 0; i < n; i++) /* ended (or gone): stop watching */
-            for (k = 0; ids[i] && k < s->n_watch; k++)
-                if (s->watch_ids[k] == ids[i]) {
-                    s->watch_ids[k] = s->watch_ids[--s->n_watch];
+        for (i = 0; i < n; i++) /* ended (or gone): stop watching; else keep what was seen */
+            for (k = 0; k < s->n_watch; k++)
+                if (s->watched[k].job == ws[i].job) {
+                    if (ws[i].ended)
+                        s->watched[k] = s->watched[--s->n_watch];
+                    else
+                        s->watched[k] = ws[i];
                     break;
                 }
     }
     pthread_mutex_unlock(&s->watch_mu);
-    hark__free(ids);
+    hark__free(ws);
     return NULL;
 }
 
@@ -1309,7 +1348,7 @@ out:
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->watch_mu);
     pthread_cond_destroy(&s->watch_cv);
-    hark__free(s->watch_ids);
+    hark__free(s->watched);
     hark__free(s);
     return code;
 }

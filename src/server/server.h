@@ -303,11 +303,11 @@ struct srv {
     pthread_t offload;
     int offload_started, offload_stop;
     /* jobs that requests wait for and that may run in another process (an API-only node, a
-     * shared store): the watch thread polls their state and posts their end as a runner
-     * event would (loop.c) */
+     * shared store): the watch thread polls their state and posts their progress and end as
+     * a runner's events would (loop.c) */
     pthread_mutex_t watch_mu;
     pthread_cond_t watch_cv;
-    int64_t *watch_ids;
+    struct srv_watched *watched;
     size_t n_watch, cap_watch;
     pthread_t watch;
     int watch_on, watch_started, watch_stop;

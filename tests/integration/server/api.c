@@ -679,7 +679,7 @@ TEST(workers_0_serves_the_api_and_a_worker_on_the_same_file_runs_the_jobs)
     long st;
     long long job;
     const char *wav = tone("a.wav", 12, 440);
-    char cmd[2048], wlog[512];
+    char cmd[2048], wlog[512], path[128];
     const char *state;
     int wst;
     pid_t w;
@@ -715,8 +715,11 @@ TEST(workers_0_serves_the_api_and_a_worker_on_the_same_file_runs_the_jobs)
     }
     /* a worker on the same file does */
     snprintf(wlog, sizeof(wlog), "%s", harness_path("worker.log"));
-    snprintf(cmd, sizeof(cmd), "exec '%s' worker --db '%s' -e test --no-vad >'%s' 2>&1",
-             harness_hark_bin(), s.db, wlog);
+    snprintf(
+        cmd, sizeof(cmd),
+        "exec '%s' worker --db '%s' -e test --model delay=700 --no-cache --no-vad --chunk-min 4 "
+        "--chunk-max 4 >'%s' 2>&1",
+        harness_hark_bin(), s.db, wlog);
     fflush(stdout);
     fflush(stderr);
     w = fork();
@@ -725,6 +728,15 @@ TEST(workers_0_serves_the_api_and_a_worker_on_the_same_file_runs_the_jobs)
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
+    /* its progress reaches an event stream here (3 chunks of 700 ms; the store is polled) */
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/events", job);
+    r = http(&s, "GET", path, NULL, NULL, 0);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "event: progress\n");
+    ASSERT_CONTAINS(r.body, "\"chunks_done\":2");
+    ASSERT_CONTAINS(r.body, "\"chunks_total\":3");
+    ASSERT_CONTAINS(r.body, "event: done\n");
+    reply_free(&r);
     state = wait_job(&s, NULL, job, 30000);
     ASSERT_MSG(state && !strcmp(state, "done"), "job: %s", state ? state : "timeout");
     r = http(&s, "GET", "/v1/recordings/1/transcript?format=txt", NULL, NULL, 0);
