@@ -263,6 +263,12 @@ TEST(pg_two_api_nodes_three_workers_each_chunk_once_same_transcripts_shared_cach
         free(t);
     }
     free(out);
+    /* hark cache on that store reads the shared cache (not a local file): the hit is counted */
+    out = harness_sh_output(&st, "'%s' cache stats --json --db '%s' 2>&1", harness_hark_bin(), uri);
+    ASSERT_MSG(st == 0, "hark cache stats: %s", out);
+    ASSERT_MSG(strstr(out, "\"entries\": 0,") == NULL && strstr(out, "\"hits\": 0,") == NULL,
+               "hark cache stats --db: %s", out);
+    free(out);
 
     for (i = 0; i < 3; i++)
         ASSERT_EQ(pt_stop(w[i], SIGTERM), 0);
