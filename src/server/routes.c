@@ -347,17 +347,49 @@ static void rec_list(srv_req *q)
     hark_recording_list_free(list);
 }
 
+/* Add the recording's derived text `kind` to o as {"text", "updated_ms"}, or null. */
+static int add_text(srv *s, json_t *o, int64_t rec, const char *kind)
+{
+    hark_buf text = HARK_BUF_INIT;
+    int64_t updated = 0;
+    int rc = hark_store_text_get(s->store, rec, kind, &text, NULL, &updated);
+    if (rc == 0)
+        rc = json_object_set_new(o, kind,
+                                 json_pack("{s:s%,s:I}", "text", text.ptr ? text.ptr : "", text.len,
+                                           "updated_ms", (json_int_t)updated)) == 0
+                 ? 0
+                 : hark_error_set(HARK_ENOMEM, "out of memory");
+    else if (rc == HARK_ENOTFOUND)
+        rc = json_object_set_new(o, kind, json_null()) == 0
+                 ? 0
+                 : hark_error_set(HARK_ENOMEM, "out of memory");
+    hark_buf_dispose(&text);
+    return rc;
+}
+
+/* The recording, with its summary and translation (null until made). */
 static void rec_get(srv_req *q)
 {
     hark_recording *r = get_recording(q, q->ids[0]);
     hark_buf b = HARK_BUF_INIT;
+    json_t *o = NULL;
+    char *js = NULL;
     int rc;
     if (!r)
         return;
-    if ((rc = hark_render_recording(&b, r, 0)) < 0)
-        srv_error_hark(q, rc);
-    else
+    if ((rc = hark_render_recording(&b, r, 0)) == 0 && !(o = json_loadb(b.ptr, b.len, 0, NULL)))
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+    if (rc == 0 && (rc = add_text(q->s, o, r->id, "summary")) == 0)
+        rc = add_text(q->s, o, r->id, "translation");
+    if (rc == 0 && !(js = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+        rc = hark_error_set(HARK_ENOMEM, "out of memory");
+    hark_buf_clear(&b);
+    if (rc == 0 && (rc = hark_buf_puts(&b, js)) == 0)
         srv_reply_json(q, 200, &b);
+    else
+        srv_error_hark(q, rc);
+    free(js); /* libc: json_dumps allocates with malloc */
+    json_decref(o);
     hark_buf_dispose(&b);
     hark_recording_free(r);
 }

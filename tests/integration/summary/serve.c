@@ -196,6 +196,12 @@ TEST(a_summary_job_waits_for_its_transcript_runs_and_survives_a_restart)
     ASSERT_CONTAINS(r.body, "\"state\":\"done\"");
     ASSERT_CONTAINS(r.body, "\"model\":\"m1\"");
     reply_free(&r);
+    /* and the recording itself shows it */
+    r = get(&s, "/v1/recordings/%lld", rec);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.body, "\"summary\":{\"text\":\"S1 words=");
+    ASSERT_CONTAINS(r.body, "\"translation\":null");
+    reply_free(&r);
     /* kill -9 and a restart on the same database: the summary is still there */
     ASSERT_EQ(server_stop(&s, SIGKILL, 20000), 128 + SIGKILL);
     server_start_at(&s, "hark.db", "--engine test --vad off");
