@@ -3,7 +3,7 @@
  * with the same engine run in-process on the same audio (the baseline,
  * measured in the same run): wall time, bytes sent per audio minute,
  * requests and connections, with connection reuse (the default: one
- * keep-alive connection per worker) and without (HARK_REMOTE_REUSE=0: a
+ * keep-alive connection per worker) and without (fresh_connections: a
  * fresh TCP connection per chunk).
  *
  *     bench_remote [-e ENGINE] [-s SECONDS] [-j WORKERS] [FILE]
@@ -111,8 +111,8 @@ static int remote(const char *engine, int reuse, const float *pcm, size_t n, uns
         fprintf(stderr, "bench_remote: hark serve did not start\n");
         return 1;
     }
-    setenv("HARK_REMOTE_REUSE", reuse ? "1" : "0", 1);
     eo.url = s.url;
+    eo.fresh_connections = !reuse;
     if ((rc = hark_engine_open(&e, "remote", &eo)) == 0)
         rc = run(e, pcm, n, workers, &ms);
     if (rc < 0) {

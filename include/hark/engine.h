@@ -51,9 +51,10 @@ typedef struct hark_engine hark_engine;
 /**
  * Options for hark_engine_open; initialise with HARK_ENGINE_OPTIONS_INIT.
  *
- * Versioning: version 1 callers pass the first three fields only; the
- * library reads the fields of the version the caller names and takes the
- * defaults (zero / NULL) for later ones. New fields are only ever appended.
+ * Versioning: version 1 callers pass the first three fields only, version 2
+ * callers up to `retries`; the library reads the fields of the version the
+ * caller names and takes the defaults (zero / NULL) for later ones. New
+ * fields are only ever appended.
  */
 typedef struct hark_engine_options {
     unsigned version;        /**< HARK_ENGINE_OPTIONS_VERSION */
@@ -67,12 +68,16 @@ typedef struct hark_engine_options {
     const char *remote_model; /**< the form's "model" field; NULL = "whisper-1". Copied. */
     unsigned timeout_ms;      /**< one request, upload to answer; 0 = 300000 */
     int retries;              /**< extra attempts on 429/5xx/network errors; -1 = default (4) */
+    /* ---- version 3 ---- */
+    /** remote: open a new connection for every request instead of keeping one per worker
+     * (what keep-alive saves is measured against this; bench/bench_remote.c). 0 = keep. */
+    int fresh_connections;
 } hark_engine_options;
 
-#define HARK_ENGINE_OPTIONS_VERSION 2
+#define HARK_ENGINE_OPTIONS_VERSION 3
 #define HARK_ENGINE_OPTIONS_INIT                                                                   \
     {                                                                                              \
-        HARK_ENGINE_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, -1                              \
+        HARK_ENGINE_OPTIONS_VERSION, NULL, 0, NULL, NULL, NULL, 0, -1, 0                           \
     }
 
 /**

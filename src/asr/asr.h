@@ -25,10 +25,11 @@ extern const hark_engine_ops hark__engine_remote;
  */
 typedef struct hark__remote_params {
     const char *url; /* as given: base ".../v1", ".../audio/transcriptions" or ".../inference" */
-    const char *api_key; /* NULL = none */
-    const char *model;   /* the form's "model" field, NULL = "whisper-1" */
-    unsigned timeout_ms; /* one request, 0 = default */
-    int retries;         /* extra attempts, -1 = default */
+    const char *api_key;   /* NULL = none */
+    const char *model;     /* the form's "model" field, NULL = "whisper-1" */
+    unsigned timeout_ms;   /* one request, 0 = default */
+    int retries;           /* extra attempts, -1 = default */
+    int fresh_connections; /* a new connection per request (no keep-alive) */
 } hark__remote_params;
 
 /* HARK_EINVAL with a message unless `url` is an http:// or https:// URL with a host. */

@@ -52,6 +52,7 @@ struct hark_engine {
     char *api_key;           /* remote: bearer key (copied), NULL = none */
     unsigned timeout_ms;     /* remote: per request, 0 = default */
     int retries;             /* remote: extra attempts, -1 = default */
+    int fresh_connections;   /* remote: a new connection per request */
     hark_engine *fallback;   /* confidence fallback (owned), NULL = none */
     float fallback_below;    /* segments below this confidence go to the fallback */
     unsigned idle_unload_ms; /* 0 = keep the model loaded */
@@ -215,15 +216,22 @@ int hark_engine_open(hark_engine **out, const char *name, const hark_engine_opti
 
     HARK_ASSERT_ARG(out);
     *out = NULL;
-    if (opts_in && opts_in->version != 1 && opts_in->version != HARK_ENGINE_OPTIONS_VERSION)
+    if (opts_in && (opts_in->version < 1 || opts_in->version > HARK_ENGINE_OPTIONS_VERSION))
         return hark_error_set(HARK_EVERSION, "hark_engine_options version %u not supported",
                               opts_in->version);
-    if (opts_in && opts_in->version == 1) { /* the first three fields only */
+    if (opts_in) { /* the fields of the caller's version; the defaults for later ones */
         opts.model = opts_in->model;
         opts.idle_unload_ms = opts_in->idle_unload_ms;
-    } else if (opts_in) {
-        opts = *opts_in;
     }
+    if (opts_in && opts_in->version >= 2) {
+        opts.url = opts_in->url;
+        opts.api_key = opts_in->api_key;
+        opts.remote_model = opts_in->remote_model;
+        opts.timeout_ms = opts_in->timeout_ms;
+        opts.retries = opts_in->retries;
+    }
+    if (opts_in && opts_in->version >= 3)
+        opts.fresh_connections = opts_in->fresh_connections;
     model = opts.model;
     ops = name && *name ? find_ops(name) : default_ops(model);
     if (!ops)
@@ -244,6 +252,7 @@ int hark_engine_open(hark_engine **out, const char *name, const hark_engine_opti
             model = opts.remote_model;
         e->timeout_ms = opts.timeout_ms;
         e->retries = opts.retries;
+        e->fresh_connections = opts.fresh_connections;
         if ((rc = dup_opt(&e->url, opts.url)) < 0 ||
             (rc = dup_opt(&e->api_key, opts.api_key)) < 0) {
             hark__free(e->url);
@@ -341,6 +350,7 @@ static void remote_params(const hark_engine *e, hark__remote_params *rp)
     rp->model = e->model_name;
     rp->timeout_ms = e->timeout_ms;
     rp->retries = e->retries;
+    rp->fresh_connections = e->fresh_connections;
 }
 
 int hark__engine_acquire(hark_engine *e, const void **model)

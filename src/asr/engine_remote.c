@@ -11,8 +11,8 @@
  * - Each worker state owns one libcurl easy handle for its whole life, so
  *   libcurl keeps the connection open between chunks (keep-alive, and HTTP/2
  *   when the server offers it over TLS): one TCP (+TLS) handshake per worker,
- *   not per chunk. HARK_REMOTE_REUSE=0 in the environment forbids reuse
- *   (fresh connection per request), which is what the benchmark compares.
+ *   not per chunk. The fresh_connections option forbids reuse (a new
+ *   connection per request), which is what the benchmark compares.
  * - A chunk is encoded as FLAC (lossless, about half the size of 16-bit PCM
  *   for speech; src/audio/flac.c) and posted as multipart/form-data: file,
  *   model, response_format=verbose_json, timestamp_granularities[] (segment,
@@ -203,7 +203,6 @@ static void model_free(void *model)
 int hark__remote_model_load(void **out, const hark__remote_params *p)
 {
     remote_model *m = NULL;
-    const char *reuse = getenv("HARK_REMOTE_REUSE");
     hark_buf auth = HARK_BUF_INIT;
     int rc;
 
@@ -220,7 +219,7 @@ int hark__remote_model_load(void **out, const hark__remote_params *p)
     pthread_mutex_init(&m->mu, NULL);
     m->timeout_ms = (long)(p->timeout_ms ? p->timeout_ms : DEFAULT_TIMEOUT_MS);
     m->retries = p->retries >= 0 ? p->retries : DEFAULT_RETRIES;
-    m->reuse = !(reuse && !strcmp(reuse, "0"));
+    m->reuse = !p->fresh_connections;
     if ((rc = endpoints(m, p->url)) < 0)
         goto out;
     m->model = hark__strdup(p->model && *p->model ? p->model : DEFAULT_MODEL);

@@ -169,13 +169,17 @@ TEST(one_connection_per_worker_is_reused_unless_forbidden)
     hark_transcript_free(t);
     hark_engine_free(e);
 
-    setenv("HARK_REMOTE_REUSE", "0", 1);
-    e = open_remote(s.url, 30000, 0, NULL);
+    {
+        hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
+        eo.url = s.url;
+        eo.retries = 0;
+        eo.fresh_connections = 1;
+        ASSERT_OK(hark_engine_open(&e, "remote", &eo));
+    }
     ASSERT_OK(run_pcm(e, pcm, n, &t));
     hark__remote_stats_get(e, &st);
     ASSERT_EQ(st.attempts, 4);
     ASSERT_EQ(st.connects, 4);
-    unsetenv("HARK_REMOTE_REUSE");
     hark_transcript_free(t);
     hark_engine_free(e);
     free(pcm);

@@ -365,6 +365,29 @@ TEST(unknown_engine_is_a_clear_error)
     ASSERT(e == NULL);
 }
 
+TEST(engine_options_of_every_version_are_read_and_others_refused)
+{
+    hark_engine *e = NULL;
+    hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
+    unsigned v;
+    eo.model = "delay=1";
+    for (v = 1; v <= HARK_ENGINE_OPTIONS_VERSION; v++) {
+        eo.version = v;
+        ASSERT_OK(hark_engine_open(&e, "test", &eo));
+        hark_engine_free(e);
+        e = NULL;
+    }
+    eo.version = 0;
+    ASSERT_ERR(hark_engine_open(&e, "test", &eo), HARK_EVERSION);
+    eo.version = HARK_ENGINE_OPTIONS_VERSION + 1;
+    ASSERT_ERR(hark_engine_open(&e, "test", &eo), HARK_EVERSION);
+    ASSERT(e == NULL);
+    /* a version 2 caller's remote options are read: a bad URL is refused */
+    eo.version = 2;
+    eo.url = "ftp://nowhere";
+    ASSERT_ERR(hark_engine_open(&e, "remote", &eo), HARK_EINVAL);
+}
+
 TEST(every_allocation_failure_is_handled)
 {
     /* one worker so the allocation sequence is deterministic enough; every
