@@ -119,7 +119,6 @@ TEST(an_upload_the_cache_already_holds_is_answered_from_it)
     char opts[2048], cache[1024];
     long long rec;
     reply r;
-    char path[128];
     snprintf(cache, sizeof(cache), "%s", harness_path("cache.db"));
     ASSERT_EQ(harness_sh("'%s' transcribe -q --no-vad -e test --no-store --cache-db '%s' '%s' "
                          ">/dev/null",
@@ -128,8 +127,7 @@ TEST(an_upload_the_cache_already_holds_is_answered_from_it)
     snprintf(opts, sizeof(opts), "--vad off --engine test --cache-db '%s'", cache);
     server_start(&s, opts);
     rec = upload_and_wait(&s, wav, NULL, NULL);
-    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=txt", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/transcript?format=txt", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "f550");
     reply_free(&r);
@@ -149,8 +147,7 @@ TEST(upload_transcribe_and_read_back_in_every_format)
     rec = upload_and_wait(&s, wav, "?title=first", &existed);
     ASSERT_EQ(existed, 0);
 
-    snprintf(path, sizeof(path), "/v1/recordings/%lld", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "\"title\":\"first\"");
     ASSERT_CONTAINS(r.body, "\"status\":\"done\"");
@@ -172,27 +169,22 @@ TEST(upload_transcribe_and_read_back_in_every_format)
         ASSERT_EQ(r.len, 0u);
         reply_free(&r);
     }
-    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=srt", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/transcript?format=srt", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "00:00:00,000 --> ");
     reply_free(&r);
-    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=vtt", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/transcript?format=vtt", rec);
     ASSERT_CONTAINS(r.body, "WEBVTT");
     reply_free(&r);
-    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=tsv", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/transcript?format=tsv", rec);
     ASSERT_EQ(r.status, 200);
     reply_free(&r);
-    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/transcript", rec);
     o = parse(&r);
     ASSERT(json_is_array(json_object_get(o, "segments")));
     json_decref(o);
     reply_free(&r);
-    snprintf(path, sizeof(path), "/v1/recordings/%lld/transcript?format=doc", rec);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/transcript?format=doc", rec);
     ASSERT_EQ(r.status, 400);
     reply_free(&r);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
@@ -592,8 +584,7 @@ TEST(job_events_stream_until_the_job_ends)
     r = http(&s, "GET", path, NULL, NULL, 0);
     ASSERT_CONTAINS(r.body, "\"state\":\"done\"");
     reply_free(&r);
-    snprintf(path, sizeof(path), "/v1/jobs/%lld", job);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/jobs/%lld", job);
     o = parse(&r);
     ASSERT(json_is_array(json_object_get(o, "chunks")));
     json_decref(o);
@@ -679,7 +670,7 @@ TEST(workers_0_serves_the_api_and_a_worker_on_the_same_file_runs_the_jobs)
     long st;
     long long job;
     const char *wav = tone("a.wav", 12, 440);
-    char cmd[2048], wlog[512], path[128];
+    char cmd[2048], wlog[512];
     const char *state;
     int wst;
     pid_t w;
@@ -729,8 +720,7 @@ TEST(workers_0_serves_the_api_and_a_worker_on_the_same_file_runs_the_jobs)
         _exit(127);
     }
     /* its progress reaches an event stream here (3 chunks of 700 ms; the store is polled) */
-    snprintf(path, sizeof(path), "/v1/jobs/%lld/events", job);
-    r = http(&s, "GET", path, NULL, NULL, 0);
+    r = httpf(&s, "GET", "/v1/jobs/%lld/events", job);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "event: progress\n");
     ASSERT_CONTAINS(r.body, "\"chunks_done\":2");

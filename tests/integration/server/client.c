@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,16 @@ reply http(const server *s, const char *method, const char *path, const char *co
     curl_slist_free_all(hl);
     curl_easy_cleanup(c);
     return r;
+}
+
+reply httpf(const server *s, const char *method, const char *fmt, ...)
+{
+    char path[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof(path), fmt, ap);
+    va_end(ap);
+    return http(s, method, path, NULL, NULL, 0);
 }
 
 reply http_form(const server *s, const char *path, const char *const *headers,

@@ -45,6 +45,9 @@ typedef struct reply {
  */
 reply http(const server *s, const char *method, const char *path, const char *const *headers,
            const void *body, size_t len);
+/* http() without headers or body, the path made with printf's `fmt`. */
+reply httpf(const server *s, const char *method, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 reply http_form(const server *s, const char *path, const char *const *headers,
                 const char *const *fields, const char *file);
 void reply_free(reply *r);

@@ -54,20 +54,6 @@ static long long upload_done(const server *s, const char *name, int hz)
     return rec;
 }
 
-static reply post(const server *s, const char *fmt, long long id)
-{
-    char path[128];
-    snprintf(path, sizeof(path), fmt, id);
-    return http(s, "POST", path, NULL, NULL, 0);
-}
-
-static reply get(const server *s, const char *fmt, long long id)
-{
-    char path[128];
-    snprintf(path, sizeof(path), fmt, id);
-    return http(s, "GET", path, NULL, NULL, 0);
-}
-
 /* The summary (or translation) text stored for rec, or NULL (caller frees). */
 static char *stored(const server *s, long long rec, const char *what)
 {
@@ -90,7 +76,7 @@ static char *stored(const server *s, long long rec, const char *what)
 
 static char *transcript_text(const server *s, long long rec)
 {
-    reply r = get(s, "/v1/recordings/%lld/transcript?format=txt", rec);
+    reply r = httpf(s, "GET", "/v1/recordings/%lld/transcript?format=txt", rec);
     char *t;
     size_t n;
     ASSERT_EQ(r.status, 200);
@@ -112,20 +98,20 @@ TEST(without_an_endpoint_the_route_answers_501_and_the_cli_fails)
 
     server_start(&s, "--engine test --vad off");
     rec = upload_done(&s, "a.wav", 440);
-    r = post(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec);
     ASSERT_EQ(r.status, 501);
     ASSERT_CONTAINS(r.body, "\"code\":\"not_configured\"");
     ASSERT_CONTAINS(r.body, "--summary-url");
     reply_free(&r);
-    r = get(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/summary", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "\"summary\":null");
     ASSERT_CONTAINS(r.body, "\"job\":null");
     reply_free(&r);
-    r = get(&s, "/v1/recordings/%lld/summary", rec + 100);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/summary", rec + 100);
     ASSERT_EQ(r.status, 404);
     reply_free(&r);
-    r = post(&s, "/v1/recordings/%lld/summary", rec + 100);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec + 100);
     ASSERT_EQ(r.status, 404);
     reply_free(&r);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
@@ -161,17 +147,17 @@ TEST(a_summary_job_waits_for_its_transcript_runs_and_survives_a_restart)
     rec = json_id(&r, "recording");
     tjob = json_id(&r, "job");
     reply_free(&r);
-    r = post(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec);
     ASSERT_MSG(r.status == 202, "%ld %s", r.status, r.body);
     sjob = json_id(&r, "job");
     ASSERT(sjob != tjob);
     reply_free(&r);
     /* asked again while it is pending: the same job */
-    r = post(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_EQ(json_id(&r, "job"), sjob);
     reply_free(&r);
-    r = get(&s, "/v1/jobs/%lld", sjob);
+    r = httpf(&s, "GET", "/v1/jobs/%lld", sjob);
     ASSERT_CONTAINS(r.body, "\"kind\":\"summarize\"");
     ASSERT_CONTAINS(r.body, "\"priority\":\"maintenance\"");
     reply_free(&r);
@@ -192,12 +178,12 @@ TEST(a_summary_job_waits_for_its_transcript_runs_and_survives_a_restart)
     sum = stored(&s, rec, "summary");
     ASSERT(sum != NULL);
     ASSERT(strncmp(sum, "S1 words=", 9) == 0);
-    r = get(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/summary", rec);
     ASSERT_CONTAINS(r.body, "\"state\":\"done\"");
     ASSERT_CONTAINS(r.body, "\"model\":\"m1\"");
     reply_free(&r);
     /* and the recording itself shows it */
-    r = get(&s, "/v1/recordings/%lld", rec);
+    r = httpf(&s, "GET", "/v1/recordings/%lld", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "\"summary\":{\"text\":\"S1 words=");
     ASSERT_CONTAINS(r.body, "\"translation\":null");
@@ -231,13 +217,13 @@ TEST(endpoint_failures_dead_letter_the_job_with_the_message_and_the_server_stays
              "--engine test --vad off --summary-url %s --max-attempts 2 --backoff 100ms", cs.url);
     server_start(&s, extra);
     rec = upload_done(&s, "c.wav", 440);
-    r = post(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec);
     ASSERT_EQ(r.status, 202);
     job = json_id(&r, "job");
     reply_free(&r);
     ASSERT_STREQ(wait_job(&s, NULL, job, 30000), "dead");
     ASSERT_EQ(chat_requests(&cs), 2);
-    r = get(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "GET", "/v1/recordings/%lld/summary", rec);
     ASSERT_EQ(r.status, 200);
     ASSERT_CONTAINS(r.body, "\"summary\":null");
     ASSERT_CONTAINS(r.body, "\"state\":\"dead\"");
@@ -247,7 +233,7 @@ TEST(endpoint_failures_dead_letter_the_job_with_the_message_and_the_server_stays
     ASSERT_EQ(r.status, 200);
     reply_free(&r);
     /* retried by hand, it works (the script has run out: OK answers) */
-    r = post(&s, "/v1/jobs/%lld/retry", job);
+    r = httpf(&s, "POST", "/v1/jobs/%lld/retry", job);
     ASSERT_EQ(r.status, 200);
     reply_free(&r);
     ASSERT_STREQ(wait_job(&s, NULL, job, 30000), "done");
@@ -279,7 +265,7 @@ TEST(a_rate_limited_summary_is_retried_after_retry_after)
     server_start(&s, extra);
     rec = upload_done(&s, "d.wav", 440);
     t0 = now_ms();
-    r = post(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec);
     job = json_id(&r, "job");
     reply_free(&r);
     ASSERT_STREQ(wait_job(&s, NULL, job, 30000), "done");
@@ -306,11 +292,11 @@ TEST(a_slow_endpoint_times_out_and_the_job_records_it)
              cs.url);
     server_start(&s, extra);
     rec = upload_done(&s, "e.wav", 440);
-    r = post(&s, "/v1/recordings/%lld/summary", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/summary", rec);
     job = json_id(&r, "job");
     reply_free(&r);
     ASSERT_STREQ(wait_job(&s, NULL, job, 30000), "dead");
-    r = get(&s, "/v1/jobs/%lld", job);
+    r = httpf(&s, "GET", "/v1/jobs/%lld", job);
     ASSERT_CONTAINS(r.body, "timed out");
     reply_free(&r);
     ASSERT_EQ(server_stop(&s, SIGTERM, 20000), 0);
@@ -406,11 +392,11 @@ TEST(translation_is_a_job_below_transcription_and_pocketsphinx_cannot)
 
     server_start(&s, "--engine test --vad off");
     rec = upload_done(&s, "g.wav", 440);
-    r = post(&s, "/v1/recordings/%lld/translation", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/translation", rec);
     ASSERT_MSG(r.status == 202, "%ld %s", r.status, r.body);
     job = json_id(&r, "job");
     reply_free(&r);
-    r = get(&s, "/v1/jobs/%lld", job);
+    r = httpf(&s, "GET", "/v1/jobs/%lld", job);
     ASSERT_CONTAINS(r.body, "\"kind\":\"translate\"");
     ASSERT_CONTAINS(r.body, "\"priority\":\"maintenance\"");
     reply_free(&r);
@@ -429,7 +415,7 @@ TEST(translation_is_a_job_below_transcription_and_pocketsphinx_cannot)
     if (access("/usr/share/pocketsphinx/model/en-us", R_OK) != 0)
         return;
     server_start_at(&s, "hark.db", "--engine pocketsphinx --vad off");
-    r = post(&s, "/v1/recordings/%lld/translation", rec);
+    r = httpf(&s, "POST", "/v1/recordings/%lld/translation", rec);
     ASSERT_EQ(r.status, 422);
     ASSERT_CONTAINS(r.body, "cannot translate");
     reply_free(&r);
