@@ -400,28 +400,46 @@ static int on_segments(const hark_transcript *t, size_t first, size_t count, voi
     return 0;
 }
 
+/* A test engine with faults `model`, a scheduler of `workers` and pipeline options cutting 1 s
+ * chunks on it: what the push-API tests share. */
+typedef struct push_world {
+    hark_engine *e;
+    hark_scheduler *s;
+    hark_pipeline_options o;
+} push_world;
+
+static void world_open(push_world *w, const char *model, unsigned workers)
+{
+    hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
+    hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
+    memset(w, 0, sizeof(*w));
+    eo.model = model;
+    ASSERT_OK(hark_engine_open(&w->e, "test", &eo));
+    so.n_workers = workers;
+    ASSERT_OK(hark_scheduler_new(&w->s, &so));
+    opts_1s(&w->o, w->s);
+}
+
+static void world_close(push_world *w)
+{
+    hark_scheduler_free(w->s);
+    hark_engine_free(w->e);
+}
+
 TEST(push_api_gives_the_same_transcript_in_odd_blocks)
 {
-    hark_engine *e = NULL;
-    hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
-    hark_scheduler *s = NULL;
-    hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
-    hark_pipeline_options o;
+    push_world w;
     hark_pipeline *p = NULL;
     hark_transcript *ref = NULL, *t = NULL;
     hark_buf a = HARK_BUF_INIT, b = HARK_BUF_INIT;
     float *pcm = tones(7);
     seg_log log = { 0, 0, 1, 0 };
     size_t pos = 0, step = 1;
-    eo.model = "delay=3:40";
-    ASSERT_OK(hark_engine_open(&e, "test", &eo));
-    so.n_workers = 3;
-    ASSERT_OK(hark_scheduler_new(&s, &so));
-    opts_1s(&o, s);
-    ASSERT_OK(hark_transcribe_pcm(&ref, e, pcm, 7 * SEC, &o));
-    o.segments = on_segments;
-    o.payload = &log;
-    ASSERT_OK(hark_pipeline_begin(&p, e, &o));
+    world_open(&w, "delay=3:40", 3);
+    ASSERT_OK(hark_transcribe_pcm(&ref, w.e, pcm, 7 * SEC, &w.o));
+    w.o.segments = on_segments;
+    w.o.payload = &log;
+    ASSERT_OK(hark_pipeline_begin(&p, w.e, &w.o));
     while (pos < (size_t)7 * SEC) { /* blocks of 1, 3, 7, 15... samples */
         size_t n = HARK_MIN(step, (size_t)7 * SEC - pos);
         ASSERT_OK(hark_pipeline_feed(p, pcm + pos, n));
@@ -445,8 +463,7 @@ TEST(push_api_gives_the_same_transcript_in_odd_blocks)
     hark_buf_dispose(&b);
     hark_transcript_free(ref);
     hark_transcript_free(t);
-    hark_scheduler_free(s);
-    hark_engine_free(e);
+    world_close(&w);
     free(pcm);
 }
 
@@ -473,11 +490,7 @@ TEST(progress_says_the_total_is_final_before_the_last_chunk_is_done)
     /* Chunk 0 is done while the input is still open; at finish the total becomes final, and a
      * progress bar must learn it then, not only when the slow chunk 1 is done (a web page showed
      * "chunk 1 of 1" and then "2 of 2"). */
-    hark_engine *e = NULL;
-    hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
-    hark_scheduler *s = NULL;
-    hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
-    hark_pipeline_options o;
+    push_world w;
     hark_pipeline *p = NULL;
     hark_transcript *t = NULL;
     float *pcm = tones(2);
@@ -486,14 +499,10 @@ TEST(progress_says_the_total_is_final_before_the_last_chunk_is_done)
     int reports;
     memset(&log, 0, sizeof(log));
     pthread_mutex_init(&log.mu, NULL);
-    eo.model = "delay=1:1000";
-    ASSERT_OK(hark_engine_open(&e, "test", &eo));
-    so.n_workers = 2;
-    ASSERT_OK(hark_scheduler_new(&s, &so));
-    opts_1s(&o, s);
-    o.progress = on_total;
-    o.payload = &log;
-    ASSERT_OK(hark_pipeline_begin(&p, e, &o));
+    world_open(&w, "delay=1:1000", 2);
+    w.o.progress = on_total;
+    w.o.payload = &log;
+    ASSERT_OK(hark_pipeline_begin(&p, w.e, &w.o));
     ASSERT_OK(hark_pipeline_feed(p, pcm, 2 * SEC));
     t0 = hark__now_ms();
     do { /* chunk 0 is merged and reported */
@@ -514,31 +523,22 @@ TEST(progress_says_the_total_is_final_before_the_last_chunk_is_done)
     ASSERT_EQ(log.reports, 3);
     hark_pipeline_free(p);
     hark_transcript_free(t);
-    hark_scheduler_free(s);
-    hark_engine_free(e);
+    world_close(&w);
     pthread_mutex_destroy(&log.mu);
     free(pcm);
 }
 
 TEST(a_cancelled_push_run_stops_and_a_freed_one_waits_for_its_chunks)
 {
-    hark_engine *e = NULL;
-    hark_engine_options eo = HARK_ENGINE_OPTIONS_INIT;
-    hark_scheduler *s = NULL;
-    hark_scheduler_options so = HARK_SCHEDULER_OPTIONS_INIT;
-    hark_pipeline_options o;
+    push_world w;
     hark_pipeline *p = NULL;
     hark_transcript *t = NULL;
     hark_scheduler_stats st;
     float *pcm = tones(20);
     double t0;
-    eo.model = "delay=50";
-    ASSERT_OK(hark_engine_open(&e, "test", &eo));
-    so.n_workers = 2;
-    ASSERT_OK(hark_scheduler_new(&s, &so));
-    opts_1s(&o, s);
-    o.queue_depth = 100; /* everything queued at once */
-    ASSERT_OK(hark_pipeline_begin(&p, e, &o));
+    world_open(&w, "delay=50", 2);
+    w.o.queue_depth = 100; /* everything queued at once */
+    ASSERT_OK(hark_pipeline_begin(&p, w.e, &w.o));
     ASSERT_OK(hark_pipeline_feed(p, pcm, 20 * SEC));
     t0 = hark__now_ms();
     hark_pipeline_cancel(p);
@@ -547,15 +547,14 @@ TEST(a_cancelled_push_run_stops_and_a_freed_one_waits_for_its_chunks)
     ASSERT_LT(hark__now_ms() - t0, 300); /* queued chunks dropped, not run */
     hark_pipeline_free(p);
     hark_transcript_free(t);
-    hark_scheduler_stats_get(s, &st);
+    hark_scheduler_stats_get(w.s, &st);
     ASSERT_EQ(st.queued[HARK_PRIORITY_BULK], 0);
     /* abandoned without finish: free cancels and waits */
     p = NULL;
-    ASSERT_OK(hark_pipeline_begin(&p, e, &o));
+    ASSERT_OK(hark_pipeline_begin(&p, w.e, &w.o));
     ASSERT_OK(hark_pipeline_feed(p, pcm, 20 * SEC));
     hark_pipeline_free(p);
-    hark_scheduler_free(s);
-    hark_engine_free(e);
+    world_close(&w);
     free(pcm);
 }
 
