@@ -513,9 +513,7 @@ int cmd_cache(int argc, char **argv)
              cache_opts, HARK_ARRAY_SIZE(cache_opts));
         return a.help ? 0 : EXIT_USAGE;
     }
-    /* with a PostgreSQL --db (and no --cache-db) the cache is the one in that database */
-    if ((rc = cli_store_open("cache", &a.db, &st, a.db.db && !strncmp(a.db.db, "postgres", 8), 1,
-                             0)) != 0)
+    if ((rc = cli_store_open("cache", &a.db, &st, 0, 1, 0)) != 0)
         return rc;
     if (strcmp(a.words[0], "clear") == 0) {
         if ((rc = hark_cache_clear(st.cache)) < 0)

@@ -62,6 +62,10 @@ int cli_store_open(const char *cmd, const cli_store_args *a, cli_store *out, int
     int rc;
 
     memset(out, 0, sizeof(*out));
+    /* a PostgreSQL database holds its own result cache: a command that wants only the cache
+     * opens the database for it */
+    if (want_cache && !a->cache_db && a->db && !strncmp(a->db, "postgres", 8))
+        want_store = 1;
     if (want_store) {
         if ((rc = hark_store_open(&out->store, a->db)) < 0) {
             rc = open_fail(cmd, rc, "database");
