@@ -74,6 +74,11 @@ typedef struct hark_job_event {
     unsigned attempts;        /**< attempts made so far */
 } hark_job_event;
 
+/** Zero `ev` and fill its kind and what it says of `job` (id, recording, owner, priority,
+ *  attempts); the kind's own fields are left to the caller. */
+HARK_API void hark_job_event_init(hark_job_event *ev, hark_job_event_kind kind,
+                                  const hark_job *job);
+
 /** Options; initialise with hark_runner_options_default(). */
 typedef struct hark_runner_options {
     unsigned version;          /**< HARK_RUNNER_OPTIONS_VERSION */

@@ -147,7 +147,7 @@ static void emit(hark_runner *r, hark_job_event *ev)
         r->o.event(ev, r->o.payload);
 }
 
-static void event_init(hark_job_event *ev, hark_job_event_kind kind, const hark_job *job)
+void hark_job_event_init(hark_job_event *ev, hark_job_event_kind kind, const hark_job *job)
 {
     memset(ev, 0, sizeof(*ev));
     ev->kind = kind;
@@ -175,7 +175,7 @@ static void on_progress(const hark_progress *p, void *payload)
 {
     slot *s = payload;
     hark_job_event ev;
-    event_init(&ev, HARK_JOB_EVENT_PROGRESS, s->current);
+    hark_job_event_init(&ev, HARK_JOB_EVENT_PROGRESS, s->current);
     ev.chunks_done = p->chunks_done;
     ev.chunks_total = p->chunks_total;
     ev.chunks_final = p->decoding_done;
@@ -188,7 +188,7 @@ static int on_segments(const hark_transcript *t, size_t first, size_t count, voi
 {
     slot *s = payload;
     hark_job_event ev;
-    event_init(&ev, HARK_JOB_EVENT_SEGMENTS, s->current);
+    hark_job_event_init(&ev, HARK_JOB_EVENT_SEGMENTS, s->current);
     ev.t = t;
     ev.first = first;
     ev.count = count;
@@ -465,7 +465,7 @@ static void run_job(slot *s, hark_job *job)
     pthread_mutex_lock(&r->mu);
     degraded = r->degraded;
     pthread_mutex_unlock(&r->mu);
-    event_init(&ev, HARK_JOB_EVENT_STARTED, job);
+    hark_job_event_init(&ev, HARK_JOB_EVENT_STARTED, job);
     emit(r, &ev);
 
     hark_run_options_default(&ro);
@@ -559,7 +559,7 @@ static void run_job(slot *s, hark_job *job)
     if (erc < 0)
         hark_warn("job %lld: %s", (long long)job->id, hark_error_last());
 
-    event_init(&ev, kind, job);
+    hark_job_event_init(&ev, kind, job);
     pthread_mutex_lock(&r->mu);
     switch (kind) {
     case HARK_JOB_EVENT_DONE:

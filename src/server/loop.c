@@ -432,13 +432,7 @@ static void watch_event(srv *s, const hark_job *j, hark_job_event_kind kind)
 {
     hark_job_event ev;
     hark_transcript *t = NULL;
-    memset(&ev, 0, sizeof(ev));
-    ev.kind = kind;
-    ev.job = j->id;
-    ev.recording = j->recording;
-    ev.owner = j->owner;
-    ev.priority = j->priority;
-    ev.attempts = j->attempts;
+    hark_job_event_init(&ev, kind, j);
     ev.error = j->error;
     ev.chunks_done = j->chunks_done;
     ev.chunks_total = j->chunks_total;
